@@ -1,0 +1,117 @@
+// Package config reads the two files a user writes: the inventory of
+// machines (nodes and Slurm clusters) and sweep files of benchmark configs,
+// in HCL or JSON, and validates them with diagnostics that point at
+// file:line:col.
+package config
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// LocalNode is the name of the built-in node for this machine (no SSH).
+const LocalNode = "local"
+
+// Inventory is every machine fleet may use.
+type Inventory struct {
+	Nodes    []*Node
+	Clusters []*Cluster
+}
+
+// Node is one machine reached over SSH (or this machine, for "local").
+type Node struct {
+	Name         string
+	Host         string
+	Port         int // default 22
+	User         string
+	IdentityFile string
+	Jump         []string // ProxyJump chain, outermost first: "user@host:port" or node names
+	GPU          string   // GPU type label: h100, h200, b200, mi300x, ...
+	GPUs         int      // GPU count, default 8
+	Labels       []string
+	WorkDir      string // remote base directory for job work dirs
+	Runtime      string // docker | enroot | none
+	HFCache      string
+	Env          map[string]string // non-secret variables for every job on the node
+	EnvFrom      []string          // names of controller variables passed as secrets
+	Packing      bool              // run several jobs at once on disjoint GPUs
+	Range        hcl.Range         // where it was declared, for diagnostics
+}
+
+// Cluster is a Slurm cluster driven through its login node.
+type Cluster struct {
+	Name        string
+	Login       string // a node name from the inventory, or "local" on the login node itself
+	Partition   string
+	Account     string
+	GPU         string
+	GPUsPerNode int
+	MaxNodes    int // how many jobs may run at once
+	TimeLimit   string
+	Container   string // pyxis | none
+	SquashDir   string
+	WorkDir     string // on a filesystem shared by login and compute nodes
+	HFCache     string
+	SbatchArgs  []string
+	Env         map[string]string
+	EnvFrom     []string
+	Range       hcl.Range
+}
+
+// Sweep is one sweep file: configs expanded into jobs by package plan.
+type Sweep struct {
+	Client   Client
+	Timeouts Timeouts
+	Retries  int
+	Configs  []*BenchConfig
+}
+
+// Client holds the benchmark client's settings, InferenceMAX's by default.
+type Client struct {
+	RangeRatio     float64   // 0.8
+	PromptsPerConc int       // 10
+	WarmupsPerConc int       // 2
+	Percentiles    []float64 // [99]
+	ExtraArgs      []string  // passed to fleet bench as they are
+}
+
+// Timeouts bound each phase of a job.
+type Timeouts struct {
+	ServerStart time.Duration // health wait
+	Benchmark   time.Duration
+	Job         time.Duration
+}
+
+// BenchConfig is one InferenceMAX master-config entry.
+type BenchConfig struct {
+	Key         string // "dsr1-fp8-h200-sglang"
+	Image       string
+	Model       string
+	ModelPrefix string
+	Precision   string
+	Framework   string   // vllm | sglang | trt | sim
+	Runner      []string // gpu labels, node or cluster names
+	Scenarios   []*Scenario
+	ServerArgs  []string
+	Env         map[string]string
+	Client      Client // defaults merged with per-config overrides
+	Range       hcl.Range
+}
+
+// Scenario is one (ISL, OSL) pair with its search space.
+type Scenario struct {
+	Name        string // "1k1k"
+	ISL, OSL    int
+	MaxModelLen int // 0: isl + osl + 256
+	Search      []*Search
+	Range       hcl.Range
+}
+
+// Search is one band of the search space.
+type Search struct {
+	TP, EP, PP int
+	DPAttn     bool
+	Conc       []int // explicit list, or expanded from conc_start..conc_end doubling
+	Range      hcl.Range
+}

@@ -1,0 +1,164 @@
+package shelltarget
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// The launch protocol. A job's work directory holds a .fleet/ folder:
+//
+//	.fleet/env.sh      the public environment, sourced by the wrapper
+//	.fleet/secrets.env secrets (mode 0600), sourced then deleted before the command runs
+//	.fleet/pgid        the process group (and session) id of the job
+//	.fleet/exit        the command's exit status, written last, atomically
+//	job.log            the command's combined output
+//
+// The wrapper runs in a new session (setsid), so the job outlives the
+// controller's connection and a single kill of the process group reaches
+// every process the job started. It ignores nothing: it traps TERM only so
+// that it can still record the exit status of the command it waits for.
+const stateDir = ".fleet"
+
+// wrapper is the body of `sh -c` run in the new session. $1.. is the
+// job's argv.
+const wrapper = `echo $$ > .fleet/pgid.tmp && mv .fleet/pgid.tmp .fleet/pgid
+[ -f .fleet/env.sh ] && . ./.fleet/env.sh
+if [ -f .fleet/secrets.env ]; then . ./.fleet/secrets.env; rm -f .fleet/secrets.env; fi
+trap : TERM INT HUP
+"$@" > job.log 2>&1 < /dev/null &
+child=$!
+while :; do
+  wait "$child"; rc=$?
+  kill -0 "$child" 2>/dev/null || break
+done
+echo "$rc" > .fleet/exit.tmp && mv .fleet/exit.tmp .fleet/exit`
+
+// ShellQuote quotes s for a POSIX shell: the result is one word that the
+// shell turns back into exactly s, whatever s contains.
+func ShellQuote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	safe := true
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./-_", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// quoteArgs quotes each argument and joins them with spaces.
+func quoteArgs(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = ShellQuote(a)
+	}
+	return strings.Join(q, " ")
+}
+
+// exportLines renders env as sorted `export K='v'` lines. Keys must be
+// valid shell names; that is checked so a key can never inject code.
+func exportLines(env map[string]string) (string, error) {
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		if !validName(k) {
+			return "", fmt.Errorf("environment variable name %q: want letters, digits and _ only, not starting with a digit", k)
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "export %s=%s\n", k, ShellQuote(env[k]))
+	}
+	return b.String(), nil
+}
+
+func validName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i, r := range k {
+		switch {
+		case r == '_', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// startScript starts argv detached in dir and prints the job's pgid.
+func startScript(dir string, argv []string) string {
+	return fmt.Sprintf(`cd %s || exit 97
+rm -f .fleet/exit .fleet/pgid
+command -v setsid >/dev/null 2>&1 || { echo "setsid not found on this machine (util-linux)" >&2; exit 98; }
+setsid -f sh -c %s fleet-job %s < /dev/null > /dev/null 2>&1
+i=0
+while [ ! -s .fleet/pgid ]; do
+  i=$((i+1)); [ $i -gt 200 ] && { echo "job did not start within 10s" >&2; exit 99; }
+  sleep 0.05
+done
+cat .fleet/pgid`, ShellQuote(dir), ShellQuote(wrapper), quoteArgs(argv))
+}
+
+// aliveFn defines alive PGID: true while a non-zombie process of the
+// group exists. kill -0 alone counts zombies, which linger until their new
+// parent reaps them.
+const aliveFn = `alive() {
+  kill -0 -"$1" 2>/dev/null || return 1
+  command -v ps >/dev/null 2>&1 || return 0
+  ps -e -o pgid=,stat= | awk -v g="$1" '$1==g && $2 !~ /^Z/ {n++} END {exit n?0:1}'
+}
+`
+
+// waitScript blocks until the job has ended and prints its exit status,
+// or "gone" when the process group vanished without recording one (the
+// job was killed, or the machine rebooted).
+func waitScript(dir, pgid string, poll string) string {
+	return fmt.Sprintf(aliveFn+`cd %s || { echo gone; exit 0; }
+while [ ! -e .fleet/exit ]; do
+  if ! alive %s; then
+    [ -e .fleet/exit ] && break
+    echo gone; exit 0
+  fi
+  sleep %s
+done
+cat .fleet/exit`, ShellQuote(dir), pgid, poll)
+}
+
+// cancelScript sends TERM to the job's process group, waits up to grace
+// seconds, then KILLs it, and fails when anything of it is still alive.
+func cancelScript(dir, pgid string, graceTenths int) string {
+	return fmt.Sprintf(aliveFn+`pg=%s
+alive $pg || exit 0
+kill -TERM -$pg 2>/dev/null
+i=0
+while [ $i -lt %d ]; do
+  alive $pg || exit 0
+  sleep 0.1; i=$((i+1))
+done
+kill -KILL -$pg 2>/dev/null
+i=0
+while alive $pg && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done
+if alive $pg; then
+  echo "process group $pg still alive after KILL" >&2; exit 1
+fi
+[ -e %s/.fleet/exit ] || echo 137 > %s/.fleet/exit
+exit 0`, pgid, graceTenths, ShellQuote(dir), ShellQuote(dir))
+}
+
+// logsScript follows job.log until the job's session leader exits.
+func logsScript(dir, pgid string) string {
+	return fmt.Sprintf(`cd %s || exit 0
+i=0
+while [ ! -e job.log ]; do i=$((i+1)); [ $i -gt 100 ] && exit 0; sleep 0.1; done
+exec tail -n +1 -f --pid=%s job.log`, ShellQuote(dir), pgid)
+}

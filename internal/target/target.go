@@ -49,6 +49,13 @@ type File struct {
 	Mode   fs.FileMode // permission bits, e.g. 0o755 for scripts
 	Data   []byte      // contents, or
 	Source string      // a local path to copy from (large files: the fleet binary)
+	// Shared files are kept once per machine in a cache beside the work
+	// directories, named by content, and linked into each job's directory;
+	// targets skip the copy when the cache already holds them.
+	Shared bool
+	// Digest is the hex sha256 of the contents, which names a shared
+	// file in the cache so that different versions never collide.
+	Digest string
 }
 
 // Handle finds a started job again. Ref is the target's own id for it: a

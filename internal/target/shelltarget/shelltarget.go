@@ -136,12 +136,28 @@ func (t *Target) Prepare(ctx context.Context, spec *target.Spec) (target.Handle,
 	if _, err := t.run(ctx, "create work dir "+dir, mk, nil); err != nil {
 		return h, err
 	}
+	var links []string
 	for _, f := range spec.Files {
 		if err := checkRel(f.Path); err != nil {
 			return h, err
 		}
-		if err := t.host.Put(ctx, f, path.Join(dir, f.Path)); err != nil {
+		dst := path.Join(dir, f.Path)
+		if f.Shared {
+			name := f.Path
+			if len(f.Digest) >= 16 {
+				name = path.Join(path.Dir(f.Path), f.Digest[:16]+"-"+path.Base(f.Path))
+			}
+			cached := path.Join(t.opts.WorkDir, "cache", name)
+			links = append(links, fmt.Sprintf("mkdir -p %s && ln -sfn %s %s", ShellQuote(path.Dir(dst)), ShellQuote(cached), ShellQuote(dst)))
+			dst = cached
+		}
+		if err := t.host.Put(ctx, f, dst); err != nil {
 			return h, fmt.Errorf("%s: push %s: %w", t.Name(), f.Path, err)
+		}
+	}
+	if len(links) > 0 {
+		if _, err := t.run(ctx, "link cached files", strings.Join(links, " && "), nil); err != nil {
+			return h, err
 		}
 	}
 	env, err := exportLines(spec.Env)

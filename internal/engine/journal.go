@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/fleetbench/fleet/internal/target"
+)
+
+// Job states as the journal records them.
+const (
+	StateQueued    = "queued"
+	StatePreparing = "preparing"
+	StateRunning   = "running"
+	StateFetching  = "fetching"
+	StateDone      = "done"
+	StateFailed    = "failed"
+	StateRetrying  = "retrying"
+	StateCancelled = "cancelled"
+)
+
+// Entry is one line of a run's journal: a job state change, written and
+// synced before the engine acts on it.
+type Entry struct {
+	Time    time.Time      `json:"time"`
+	Job     string         `json:"job"`
+	Attempt int            `json:"attempt,omitempty"`
+	Node    string         `json:"node,omitempty"`
+	State   string         `json:"state"`
+	Handle  *target.Handle `json:"handle,omitempty"`
+	Exit    *target.Exit   `json:"exit,omitempty"`
+	Reason  string         `json:"reason,omitempty"`
+	Result  string         `json:"result,omitempty"` // aggregated row file, relative to the run dir
+}
+
+// Journal appends entries to a JSON-lines file.
+type Journal struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+// OpenJournal opens (creating or appending to) path.
+func OpenJournal(path string) (*Journal, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	return &Journal{f: f}, nil
+}
+
+// Append writes e and syncs the file.
+func (j *Journal) Append(e Entry) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, err := j.f.Write(b); err != nil {
+		return fmt.Errorf("write journal: %w", err)
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("sync journal: %w", err)
+	}
+	return nil
+}
+
+// Close closes the file.
+func (j *Journal) Close() error { return j.f.Close() }
+
+// ReadJournal reads every entry of path; a torn last line (a controller
+// killed mid-write) is ignored.
+func ReadJournal(path string) ([]Entry, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []Entry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	for sc.Scan() {
+		var e Entry
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Job != "" {
+			out = append(out, e)
+		}
+	}
+	return out, sc.Err()
+}
+
+// LastStates maps each job to its latest journal entry.
+func LastStates(entries []Entry) map[string]Entry {
+	m := map[string]Entry{}
+	for _, e := range entries {
+		m[e.Job] = e
+	}
+	return m
+}

@@ -1,0 +1,217 @@
+// Package results turns benchmark client result files into InferenceMAX's
+// aggregated rows and the tables people compare GPUs with.
+package results
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Meta is what the client's result file does not know about a job.
+type Meta struct {
+	RunID     string
+	JobID     string
+	Node      string
+	HW        string // GPU type label: h200, mi300x, ...
+	Model     string
+	Framework string
+	Precision string
+	Image     string
+	TP, EP    int
+	PP        int
+	DPAttn    bool
+	Conc      int
+	ISL, OSL  int
+	GPUs      int // GPUs the throughput is divided by (tp x pp on one node)
+}
+
+// Row is one job's aggregated result, with InferenceMAX's keys first.
+type Row struct {
+	HW               string  `json:"hw"`
+	TP               int     `json:"tp"`
+	EP               int     `json:"ep"`
+	DPAttention      bool    `json:"dp_attention"`
+	Conc             int     `json:"conc"`
+	Model            string  `json:"model"`
+	Framework        string  `json:"framework"`
+	Precision        string  `json:"precision"`
+	ISL              int     `json:"isl"`
+	OSL              int     `json:"osl"`
+	Image            string  `json:"image"`
+	TputPerGPU       float64 `json:"tput_per_gpu"`
+	OutputTputPerGPU float64 `json:"output_tput_per_gpu"`
+	InputTputPerGPU  float64 `json:"input_tput_per_gpu"`
+	// Metrics holds every *_ms metric of the client converted to seconds
+	// without the suffix (median_ttft, p99_e2el, ...) and the
+	// interactivities *_intvty = 1000 / *_tpot_ms (tokens/s per user).
+	Metrics map[string]float64 `json:"-"`
+
+	// fleet's own columns, after InferenceMAX's.
+	RunID     string `json:"run_id,omitempty"`
+	JobID     string `json:"job_id,omitempty"`
+	Node      string `json:"node,omitempty"`
+	Completed int    `json:"completed"`
+	Failed    int    `json:"failed"`
+}
+
+// Aggregate computes the row for one job from its client result file's
+// contents, as InferenceMAX's post-processing does.
+func Aggregate(m Meta, raw []byte) (*Row, error) {
+	var res map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, fmt.Errorf("decode client result: %w", err)
+	}
+	num := func(k string) (float64, bool) {
+		v, ok := res[k]
+		if !ok {
+			return 0, false
+		}
+		var f *float64
+		if err := json.Unmarshal(v, &f); err != nil || f == nil {
+			return 0, false
+		}
+		return *f, true
+	}
+	total, ok := num("total_token_throughput")
+	if !ok {
+		return nil, fmt.Errorf("client result has no total_token_throughput: not a bench_serving result file")
+	}
+	output, _ := num("output_throughput")
+	gpus := m.GPUs
+	if gpus <= 0 {
+		gpus = max(m.TP, 1) * max(m.PP, 1)
+	}
+	r := &Row{
+		HW: m.HW, TP: m.TP, EP: max(m.EP, 1), DPAttention: m.DPAttn, Conc: m.Conc,
+		Model: m.Model, Framework: m.Framework, Precision: m.Precision,
+		ISL: m.ISL, OSL: m.OSL, Image: m.Image,
+		TputPerGPU:       total / float64(gpus),
+		OutputTputPerGPU: output / float64(gpus),
+		InputTputPerGPU:  (total - output) / float64(gpus),
+		Metrics:          map[string]float64{},
+		RunID:            m.RunID, JobID: m.JobID, Node: m.Node,
+	}
+	if c, ok := num("completed"); ok {
+		r.Completed = int(c)
+	}
+	if f, ok := num("failed"); ok {
+		r.Failed = int(f)
+	}
+	if r.Conc == 0 {
+		if c, ok := num("max_concurrency"); ok {
+			r.Conc = int(c)
+		}
+	}
+	for k := range res {
+		if !strings.HasSuffix(k, "_ms") {
+			continue
+		}
+		v, ok := num(k)
+		if !ok {
+			continue // null when a metric had no samples
+		}
+		name := strings.TrimSuffix(k, "_ms")
+		r.Metrics[name] = v / 1000
+		if strings.HasSuffix(name, "_tpot") && v > 0 {
+			r.Metrics[strings.TrimSuffix(name, "_tpot")+"_intvty"] = 1000 / v
+		}
+	}
+	return r, nil
+}
+
+// MarshalJSON writes InferenceMAX's keys, then the metrics in sorted
+// order, then fleet's own.
+func (r *Row) MarshalJSON() ([]byte, error) {
+	type fixed Row
+	var all map[string]json.RawMessage
+	head, err := json.Marshal((*fixed)(r))
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(head, &all); err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(r.Metrics))
+	for k, v := range r.Metrics {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var b bytes.Buffer
+	b.WriteByte('{')
+	put := func(k string, v []byte) {
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		kb, _ := json.Marshal(k)
+		b.Write(kb)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	for _, k := range imaxKeys {
+		put(k, all[k])
+	}
+	for _, k := range keys {
+		vb, _ := json.Marshal(r.Metrics[k])
+		put(k, vb)
+	}
+	for _, k := range fleetKeys {
+		if v, ok := all[k]; ok {
+			put(k, v)
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+var (
+	imaxKeys = []string{"hw", "tp", "ep", "dp_attention", "conc", "model", "framework", "precision", "isl", "osl", "image",
+		"tput_per_gpu", "output_tput_per_gpu", "input_tput_per_gpu"}
+	fleetKeys = []string{"run_id", "job_id", "node", "completed", "failed"}
+)
+
+// UnmarshalJSON reads a row back, metrics included.
+func (r *Row) UnmarshalJSON(data []byte) error {
+	type fixed Row
+	if err := json.Unmarshal(data, (*fixed)(r)); err != nil {
+		return err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, k := range append(imaxKeys[:len(imaxKeys):len(imaxKeys)], fleetKeys...) {
+		known[k] = true
+	}
+	r.Metrics = map[string]float64{}
+	for k, v := range all {
+		if known[k] {
+			continue
+		}
+		var f float64
+		if json.Unmarshal(v, &f) == nil {
+			r.Metrics[k] = f
+		}
+	}
+	return nil
+}
+
+// ReadRow reads an aggregated row file.
+func ReadRow(path string) (*Row, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Row
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}

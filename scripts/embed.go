@@ -1,0 +1,11 @@
+// Package scripts holds what runs on the machines: the job driver and the
+// server launchers. They are embedded in the fleet binary, which pushes
+// them into every job's work directory, so a node needs nothing from here.
+package scripts
+
+import "embed"
+
+// FS holds job.sh and server/*.sh.
+//
+//go:embed job.sh server/*.sh
+var FS embed.FS

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# job.sh: one benchmark job on one machine: start the inference server,
+# wait until it is healthy, run fleet's benchmark client against it, stop
+# the server. Every input comes from the environment contract documented
+# in scripts/README.md; nothing here is specific to a target (local, SSH or
+# Slurm run this same script).
+#
+# Exit codes: 0 done; 2 bad environment; 3 the client's failure ratio was
+# over its limit (result written); 10 the server exited before it became
+# healthy; 11 the server did not become healthy in time; 12 the benchmark
+# timed out; 13 the server died during the benchmark; other: the client's.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+mkdir -p logs results
+
+log() { printf '[fleet-job %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+
+for v in MODEL FRAMEWORK TP CONC ISL OSL MAX_MODEL_LEN RANDOM_RANGE_RATIO NUM_PROMPTS NUM_WARMUPS RESULT_FILENAME PORT; do
+	if [ -z "${!v:-}" ]; then
+		log "required variable $v is not set (see scripts/README.md)"
+		exit 2
+	fi
+done
+FLEET_BIN=${FLEET_BIN:-./bin/fleet}
+HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-1200}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-3600}
+
+launcher="scripts/server/${FRAMEWORK}.sh"
+if [ ! -f "$launcher" ]; then
+	log "no server launcher for framework '$FRAMEWORK' ($launcher)"
+	exit 2
+fi
+
+server_pid=""
+stop_server() {
+	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+		log "stopping server (pid $server_pid)"
+		kill -TERM "$server_pid" 2>/dev/null || true
+		for _ in $(seq 1 "${SERVER_STOP_GRACE:-30}"); do
+			kill -0 "$server_pid" 2>/dev/null || break
+			sleep 1
+		done
+		kill -KILL "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	server_pid=""
+}
+trap stop_server EXIT
+trap 'log "interrupted"; exit 143' TERM INT HUP
+
+# Lists travel as one value per line: values never pass through word
+# splitting or a shell's evaluation.
+server_args=()
+if [ -n "${SERVER_ARGS:-}" ]; then mapfile -t server_args <<<"$SERVER_ARGS"; fi
+client_args=()
+if [ -n "${CLIENT_ARGS:-}" ]; then mapfile -t client_args <<<"$CLIENT_ARGS"; fi
+export FLEET_BIN
+
+log "starting $FRAMEWORK server: model=$MODEL tp=$TP conc=$CONC isl=$ISL osl=$OSL port=$PORT"
+bash "$launcher" "${server_args[@]}" >logs/server.log 2>&1 &
+server_pid=$!
+
+started=$(date +%s)
+until "$FLEET_BIN" probe "http://127.0.0.1:$PORT/health" 2>/dev/null; do
+	if ! kill -0 "$server_pid" 2>/dev/null; then
+		rc=0
+		wait "$server_pid" || rc=$?
+		server_pid=""
+		log "server exited with status $rc before it became healthy; last lines of logs/server.log:"
+		tail -n 20 logs/server.log || true
+		exit 10
+	fi
+	if [ $(($(date +%s) - started)) -ge "$HEALTH_TIMEOUT" ]; then
+		log "server not healthy after ${HEALTH_TIMEOUT}s; last lines of logs/server.log:"
+		tail -n 20 logs/server.log || true
+		exit 11
+	fi
+	sleep "${HEALTH_POLL:-1}"
+done
+log "server healthy after $(($(date +%s) - started))s"
+
+case "$FRAMEWORK" in
+sglang) backend=sglang ;;
+trt) backend=trt ;;
+*) backend=vllm ;;
+esac
+
+log "running benchmark: $NUM_PROMPTS prompts at concurrency $CONC"
+rc=0
+timeout "$BENCH_TIMEOUT" "$FLEET_BIN" bench \
+	--base-url "http://127.0.0.1:$PORT" \
+	--backend "$backend" \
+	--model "$MODEL" \
+	--dataset-name random \
+	--random-input-len "$ISL" \
+	--random-output-len "$OSL" \
+	--random-range-ratio "$RANDOM_RANGE_RATIO" \
+	--num-prompts "$NUM_PROMPTS" \
+	--max-concurrency "$CONC" \
+	--request-rate inf \
+	--ignore-eos \
+	--num-warmups "$NUM_WARMUPS" \
+	--save-result \
+	--percentile-metrics ttft,tpot,itl,e2el \
+	--metric-percentiles "${PERCENTILES:-99}" \
+	--result-dir results \
+	--result-filename "$RESULT_FILENAME.json" \
+	"${client_args[@]}" >logs/client.log 2>&1 || rc=$?
+tail -n 30 logs/client.log || true
+
+if [ "$rc" -eq 124 ]; then
+	log "benchmark timed out after ${BENCH_TIMEOUT}s"
+	exit 12
+fi
+if ! kill -0 "$server_pid" 2>/dev/null; then
+	log "server died during the benchmark"
+	exit 13
+fi
+stop_server
+log "done (client exit $rc)"
+exit "$rc"

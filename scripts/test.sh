@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# test.sh: the one command that runs every test of fleet. On a fresh Debian
+# machine with Go it installs what the tests need (Debian packages for the
+# rig, staticcheck and shellcheck), starts the test rig (real sshd hosts in
+# network namespaces, a real Slurm cluster with and without accounting),
+# runs the static checks and `go test ./...`, and stops the rig again.
+# Needs root (network namespaces, daemons). A missing part fails the run;
+# nothing is skipped.
+#
+#   FLEET_KEEP_RIG=1   leave the rig running afterwards (faster reruns)
+#   GO_TEST_FLAGS=...  extra flags for go test (e.g. -run TestX -v)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "test.sh: run as root (the test rig creates network namespaces and starts daemons)" >&2
+	exit 1
+fi
+command -v go >/dev/null || { echo "test.sh: Go is not installed" >&2; exit 1; }
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "tools"
+export PATH="$PATH:$(go env GOPATH)/bin"
+if ! command -v staticcheck >/dev/null; then
+	go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+need_apt=()
+command -v shellcheck >/dev/null || need_apt+=(shellcheck)
+if [ ${#need_apt[@]} -gt 0 ]; then
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+step "test rig"
+scripts/testrig/up.sh
+if [ -z "${FLEET_KEEP_RIG:-}" ]; then
+	trap 'step "stopping the test rig"; scripts/testrig/down.sh' EXIT
+fi
+
+step "gofmt, go vet, staticcheck, shellcheck"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change: $unformatted" >&2
+	exit 1
+fi
+go vet ./...
+staticcheck ./...
+shellcheck scripts/*.sh scripts/server/*.sh scripts/testrig/*.sh
+
+step "go test"
+# shellcheck disable=SC2086
+go test -count=1 -timeout 40m ${GO_TEST_FLAGS:-} ./...

@@ -5,10 +5,11 @@
 # in scripts/README.md; nothing here is specific to a target (local, SSH or
 # Slurm run this same script).
 #
-# Exit codes: 0 done; 2 bad environment; 3 the client's failure ratio was
-# over its limit (result written); 10 the server exited before it became
-# healthy; 11 the server did not become healthy in time; 12 the benchmark
-# timed out; 13 the server died during the benchmark; other: the client's.
+# Exit codes: 0 done; 3 the client's failure ratio was over its limit
+# (result written); 10 the server exited before it became healthy; 11 the
+# server did not become healthy in time; 12 the benchmark timed out; 13 the
+# server died during the benchmark; 14 the environment contract was not
+# met; any other: the client's own exit code.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ log() { printf '[fleet-job %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 for v in MODEL FRAMEWORK TP CONC ISL OSL MAX_MODEL_LEN RANDOM_RANGE_RATIO NUM_PROMPTS NUM_WARMUPS RESULT_FILENAME PORT; do
 	if [ -z "${!v:-}" ]; then
 		log "required variable $v is not set (see scripts/README.md)"
-		exit 2
+		exit 14
 	fi
 done
 FLEET_BIN=${FLEET_BIN:-./bin/fleet}
@@ -29,7 +30,7 @@ BENCH_TIMEOUT=${BENCH_TIMEOUT:-3600}
 launcher="scripts/server/${FRAMEWORK}.sh"
 if [ ! -f "$launcher" ]; then
 	log "no server launcher for framework '$FRAMEWORK' ($launcher)"
-	exit 2
+	exit 14
 fi
 
 server_pid=""

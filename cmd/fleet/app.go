@@ -118,6 +118,7 @@ Exit codes: 0 ok, 1 error (bad input, setup), 2 usage, 3 some work failed,
 		a.planCmd(),
 		a.sweepCmd(),
 		a.versionCmd(),
+		a.probeCmd(),
 	)
 	for _, extra := range a.extraCmds() {
 		root.AddCommand(extra)

@@ -11,6 +11,13 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal cancels ctx and commands wind down cleanly (remote
+	// jobs killed, logs fetched); restoring the default handlers makes a
+	// second signal end the process at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	app := &App{
 		Stdin:   os.Stdin,
 		Stdout:  os.Stdout,

@@ -23,12 +23,14 @@ type Binary struct {
 	Digest string // hex sha256
 }
 
-// Finder locates fleet binaries: the running executable for its own
-// platform, and fleet-<os>-<arch> files in its search directories for
-// others (built by `make dist`, or by hand with GOOS/GOARCH).
+// Finder locates fleet binaries: fleet-<os>-<arch> in an explicitly given
+// directory first, then the running executable for its own platform, then
+// fleet-<os>-<arch> beside the executable (built by `make dist`, or by
+// hand with GOOS/GOARCH).
 type Finder struct {
-	Dirs []string // searched in order for fleet-<os>-<arch>
-	Self string   // the running executable; "" means os.Executable
+	Explicit string   // searched first (--agent-dir)
+	Dirs     []string // searched after Self for fleet-<os>-<arch>
+	Self     string   // the running executable
 
 	mu    sync.Mutex
 	cache map[target.Platform]Binary
@@ -37,10 +39,7 @@ type Finder struct {
 // NewFinder searches dir (if set) and then the directory of the running
 // executable.
 func NewFinder(dir string) *Finder {
-	f := &Finder{}
-	if dir != "" {
-		f.Dirs = append(f.Dirs, dir)
-	}
+	f := &Finder{Explicit: dir}
 	if exe, err := os.Executable(); err == nil {
 		f.Dirs = append(f.Dirs, filepath.Dir(exe))
 		f.Self = exe
@@ -72,10 +71,16 @@ func (f *Finder) For(p target.Platform) (Binary, error) {
 }
 
 func (f *Finder) locate(p target.Platform) (string, error) {
+	name := fmt.Sprintf("fleet-%s-%s", p.OS, p.Arch)
+	if f.Explicit != "" {
+		c := filepath.Join(f.Explicit, name)
+		if st, err := os.Stat(c); err == nil && st.Mode().IsRegular() {
+			return c, nil
+		}
+	}
 	if p.OS == runtime.GOOS && p.Arch == runtime.GOARCH && f.Self != "" {
 		return f.Self, nil
 	}
-	name := fmt.Sprintf("fleet-%s-%s", p.OS, p.Arch)
 	for _, d := range f.Dirs {
 		c := filepath.Join(d, name)
 		if st, err := os.Stat(c); err == nil && st.Mode().IsRegular() {

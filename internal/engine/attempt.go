@@ -226,8 +226,19 @@ func describeExit(ex target.Exit, jobDir string) string {
 	default:
 		what = "job script failed: " + ex.String()
 	}
-	if tail := lastLine(filepath.Join(jobDir, "logs", "server.log")); tail != "" && ex.Code >= jobServerDied && ex.Code <= jobServerCrashed {
-		what += ": " + tail
+	switch {
+	case ex.Code >= jobServerDied && ex.Code <= jobServerCrashed:
+		if tail := lastLine(filepath.Join(jobDir, "logs", "server.log")); tail != "" {
+			what += ": " + tail
+		}
+	case ex.Code != 0 && ex.Code < jobServerDied:
+		if tail := lastLine(filepath.Join(jobDir, "logs", "client.log")); tail != "" {
+			what += ": client said: " + tail
+		}
+	case ex.Code == jobBadEnv:
+		if tail := lastLine(filepath.Join(jobDir, "job.log")); tail != "" {
+			what += ": " + tail
+		}
 	}
 	return what
 }

@@ -131,12 +131,7 @@ type jobState struct {
 	reattach  *target.Handle
 }
 
-func (js *jobState) resultName(node string) string { return resultName(js.job, node) }
-
-// resultName is InferenceMAX's result file name for j on node.
-func resultName(j *plan.Job, node string) string {
-	return fmt.Sprintf("%s_%s_%s_%s_tp%d-ep%d-dpa%t_conc%d_%s", j.ModelPrefix, j.Seq, j.Precision, j.Framework, j.TP, max(j.EP, 1), j.DPAttn, j.Conc, node)
-}
+func (js *jobState) resultName(node string) string { return plan.ResultName(js.job, node) }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
@@ -232,6 +227,9 @@ type attemptResult struct {
 func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*Summary, error) {
 	if err := os.MkdirAll(filepath.Join(e.opts.RunDir, "jobs"), 0o755); err != nil {
 		return nil, fmt.Errorf("create run directory: %w", err)
+	}
+	if err := e.preflight(ctx, jobs); err != nil {
+		return nil, err
 	}
 	jpath := filepath.Join(e.opts.RunDir, "journal.jsonl")
 	var previous map[string]Entry
@@ -395,6 +393,37 @@ func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*Summary, error) {
 		return summary, ctx.Err()
 	}
 	return summary, nil
+}
+
+// preflight asks every machine that can check ahead (Slurm: partition,
+// GPUs per node) whether it will accept the jobs that may land on it, so a
+// bad inventory fails the run before anything starts.
+func (e *Engine) preflight(ctx context.Context, jobs []*plan.Job) error {
+	for _, m := range e.machines {
+		pf, ok := m.Target.(target.Preflighter)
+		if !ok {
+			continue
+		}
+		seen := map[int]bool{}
+		var gpus []int
+		for _, j := range jobs {
+			js := &jobState{job: j}
+			for _, c := range e.candidates(js) {
+				if c == m.Name && !seen[j.GPUs()] {
+					seen[j.GPUs()] = true
+					gpus = append(gpus, j.GPUs())
+				}
+			}
+		}
+		if len(gpus) == 0 {
+			continue
+		}
+		sort.Ints(gpus)
+		if err := pf.Preflight(ctx, gpus); err != nil {
+			return fmt.Errorf("preflight on %s: %w", m.Name, err)
+		}
+	}
+	return nil
 }
 
 // pick chooses a machine for js among its candidates, preferring one other

@@ -148,3 +148,11 @@ type transientError struct{ err error }
 
 func (e *transientError) Error() string   { return e.err.Error() }
 func (e *transientError) Unwrap() []error { return []error{e.err, ErrTransient} }
+
+// Preflighter is implemented by targets that can check, before a run
+// starts, that jobs needing these GPU counts will be accepted (Slurm:
+// partition exists, enough GPUs per node), so a bad sweep fails at once
+// with a clear error rather than job by job.
+type Preflighter interface {
+	Preflight(ctx context.Context, gpus []int) error
+}

@@ -34,6 +34,7 @@ type App struct {
 
 	logFormat string
 	logLevel  string
+	logOpts   log.Options
 	log       *log.Logger
 }
 
@@ -117,6 +118,8 @@ Exit codes: 0 ok, 1 error (bad input, setup), 2 usage, 3 some work failed,
 		a.simCmd(),
 		a.planCmd(),
 		a.sweepCmd(),
+		a.runCmd(),
+		a.statusCmd(),
 		a.versionCmd(),
 		a.probeCmd(),
 	)
@@ -138,7 +141,7 @@ func isUsageError(err error) bool {
 	}
 	// cobra reports unknown commands and argument counts as plain errors.
 	msg := err.Error()
-	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "unknown flag", "unknown shorthand"} {
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "unknown flag", "unknown shorthand", "required flag", "invalid argument"} {
 		if strings.Contains(msg, p) {
 			return true
 		}
@@ -169,8 +172,15 @@ func (a *App) setupLogging(w io.Writer) error {
 	default:
 		return usageError{fmt.Errorf("--log-format %q: want text, json or logfmt", format)}
 	}
+	a.logOpts = opts
 	a.log = log.NewWithOptions(w, opts)
 	return nil
+}
+
+// loggerTo returns a logger with the configured level and format writing
+// to w (a run's log file, or the screen and the file together).
+func (a *App) loggerTo(w io.Writer) *log.Logger {
+	return log.NewWithOptions(w, a.logOpts)
 }
 
 // logger returns the configured logger (a default one before setup ran).

@@ -1,0 +1,153 @@
+// Package live draws a sweep's progress on a terminal: counts of jobs by
+// state, what each machine is doing, and an estimate of the time left.
+package live
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fleetbench/fleet/internal/engine"
+)
+
+// Board keeps the latest state of every job and machine and renders it.
+type Board struct {
+	mu       sync.Mutex
+	total    int
+	start    time.Time
+	now      func() time.Time
+	jobs     map[string]engine.Entry
+	machines map[string]engine.Entry // the latest entry of the job on each machine
+	started  map[string]time.Time    // job -> when its current attempt began
+	durs     []time.Duration         // durations of finished attempts
+	notes    []string                // failures to print above the board
+	lines    int                     // lines drawn last time, to erase
+	slots    int                     // machines that run in parallel
+}
+
+// New returns a board for a run of total jobs on slots parallel machines.
+func New(total, slots int, now func() time.Time) *Board {
+	if now == nil {
+		now = time.Now
+	}
+	return &Board{total: total, slots: max(slots, 1), start: now(), now: now,
+		jobs: map[string]engine.Entry{}, machines: map[string]engine.Entry{}, started: map[string]time.Time{}}
+}
+
+// Observe records an engine event; it is safe for concurrent use.
+func (b *Board) Observe(e engine.Entry) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.jobs[e.Job] = e
+	switch e.State {
+	case engine.StatePreparing:
+		b.started[e.Job] = b.now()
+	case engine.StateDone, engine.StateFailed, engine.StateRetrying, engine.StateCancelled:
+		if t, ok := b.started[e.Job]; ok {
+			b.durs = append(b.durs, b.now().Sub(t))
+			delete(b.started, e.Job)
+		}
+		if e.State == engine.StateFailed || e.State == engine.StateRetrying {
+			b.notes = append(b.notes, fmt.Sprintf("%s %s on %s: %s", e.State, e.Job, e.Node, e.Reason))
+		}
+	}
+	if e.Node != "" {
+		b.machines[e.Node] = e
+	}
+}
+
+// Counts returns jobs by state: done, running (preparing, running,
+// fetching), queued (queued, retrying, not seen yet) and failed.
+func (b *Board) Counts() (done, running, queued, failed int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.counts()
+}
+
+func (b *Board) counts() (done, running, queued, failed int) {
+	for _, e := range b.jobs {
+		switch e.State {
+		case engine.StateDone:
+			done++
+		case engine.StatePreparing, engine.StateRunning, engine.StateFetching:
+			running++
+		case engine.StateFailed, engine.StateCancelled:
+			failed++
+		default:
+			queued++
+		}
+	}
+	queued += b.total - len(b.jobs)
+	return
+}
+
+// ETA estimates the time left from the mean duration of finished attempts.
+func (b *Board) ETA() (time.Duration, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.eta()
+}
+
+func (b *Board) eta() (time.Duration, bool) {
+	if len(b.durs) == 0 {
+		return 0, false
+	}
+	var sum time.Duration
+	for _, d := range b.durs {
+		sum += d
+	}
+	mean := sum / time.Duration(len(b.durs))
+	_, running, queued, _ := b.counts()
+	// Running jobs are half done on average; queued ones share the machines.
+	left := time.Duration(float64(mean) * (float64(queued) + float64(running)/2) / float64(b.slots))
+	return left, true
+}
+
+// Render redraws the board on w (a terminal): it moves the cursor up over
+// the previous drawing and clears it first.
+func (b *Board) Render(w io.Writer) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var sb strings.Builder
+	if b.lines > 0 {
+		fmt.Fprintf(&sb, "\x1b[%dA\x1b[J", b.lines)
+	}
+	for _, n := range b.notes {
+		sb.WriteString(n + "\n")
+	}
+	b.notes = nil
+	done, running, queued, failed := b.counts()
+	eta := "ETA -"
+	if d, ok := b.eta(); ok {
+		eta = "ETA " + d.Round(time.Second).String()
+	}
+	elapsed := b.now().Sub(b.start).Round(time.Second)
+	body := []string{fmt.Sprintf("jobs %d/%d done, %d running, %d queued, %d failed   elapsed %s   %s",
+		done, b.total, running, queued, failed, elapsed, eta)}
+	names := make([]string, 0, len(b.machines))
+	for n := range b.machines {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		e := b.machines[n]
+		what := "idle"
+		switch e.State {
+		case engine.StatePreparing, engine.StateRunning, engine.StateFetching:
+			since := ""
+			if t, ok := b.started[e.Job]; ok {
+				since = " " + b.now().Sub(t).Round(time.Second).String()
+			}
+			what = fmt.Sprintf("%-9s %s%s", e.State, e.Job, since)
+		}
+		body = append(body, fmt.Sprintf("  %-16s %s", n, what))
+	}
+	for _, l := range body {
+		sb.WriteString(l + "\n")
+	}
+	b.lines = len(body)
+	io.WriteString(w, sb.String())
+}

@@ -1,0 +1,50 @@
+package live
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetbench/fleet/internal/engine"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func TestBoardCountsStatesAndEstimatesTimeLeft(t *testing.T) {
+	c := &clock{t: time.Unix(0, 0)}
+	b := New(4, 2, c.now)
+	b.Observe(engine.Entry{Job: "a", Node: "n1", State: engine.StatePreparing})
+	b.Observe(engine.Entry{Job: "b", Node: "n2", State: engine.StatePreparing})
+	c.t = c.t.Add(10 * time.Second)
+	b.Observe(engine.Entry{Job: "a", Node: "n1", State: engine.StateDone})
+	b.Observe(engine.Entry{Job: "b", Node: "n2", State: engine.StateRunning})
+	b.Observe(engine.Entry{Job: "c", Node: "n1", State: engine.StatePreparing})
+	done, running, queued, failed := b.Counts()
+	if done != 1 || running != 2 || queued != 1 || failed != 0 {
+		t.Fatalf("counts = %d %d %d %d, want 1 done, 2 running, 1 queued, 0 failed", done, running, queued, failed)
+	}
+	// One 10 s attempt so far; 1 queued + 2 running/2 = 2 jobs' worth over 2 machines.
+	if eta, ok := b.ETA(); !ok || eta != 10*time.Second {
+		t.Fatalf("ETA = %v, %v; want 10s", eta, ok)
+	}
+	b.Observe(engine.Entry{Job: "c", Node: "n1", State: engine.StateFailed, Reason: "server died"})
+	var out bytes.Buffer
+	b.Render(&out)
+	s := out.String()
+	for _, want := range []string{"failed c on n1: server died", "jobs 1/4 done, 1 running, 1 queued, 1 failed", "n2", "running   b"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("board lacks %q:\n%s", want, s)
+		}
+	}
+	out.Reset()
+	b.Render(&out)
+	if !strings.HasPrefix(out.String(), "\x1b[3A\x1b[J") {
+		t.Errorf("second render should erase the 3 lines drawn before: %q", out.String())
+	}
+	if strings.Contains(out.String(), "server died") {
+		t.Errorf("failure note printed twice")
+	}
+}

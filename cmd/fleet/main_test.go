@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -55,3 +56,5 @@ func runFleet(t *testing.T, env map[string]string, args ...string) (int, string,
 	code := app.Run(context.Background(), args)
 	return code, stdout.String(), stderr.String()
 }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -1,16 +1,221 @@
 package main
 
 import (
-	"errors"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
 
+	"github.com/fleetbench/fleet/internal/config"
+	"github.com/fleetbench/fleet/internal/plan"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
-// planCmd is a placeholder until its issue lands.
+type planOptions struct {
+	inventory string
+	only      []string
+	node      string
+	vars      []string
+	json      bool
+}
+
 func (a *App) planCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "plan",
-		Short: "plan (not yet built)",
-		RunE:  func(*cobra.Command, []string) error { return errors.New("not yet built") },
+	var o planOptions
+	cmd := &cobra.Command{
+		Use:   "plan SWEEP",
+		Short: "Show the jobs of a sweep, where they would run and how long it should take",
+		Long: `plan reads a sweep file and the inventory, validates both, expands every
+config into jobs (one per scenario, search band and concurrency), places
+each job on a machine that fits it, and prints the job table, the jobs per
+machine and an estimate of the whole sweep: machines run in parallel, the
+jobs of one machine one after another.
+
+Filters: --only KEY=GLOB, repeatable; globs on one key are alternatives,
+different keys must all match. Keys: ` + strings.Join(plan.FilterKeys, ", ") + `.
+--node NAME keeps only the jobs that fit that machine, and places them there.`,
+		Example: `  fleet plan sweeps/demo.hcl
+  fleet plan sweeps/full.hcl --inventory inventory.hcl --only gpu=h200 --only conc=64
+  fleet plan sweeps/full.hcl --var conc_end=16 --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runPlan(cmd, args[0], o, cmd.Flags().Changed("inventory"))
+		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.inventory, "inventory", config.DefaultInventory, "inventory file (HCL, or JSON when it ends in .json)")
+	f.StringArrayVar(&o.only, "only", nil, "run only jobs matching KEY=GLOB (repeatable)")
+	f.StringVar(&o.node, "node", "", "pin every job to this node or cluster")
+	f.StringArrayVar(&o.vars, "var", nil, "set a variable of the sweep or inventory: NAME=VALUE (repeatable)")
+	f.BoolVar(&o.json, "json", false, "print the plan as JSON")
+	return cmd
+}
+
+// loadConfig reads the inventory and a sweep, printing diagnostics to
+// stderr; on errors it returns errSilent, since the diagnostics say it all.
+func (a *App) loadConfig(sweepPath, invPath string, explicit bool, varArgs []string) (*config.Inventory, *config.Sweep, error) {
+	vars, err := config.ParseVars(varArgs)
+	if err != nil {
+		return nil, nil, err
+	}
+	l := config.NewLoader(vars)
+	inv, diags := l.Inventory(invPath, explicit)
+	var sw *config.Sweep
+	if !diags.HasErrors() {
+		var d hcl.Diagnostics
+		sw, d = l.Sweep(sweepPath, inv)
+		diags = append(diags, d...)
+		if !diags.HasErrors() {
+			diags = append(diags, l.CheckVars()...)
+		}
+	}
+	if len(diags) > 0 {
+		color := false
+		if f, ok := a.Stderr.(*os.File); ok {
+			color = term.IsTerminal(int(f.Fd()))
+		}
+		if err := l.WriteDiagnostics(a.Stderr, diags, color); err != nil {
+			return nil, nil, err
+		}
+	}
+	if diags.HasErrors() {
+		return nil, nil, errSilent{ExitError}
+	}
+	return inv, sw, nil
+}
+
+func (a *App) runPlan(cmd *cobra.Command, sweepPath string, o planOptions, explicitInv bool) error {
+	filters, err := plan.ParseFilters(o.only)
+	if err != nil {
+		return err
+	}
+	inv, sw, err := a.loadConfig(sweepPath, o.inventory, explicitInv, o.vars)
+	if err != nil {
+		return err
+	}
+	jobs := plan.Expand(sw)
+	p, err := plan.Place(jobs, inv, plan.Options{Node: o.node, Only: filters})
+	if err != nil {
+		return err
+	}
+	if len(p.Jobs) == 0 {
+		return fmt.Errorf("%s: no job of %d matches the filters (%s)", sweepPath, len(jobs), describeSelection(filters, o.node))
+	}
+	out := cmd.OutOrStdout()
+	if o.json {
+		return writePlanJSON(out, sweepPath, inv, p)
+	}
+	return writePlanText(out, p)
+}
+
+func describeSelection(f plan.Filters, node string) string {
+	parts := []string{}
+	if !f.Empty() {
+		parts = append(parts, "--only "+f.String())
+	}
+	if node != "" {
+		parts = append(parts, "--node "+node)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// fmtDuration rounds for humans: seconds below an hour, minutes above
+// ("47h41m", not "47h41m0s").
+func fmtDuration(d time.Duration) string {
+	if d >= time.Hour {
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	}
+	return d.Round(time.Second).String()
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func writePlanText(w io.Writer, p *plan.Placement) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCONFIG\tSEQ\tTP\tEP\tDPA\tCONC\tGPUS\tNODE\tCANDIDATES\tRESULT\tESTIMATE")
+	for _, j := range p.Jobs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%t\t%d\t%d\t%s\t%s\t%s\t%s\n",
+			j.ID, j.Config, j.Seq, j.TP, j.EP, j.DPAttn, j.Conc, j.GPUs(), j.Node,
+			strings.Join(j.Candidates, ","), plan.ResultName(j, j.Node), fmtDuration(plan.Estimate(j)))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write plan: %w", err)
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MACHINE\tKIND\tGPU\tJOBS\tBUSY\tGPU-HOURS")
+	for _, m := range p.Machines {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%.1f\n", m.Name, m.Kind, m.GPU, m.Jobs, fmtDuration(m.Busy), m.GPUHours)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write plan: %w", err)
+	}
+	fmt.Fprintln(w)
+	skipped := ""
+	if len(p.Skipped) > 0 {
+		skipped = fmt.Sprintf(", %d left out by --only/--node", len(p.Skipped))
+	}
+	_, err := fmt.Fprintf(w, "%s on %s%s; estimated duration %s (machines in parallel), %.1f GPU hours\n",
+		plural(len(p.Jobs), "job"), plural(len(p.Machines), "machine"), skipped, fmtDuration(p.Makespan), p.GPUHours)
+	return err
+}
+
+type planJSONJob struct {
+	*plan.Job
+	GPUs       int     `json:"gpus"`
+	ResultName string  `json:"result_name"`
+	EstimateS  float64 `json:"estimate_s"`
+}
+
+type planJSONMachine struct {
+	plan.MachineLoad
+	BusyS float64 `json:"busy_s"`
+}
+
+type planJSON struct {
+	Sweep     string            `json:"sweep"`
+	Inventory string            `json:"inventory"`
+	Jobs      []planJSONJob     `json:"jobs"`
+	Machines  []planJSONMachine `json:"machines"`
+	Skipped   []string          `json:"skipped"`
+	TotalJobs int               `json:"total_jobs"`
+	MakespanS float64           `json:"makespan_s"`
+	GPUHours  float64           `json:"gpu_hours"`
+}
+
+func writePlanJSON(w io.Writer, sweepPath string, inv *config.Inventory, p *plan.Placement) error {
+	out := planJSON{
+		Sweep:     sweepPath,
+		Inventory: inv.Path,
+		Jobs:      make([]planJSONJob, 0, len(p.Jobs)),
+		Machines:  make([]planJSONMachine, 0, len(p.Machines)),
+		Skipped:   make([]string, 0, len(p.Skipped)),
+		TotalJobs: len(p.Jobs),
+		MakespanS: p.Makespan.Seconds(),
+		GPUHours:  p.GPUHours,
+	}
+	for _, j := range p.Jobs {
+		out.Jobs = append(out.Jobs, planJSONJob{Job: j, GPUs: j.GPUs(), ResultName: plan.ResultName(j, j.Node), EstimateS: plan.Estimate(j).Seconds()})
+	}
+	for _, m := range p.Machines {
+		out.Machines = append(out.Machines, planJSONMachine{MachineLoad: m, BusyS: m.Busy.Seconds()})
+	}
+	for _, j := range p.Skipped {
+		out.Skipped = append(out.Skipped, j.ID)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return fmt.Errorf("write plan JSON: %w", err)
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ const LocalNode = "local"
 
 // Inventory is every machine fleet may use.
 type Inventory struct {
+	Path     string // the file it was read from; empty for the built-in default
 	Nodes    []*Node
 	Clusters []*Cluster
 }
@@ -37,6 +38,8 @@ type Node struct {
 	EnvFrom      []string          // names of controller variables passed as secrets
 	Packing      bool              // run several jobs at once on disjoint GPUs
 	Range        hcl.Range         // where it was declared, for diagnostics
+
+	jumpRange hcl.Range
 }
 
 // Cluster is a Slurm cluster driven through its login node.
@@ -57,10 +60,13 @@ type Cluster struct {
 	Env         map[string]string
 	EnvFrom     []string
 	Range       hcl.Range
+
+	loginRange hcl.Range
 }
 
 // Sweep is one sweep file: configs expanded into jobs by package plan.
 type Sweep struct {
+	Path     string // the file it was read from
 	Client   Client
 	Timeouts Timeouts
 	Retries  int
@@ -97,6 +103,8 @@ type BenchConfig struct {
 	Env         map[string]string
 	Client      Client // defaults merged with per-config overrides
 	Range       hcl.Range
+
+	runnerRange hcl.Range
 }
 
 // Scenario is one (ISL, OSL) pair with its search space.
@@ -114,4 +122,6 @@ type Search struct {
 	DPAttn     bool
 	Conc       []int // explicit list, or expanded from conc_start..conc_end doubling
 	Range      hcl.Range
+
+	tpRange hcl.Range
 }

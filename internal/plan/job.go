@@ -5,35 +5,39 @@ package plan
 // Job is one benchmark run: one server configuration at one concurrency.
 type Job struct {
 	// ID is stable across runs and retries: it derives from the config key
-	// and the point in the search space, never from the placement.
-	ID          string
-	Config      string // config key
-	Model       string
-	ModelPrefix string
-	Image       string
-	Precision   string
-	Framework   string
-	Runner      []string
-	GPU         string // GPU type the placement chose (or the config asked for)
-	Seq         string // scenario name: 1k1k, 1k8k, 8k1k
-	ISL, OSL    int
-	MaxModelLen int
-	TP, EP, PP  int
-	DPAttn      bool
-	Conc        int
-	ServerArgs  []string
-	Env         map[string]string
+	// and the point in the search space, never from the placement. See
+	// JobID for the rule that makes it safe as a directory name.
+	ID          string            `json:"id"`
+	Config      string            `json:"config"` // config key
+	Model       string            `json:"model"`
+	ModelPrefix string            `json:"model_prefix"`
+	Image       string            `json:"image"`
+	Precision   string            `json:"precision"`
+	Framework   string            `json:"framework"`
+	Runner      []string          `json:"runner"`
+	GPU         string            `json:"gpu,omitempty"` // GPU type the placement chose (or the config asked for)
+	Seq         string            `json:"seq"`           // scenario name: 1k1k, 1k8k, 8k1k
+	ISL         int               `json:"isl"`
+	OSL         int               `json:"osl"`
+	MaxModelLen int               `json:"max_model_len"`
+	TP          int               `json:"tp"`
+	EP          int               `json:"ep"`
+	PP          int               `json:"pp"`
+	DPAttn      bool              `json:"dp_attn"`
+	Conc        int               `json:"conc"`
+	ServerArgs  []string          `json:"server_args,omitempty"`
+	Env         map[string]string `json:"env,omitempty"`
 
-	RangeRatio  float64
-	NumPrompts  int
-	NumWarmups  int
-	Percentiles []float64
-	ClientArgs  []string
+	RangeRatio  float64   `json:"range_ratio"`
+	NumPrompts  int       `json:"num_prompts"`
+	NumWarmups  int       `json:"num_warmups"`
+	Percentiles []float64 `json:"percentiles"`
+	ClientArgs  []string  `json:"client_args,omitempty"`
 
 	// Node is the inventory node or cluster the job is placed on; empty
 	// until placed. Candidates lists every machine that fits.
-	Node       string
-	Candidates []string
+	Node       string   `json:"node,omitempty"`
+	Candidates []string `json:"candidates,omitempty"`
 }
 
 // GPUs is how many GPUs the job occupies (tp x pp on a single node).

@@ -1,0 +1,5 @@
+cluster "slurm" {
+  login     = "local"
+  gpu       = "b200"
+  container = "docker"
+}

@@ -1,0 +1,3 @@
+cluster "slurm" {
+  partition = "gpu"
+}

@@ -1,0 +1,4 @@
+cluster "local" {
+  login = "local"
+  gpu   = "b200"
+}

@@ -1,0 +1,4 @@
+node "local" {
+  host = "127.0.0.1"
+  gpus = 2
+}

@@ -1,0 +1,8 @@
+variable "user" {
+  default = "bench"
+}
+
+node "h200-1" {
+  host = "10.0.0.11"
+  user = var.usr
+}

@@ -1,0 +1,9 @@
+variable "gpus" {
+  default = 8
+}
+
+node "h200-1" {
+  host = "10.0.0.11"
+  gpu  = "h200"
+  gpus = var.gpus
+}

@@ -1,0 +1,16 @@
+config "x" {
+  image        = "img"
+  model        = "m"
+  model_prefix = "m"
+  precision    = "fp8"
+  framework    = "vllm"
+  runner       = "mi355x"
+  scenario "1k1k" {
+    isl = 1024
+    osl = 1024
+    search {
+      tp   = 8
+      conc = [4]
+    }
+  }
+}

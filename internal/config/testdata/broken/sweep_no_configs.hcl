@@ -1,0 +1,3 @@
+client {
+  prompts_per_conc = 5
+}

@@ -1,0 +1,21 @@
+config "x" {
+  image        = "img"
+  model        = "m"
+  model_prefix = "m"
+  precision    = "fp8"
+  framework    = "vllm"
+  runner       = "hopper"
+  scenario "1k1k" {
+    isl = 1024
+    osl = 1024
+    search {
+      tp   = 8
+      conc = [4]
+    }
+    search {
+      tp   = 8
+      pp   = 2
+      conc = [8]
+    }
+  }
+}

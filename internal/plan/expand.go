@@ -1,0 +1,87 @@
+package plan
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/fleetbench/fleet/internal/config"
+)
+
+// Expand turns every config of a sweep into jobs: one per scenario, search
+// band and concurrency, in the order the file declares them.
+func Expand(sw *config.Sweep) []*Job {
+	var jobs []*Job
+	for _, c := range sw.Configs {
+		for _, sc := range c.Scenarios {
+			maxLen := sc.MaxModelLen
+			if maxLen == 0 {
+				maxLen = sc.ISL + sc.OSL + 256
+			}
+			for _, s := range sc.Search {
+				for _, conc := range s.Conc {
+					j := &Job{
+						Config:      c.Key,
+						Model:       c.Model,
+						ModelPrefix: c.ModelPrefix,
+						Image:       c.Image,
+						Precision:   c.Precision,
+						Framework:   c.Framework,
+						Runner:      slices.Clone(c.Runner),
+						Seq:         sc.Name,
+						ISL:         sc.ISL,
+						OSL:         sc.OSL,
+						MaxModelLen: maxLen,
+						TP:          s.TP,
+						EP:          s.EP,
+						PP:          s.PP,
+						DPAttn:      s.DPAttn,
+						Conc:        conc,
+						ServerArgs:  slices.Clone(c.ServerArgs),
+						Env:         maps.Clone(c.Env),
+						RangeRatio:  c.Client.RangeRatio,
+						NumPrompts:  c.Client.PromptsPerConc * conc,
+						NumWarmups:  c.Client.WarmupsPerConc * conc,
+						Percentiles: slices.Clone(c.Client.Percentiles),
+						ClientArgs:  slices.Clone(c.Client.ExtraArgs),
+					}
+					j.ID = JobID(j)
+					jobs = append(jobs, j)
+				}
+			}
+		}
+	}
+	return jobs
+}
+
+// point is the part of a name that says where in the search space a job
+// sits: "tp8-ep1-dpafalse", with "-pp2" after ep only when pp is not 1, so
+// the common case reads like InferenceMAX's names.
+func point(j *Job) string {
+	pp := ""
+	if j.PP > 1 {
+		pp = fmt.Sprintf("-pp%d", j.PP)
+	}
+	return fmt.Sprintf("tp%d-ep%d%s-dpa%t", j.TP, j.EP, pp, j.DPAttn)
+}
+
+// JobID is `<config>_<seq>_tp<TP>-ep<EP>[-pp<PP>]-dpa<bool>_conc<C>`, e.g.
+// "dsr1-fp8-h200-sglang_1k1k_tp8-ep1-dpafalse_conc64".
+//
+// It is safe as one directory name: config validation allows only letters,
+// digits, '.', '_' and '-' in config keys (never a leading '.') and only
+// letters, digits and '-' in scenario names, both at most 64 characters,
+// so the id has no separator, no space and stays far below 255 bytes. It
+// is unique within a sweep: the last three '_'-separated fields have fixed
+// shapes and the scenario name holds no '_', so the config key is what
+// remains; config validation refuses two bands producing the same point.
+func JobID(j *Job) string {
+	return fmt.Sprintf("%s_%s_%s_conc%d", j.Config, j.Seq, point(j), j.Conc)
+}
+
+// ResultName is InferenceMAX's result file name (without extension):
+// `<model_prefix>_<seq>_<precision>_<framework>_tp<TP>-ep<EP>-dpa<bool>_conc<C>_<node>`.
+// pp appears only when it is not 1, as in JobID.
+func ResultName(j *Job, node string) string {
+	return fmt.Sprintf("%s_%s_%s_%s_%s_conc%d_%s", j.ModelPrefix, j.Seq, j.Precision, j.Framework, point(j), j.Conc, node)
+}

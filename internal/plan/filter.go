@@ -1,0 +1,122 @@
+package plan
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// FilterKeys are the keys --only accepts.
+var FilterKeys = []string{"config", "model", "framework", "precision", "gpu", "seq", "tp", "ep", "conc", "node"}
+
+// Filters select jobs by glob (path.Match syntax) on their fields. Globs
+// on one key are alternatives (OR); different keys must all match (AND).
+type Filters struct {
+	globs map[string][]string
+}
+
+// ParseFilters reads --only arguments of the form key=glob.
+func ParseFilters(args []string) (Filters, error) {
+	f := Filters{globs: map[string][]string{}}
+	for _, a := range args {
+		key, glob, ok := strings.Cut(a, "=")
+		key = strings.TrimSpace(key)
+		if !ok || glob == "" {
+			return Filters{}, fmt.Errorf("--only %q: want KEY=GLOB with KEY one of %s", a, strings.Join(FilterKeys, ", "))
+		}
+		if !validKey(key) {
+			return Filters{}, fmt.Errorf("--only %q: unknown key %q; valid keys: %s", a, key, strings.Join(FilterKeys, ", "))
+		}
+		if _, err := path.Match(glob, ""); err != nil {
+			return Filters{}, fmt.Errorf("--only %q: bad glob: %w", a, err)
+		}
+		f.globs[key] = append(f.globs[key], glob)
+	}
+	return f, nil
+}
+
+func validKey(k string) bool {
+	for _, v := range FilterKeys {
+		if v == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Empty says whether no filter was given.
+func (f Filters) Empty() bool { return len(f.globs) == 0 }
+
+// String renders the filters as --only arguments, keys in FilterKeys order.
+func (f Filters) String() string {
+	var parts []string
+	for _, k := range FilterKeys {
+		for _, g := range f.globs[k] {
+			parts = append(parts, k+"="+g)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// any says whether a glob of key matches one of values; a key without
+// globs matches everything.
+func (f Filters) any(key string, values ...string) bool {
+	globs, ok := f.globs[key]
+	if !ok {
+		return true
+	}
+	for _, g := range globs {
+		for _, v := range values {
+			if ok, _ := path.Match(g, v); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Match says whether a job passes every filter. "model" matches the model
+// or its prefix ("dsr1"). "gpu" matches the placed GPU type, or before
+// placement any runner entry. "node" matches the placed node, or before
+// placement any candidate; a job not yet resolved against an inventory
+// (no candidates) passes "node", which Place applies to the machines.
+func (f Filters) Match(j *Job) bool {
+	gpus := j.Runner
+	if j.GPU != "" {
+		gpus = []string{j.GPU}
+	}
+	nodes := j.Candidates
+	if j.Node != "" {
+		nodes = []string{j.Node}
+	}
+	nodeOK := len(nodes) == 0 || f.any("node", nodes...)
+	return f.any("config", j.Config) &&
+		f.any("model", j.Model, j.ModelPrefix) &&
+		f.any("framework", j.Framework) &&
+		f.any("precision", j.Precision) &&
+		f.any("gpu", gpus...) &&
+		f.any("seq", j.Seq) &&
+		f.any("tp", strconv.Itoa(j.TP)) &&
+		f.any("ep", strconv.Itoa(j.EP)) &&
+		f.any("conc", strconv.Itoa(j.Conc)) &&
+		nodeOK
+}
+
+// matchMachine applies the machine keys (gpu, node) to one machine, so
+// Place narrows a job's candidates to the machines the user selected.
+func (f Filters) matchMachine(name, gpu string) bool {
+	return f.any("node", name) && f.any("gpu", gpu)
+}
+
+// jobKeysMatch applies every key but the machine ones.
+func (f Filters) jobKeysMatch(j *Job) bool {
+	return f.any("config", j.Config) &&
+		f.any("model", j.Model, j.ModelPrefix) &&
+		f.any("framework", j.Framework) &&
+		f.any("precision", j.Precision) &&
+		f.any("seq", j.Seq) &&
+		f.any("tp", strconv.Itoa(j.TP)) &&
+		f.any("ep", strconv.Itoa(j.EP)) &&
+		f.any("conc", strconv.Itoa(j.Conc))
+}

@@ -1,0 +1,240 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Format selects whose wire format the simulator imitates.
+type Format string
+
+// The server flavours the simulator can imitate (see
+// shared/reference/wire-formats.md for what each one sends).
+const (
+	FormatVLLM   Format = "vllm"   // vLLM 0.11 era
+	FormatSGLang Format = "sglang" // SGLang 0.5 era
+	FormatTRT    Format = "trt"    // TensorRT-LLM trtllm-serve 1.x era
+)
+
+// ParseFormat turns a flag value into a Format.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(s); f {
+	case FormatVLLM, FormatSGLang, FormatTRT:
+		return f, nil
+	}
+	return "", fmt.Errorf("format %q: want vllm, sglang or trt", s)
+}
+
+// Timing selects how long responses take.
+type Timing string
+
+const (
+	// TimingEngine models a continuous-batching engine: one scheduler runs
+	// steps whose duration grows with the batch, so requests slow each other
+	// down and queue beyond MaxNumSeqs.
+	TimingEngine Timing = "engine"
+	// TimingFixed gives every request exactly TTFT to its first chunk and ITL
+	// between chunks, independent of load: a known answer for checking the
+	// accuracy of a benchmark client.
+	TimingFixed Timing = "fixed"
+)
+
+// ParseTiming turns a flag value into a Timing.
+func ParseTiming(s string) (Timing, error) {
+	switch t := Timing(s); t {
+	case TimingEngine, TimingFixed:
+		return t, nil
+	}
+	return "", fmt.Errorf("timing %q: want engine or fixed", s)
+}
+
+// Config is everything the simulator can be told. Start from DefaultConfig
+// or Profile and change what you need; New fills the zero values noted
+// below with defaults.
+type Config struct {
+	Format Format // wire format; "" means vllm
+
+	// Model is the model name or path the server "loads" ("" means "sim");
+	// ServedModelName is the name requests must use (vLLM semantics: it
+	// defaults to Model). SGLang and TRT-LLM flavours echo whatever model a
+	// request names, as those servers do.
+	Model           string
+	ServedModelName string
+	MaxModelLen     int // context length; 0 means 32768
+
+	Timing Timing // "" means engine
+
+	// Fixed timing.
+	TTFT time.Duration // request arrival to first chunk
+	ITL  time.Duration // between consecutive chunks
+
+	// Engine timing: the cost model of one scheduler step. A step's duration
+	// is StepBase + StepPerSeq*(sequences in the step) +
+	// PrefillPerToken*(prompt tokens prefilled in the step) +
+	// DecodePerKToken*(context tokens of the decoding sequences)/1000,
+	// times a seeded jitter factor. Zero costs are free; DefaultConfig and
+	// the profiles set plausible ones.
+	MaxNumSeqs          int // running sequences at most; more wait in a queue; 0 means 256
+	MaxNumBatchedTokens int // token budget per step (chunked prefill); 0 means 8192
+	StepBase            time.Duration
+	StepPerSeq          time.Duration
+	PrefillPerToken     time.Duration
+	DecodePerKToken     time.Duration
+	Jitter              float64 // relative standard deviation of step durations, e.g. 0.03
+
+	// StreamInterval is the number of tokens per streamed chunk (vLLM's
+	// --stream-interval); the first and last chunks go out at once. 0 means 1.
+	StreamInterval int
+
+	// MeanOutputLen is the mean length of a natural answer when a request
+	// does not set ignore_eos: the end-of-sequence token comes at a seeded,
+	// geometrically distributed position after min_tokens. 0 means 256.
+	MeanOutputLen int
+
+	// TimeScale multiplies every modelled duration (TTFT, ITL, step costs,
+	// StartupDelay): 0.1 runs ten times faster. 0 means 1.
+	TimeScale float64
+
+	Seed int64 // seeds ids, jitter, EOS positions and fault injection
+
+	// Fault injection.
+	FailRatio    float64       // fraction of requests answered 500
+	DropRatio    float64       // fraction of requests whose connection is dropped mid-stream
+	StartupDelay time.Duration // /health answers 503 and completions are refused until then
+	ExitAfter    int           // Serve stops abruptly after this many completed requests (0: never)
+
+	// Now gives the wall clock for "created" timestamps (tests pin it);
+	// nil means time.Now. Durations are always measured on the real
+	// monotonic clock.
+	Now func() time.Time
+	// Logger receives operational messages; nil discards them.
+	Logger *slog.Logger
+	// Trace, when set, is called by the engine scheduler after every step
+	// (from the scheduler goroutine: keep it quick).
+	Trace func(Step)
+}
+
+// Step describes one engine step, for Config.Trace.
+type Step struct {
+	Start         time.Time     // when the step began (on the modelled schedule)
+	Duration      time.Duration // modelled duration, time scale applied
+	Seqs          int           // sequences that took part
+	Decodes       int           // of those, sequences that decoded one token
+	PrefillTokens int           // prompt tokens prefilled in this step
+	Waiting       int           // sequences left waiting for a slot
+}
+
+// DefaultConfig is a vLLM-flavoured server with a generic engine model
+// (synthetic numbers, roughly a 70B model on eight current GPUs).
+func DefaultConfig() Config {
+	return Config{
+		Format:              FormatVLLM,
+		Model:               "sim",
+		MaxModelLen:         32768,
+		Timing:              TimingEngine,
+		TTFT:                100 * time.Millisecond,
+		ITL:                 10 * time.Millisecond,
+		MaxNumSeqs:          256,
+		MaxNumBatchedTokens: 8192,
+		StepBase:            8 * time.Millisecond,
+		StepPerSeq:          100 * time.Microsecond,
+		PrefillPerToken:     25 * time.Microsecond,
+		DecodePerKToken:     16 * time.Microsecond,
+		Jitter:              0.03,
+		StreamInterval:      1,
+		MeanOutputLen:       256,
+		TimeScale:           1,
+	}
+}
+
+// withDefaults fills the zero values New documents and checks the rest.
+func (c Config) withDefaults() (Config, error) {
+	if c.Format == "" {
+		c.Format = FormatVLLM
+	}
+	if _, err := ParseFormat(string(c.Format)); err != nil {
+		return c, err
+	}
+	if c.Timing == "" {
+		c.Timing = TimingEngine
+	}
+	if _, err := ParseTiming(string(c.Timing)); err != nil {
+		return c, err
+	}
+	if c.Model == "" {
+		c.Model = "sim"
+	}
+	if c.ServedModelName == "" {
+		c.ServedModelName = c.Model
+	}
+	if c.MaxModelLen == 0 {
+		c.MaxModelLen = 32768
+	}
+	if c.MaxNumSeqs == 0 {
+		c.MaxNumSeqs = 256
+	}
+	if c.MaxNumBatchedTokens == 0 {
+		c.MaxNumBatchedTokens = 8192
+	}
+	if c.StreamInterval == 0 {
+		c.StreamInterval = 1
+	}
+	if c.MeanOutputLen == 0 {
+		c.MeanOutputLen = 256
+	}
+	if c.TimeScale == 0 {
+		c.TimeScale = 1
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	var errs []error
+	positive := func(name string, v int) {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %d", name, v))
+		}
+	}
+	positive("max model len", c.MaxModelLen)
+	positive("max num seqs", c.MaxNumSeqs)
+	positive("max num batched tokens", c.MaxNumBatchedTokens)
+	positive("stream interval", c.StreamInterval)
+	positive("mean output len", c.MeanOutputLen)
+	positive("exit after", c.ExitAfter)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"ttft", c.TTFT}, {"itl", c.ITL}, {"step base", c.StepBase}, {"step per seq", c.StepPerSeq},
+		{"prefill per token", c.PrefillPerToken}, {"decode per 1k tokens", c.DecodePerKToken},
+		{"startup delay", c.StartupDelay},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", d.name, d.v))
+		}
+	}
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"fail ratio", c.FailRatio}, {"drop ratio", c.DropRatio}} {
+		if r.v < 0 || r.v > 1 {
+			errs = append(errs, fmt.Errorf("%s must be within [0, 1], got %v", r.name, r.v))
+		}
+	}
+	if c.Jitter < 0 || c.Jitter > 1 {
+		errs = append(errs, fmt.Errorf("jitter must be within [0, 1], got %v", c.Jitter))
+	}
+	if c.TimeScale < 0 {
+		errs = append(errs, fmt.Errorf("time scale must be positive, got %v", c.TimeScale))
+	}
+	return c, errors.Join(errs...)
+}
+
+// scaled applies the time scale to a modelled duration.
+func (c *Config) scaled(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * c.TimeScale)
+}

@@ -5,9 +5,10 @@
 #
 # It serves a simulated Llama-3.3-70B with fleet's own inference simulator
 # (framework "sim") on the built-in "local" node, so it needs no GPU, no
-# container image and no SSH. The simulator follows an H200 tp8 profile and
-# runs 20x faster than the real thing (--time-scale 0.05); the benchmark
-# client, result files and reports are exactly those of a real sweep.
+# container image and no SSH. The simulator follows a synthetic H200 tp8
+# latency profile in real time (only its startup is shortened to 2 s), so
+# the figures look like a GPU's; the benchmark client, result files and
+# reports are exactly those of a real sweep.
 
 # Fewer prompts than InferenceMAX's 10 x concurrency keep the run short;
 # every concurrency still gets a warmup round first.
@@ -35,9 +36,9 @@ config "sim70b-fp8-local-sim" {
   framework    = "sim"
   runner       = "local"
 
-  # Flags of `fleet sim`: the latency profile to imitate, and how much
-  # faster than real time to run it.
-  server_args = ["--profile", "h200-llama70b-tp8", "--time-scale", "0.05"]
+  # Flags of `fleet sim`: the latency profile to imitate, and a short
+  # startup instead of the profile's model-loading time.
+  server_args = ["--profile", "h200-llama70b-tp8", "--startup-delay", "2s"]
 
   # 1024 tokens in, 256 out: long enough to show prefill and decode in the
   # metrics, short enough for a demo.

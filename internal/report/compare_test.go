@@ -1,0 +1,142 @@
+package report
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/fleetbench/fleet/internal/results"
+)
+
+// cloneRows copies rows into run, metrics included, so a test can plant
+// changes without touching the originals.
+func cloneRows(rows []*results.Row, run string) []*results.Row {
+	out := make([]*results.Row, len(rows))
+	for i, r := range rows {
+		c := *r
+		c.RunID = run
+		c.Metrics = map[string]float64{}
+		for k, v := range r.Metrics {
+			c.Metrics[k] = v
+		}
+		out[i] = &c
+	}
+	return out
+}
+
+func TestCompare(t *testing.T) {
+	in := fixtureInput(t)
+	base := in.Rows
+	find := func(rows []*results.Row, job string) *results.Row {
+		for _, r := range rows {
+			if r.JobID == job {
+				return r
+			}
+		}
+		t.Fatalf("no row %s", job)
+		return nil
+	}
+	const target = "llama70b-fp8-h200-sglang_1k1k_tp8-ep1-dpafalse_conc16"
+	const other = "llama70b-fp8-mi300x-vllm_1k1k_tp8-ep1-dpafalse_conc8"
+	cases := []struct {
+		name        string
+		plant       func(b []*results.Row) []*results.Row
+		jobsB       []JobStatus
+		regressions int
+		improved    int
+		lost        int
+		regressedOn string
+	}{
+		{name: "identical runs: nothing to report", plant: func(b []*results.Row) []*results.Row { return b }},
+		{name: "throughput 10% lower is a regression", plant: func(b []*results.Row) []*results.Row {
+			find(b, target).TputPerGPU *= 0.90
+			return b
+		}, regressions: 1, regressedOn: "tput_per_gpu"},
+		{name: "TTFT 12% higher is a regression", plant: func(b []*results.Row) []*results.Row {
+			find(b, target).Metrics[keyTTFT] *= 1.12
+			return b
+		}, regressions: 1, regressedOn: keyTTFT},
+		{name: "changes within the threshold are noise", plant: func(b []*results.Row) []*results.Row {
+			r := find(b, target)
+			r.TputPerGPU *= 0.97
+			r.Metrics[keyTTFT] *= 1.04
+			r.Metrics[keyE2EL] *= 1.05 // exactly at the threshold
+			return b
+		}},
+		{name: "faster is an improvement, not a regression", plant: func(b []*results.Row) []*results.Row {
+			find(b, other).TputPerGPU *= 1.2
+			find(b, other).Metrics[keyTPOT] *= 0.8
+			return b
+		}, improved: 1},
+		{name: "a config that failed in B is lost, and counts", plant: func(b []*results.Row) []*results.Row {
+			var out []*results.Row
+			for _, r := range b {
+				if r.JobID != target {
+					out = append(out, r)
+				}
+			}
+			return out
+		}, jobsB: []JobStatus{{Job: target, State: "failed", Reason: "server exited before it became healthy"}}, regressions: 1, lost: 1},
+		{name: "rows with other job ids match by configuration", plant: func(b []*results.Row) []*results.Row {
+			for _, r := range b {
+				r.JobID = "imported-" + r.JobID
+			}
+			find(b, "imported-"+target).TputPerGPU *= 0.5
+			return b
+		}, regressions: 1, regressedOn: "tput_per_gpu"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := c.plant(cloneRows(base, "B"))
+			cmp := Compare("A", "B", base, b, c.jobsB, 0.05)
+			if cmp.Regressions != c.regressions || cmp.Improvements != c.improved || len(cmp.Lost) != c.lost {
+				t.Fatalf("regressions %d improvements %d lost %d; want %d %d %d", cmp.Regressions, cmp.Improvements, len(cmp.Lost),
+					c.regressions, c.improved, c.lost)
+			}
+			if want := len(base) - c.lost; len(cmp.Configs) != want || len(cmp.OnlyA) != 0 || len(cmp.OnlyB) != 0 {
+				t.Fatalf("%d configs matched (only A %v, only B %v), want %d", len(cmp.Configs), cmp.OnlyA, cmp.OnlyB, want)
+			}
+			if c.regressedOn != "" {
+				var found bool
+				for _, d := range cmp.Configs {
+					for _, dl := range d.Deltas {
+						if dl.Regressed {
+							found = dl.Metric == c.regressedOn && strings.HasSuffix(d.JobA, target)
+						}
+					}
+				}
+				if !found {
+					t.Errorf("regression not flagged on %s of %s", c.regressedOn, target)
+				}
+			}
+			var text bytes.Buffer
+			if err := cmp.WriteText(&text); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Count(text.String(), "REGRESSED"); got != c.regressions-c.lost {
+				t.Errorf("text marks %d configs REGRESSED, want %d:\n%s", got, c.regressions-c.lost, text.String())
+			}
+		})
+	}
+}
+
+func TestParseThreshold(t *testing.T) {
+	cases := []struct {
+		in   string
+		want float64
+		ok   bool
+	}{
+		{"5%", 0.05, true},
+		{"5", 0.05, true},
+		{" 2.5 % ", 0.025, true},
+		{"0", 0, true},
+		{"-1%", 0, false},
+		{"five", 0, false},
+	}
+	for _, c := range cases {
+		got, err := ParseThreshold(c.in)
+		if (err == nil) != c.ok || c.ok && (got-c.want > 1e-12 || c.want-got > 1e-12) {
+			t.Errorf("ParseThreshold(%q) = %v, %v; want %v ok=%v", c.in, got, err, c.want, c.ok)
+		}
+	}
+}

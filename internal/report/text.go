@@ -1,0 +1,95 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/fleetbench/fleet/internal/results"
+)
+
+// WriteText prints the report for a terminal: the summary table (one per
+// run), the frontiers and the success rates.
+func (rep *Report) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "%s\n\n", rep.Title)
+	multi := len(rep.Runs) > 1
+	for _, run := range rep.Runs {
+		var rows []*results.Row
+		for _, r := range rep.Rows {
+			if r.RunID == run || !multi {
+				rows = append(rows, r)
+			}
+		}
+		if multi {
+			fmt.Fprintf(w, "Run %s\n", run)
+		}
+		if len(rows) == 0 {
+			fmt.Fprintln(w, "No results: no job ended done.")
+		} else if err := results.WriteTable(w, rows); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		if !multi {
+			break
+		}
+	}
+
+	fmt.Fprintln(w, "Pareto frontier: throughput per GPU against median interactivity")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FRONTIER\tFRAMEWORK\tPRECISION\tTP\tEP\tDPA\tCONC\tINTVTY tok/s/user\tTPUT/GPU tok/s")
+	for _, f := range rep.Frontiers {
+		for i, p := range f.Points {
+			name := ""
+			if i == 0 {
+				name = f.Key
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%t\t%d\t%s\t%s\n", name, p.Framework, p.Precision, p.TP, p.EP, p.DPAttention,
+				p.Conc, strconv.FormatFloat(p.Interactivity, 'f', 1, 64), strconv.FormatFloat(p.TputPerGPU, 'f', 1, 64))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	return rep.writeSuccess(w)
+}
+
+func (rep *Report) writeSuccess(w io.Writer) error {
+	fmt.Fprintln(w, "Success rate per GPU type")
+	if len(rep.Success) == 0 {
+		fmt.Fprintln(w, "No job records.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	multi := len(rep.Runs) > 1
+	if multi {
+		fmt.Fprint(tw, "RUN\t")
+	}
+	fmt.Fprintln(tw, "HW\tDONE/JOBS\tRATE\tFAILED\tCANCELLED\tATTEMPTS")
+	for _, s := range rep.Success {
+		if multi {
+			fmt.Fprintf(tw, "%s\t", s.Run)
+		}
+		fmt.Fprintf(tw, "%s\t%d/%d\t%.0f%%\t%d\t%d\t%d\n", s.HW, s.Done, s.Jobs, 100*s.Rate, s.Failed, s.Cancelled, s.Attempts)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var lines []string
+	for _, s := range rep.Success {
+		for _, r := range s.Reasons {
+			who := s.HW
+			if multi {
+				who = s.Run + " " + s.HW
+			}
+			lines = append(lines, fmt.Sprintf("  %s x%d: %s", who, r.Count, r.Reason))
+		}
+	}
+	if len(lines) > 0 {
+		fmt.Fprintln(w, "\nFailure reasons")
+		fmt.Fprintln(w, strings.Join(lines, "\n"))
+	}
+	return nil
+}

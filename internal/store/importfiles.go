@@ -1,0 +1,398 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fleetbench/fleet/internal/results"
+)
+
+// maxFailedRatio is the share of failed requests above which a client
+// result does not count as a successful job (InferenceMAX's rule).
+const maxFailedRatio = 0.05
+
+// ImportOptions fill in what imported files do not say.
+type ImportOptions struct {
+	// RunID puts every imported file into this run. Without it a fleet
+	// row keeps its run_id, a client result goes into import-<date> after
+	// the date it records, and anything else into import-<path name>.
+	RunID string
+	// HW is the GPU type of every file; without it, the file's hw key or
+	// the runner name in an InferenceMAX file name (h200-cw_0) says.
+	HW string
+}
+
+// Import outcomes of one file or row.
+const (
+	FileImported   = "imported"
+	FileReplaced   = "replaced"   // the store had another result for the same run and job
+	FileDuplicate  = "duplicate"  // this very file was imported before
+	FileSuperseded = "superseded" // a later result for the same job came in the same import
+	FileSkipped    = "skipped"    // not a result file (found while walking a directory)
+	FileRun        = "run"        // a fleet run directory, imported whole
+)
+
+// FileResult is what happened to one imported file (or one row of a file
+// holding several).
+type FileResult struct {
+	Path   string
+	RunID  string
+	JobID  string
+	Status string
+	Note   string
+}
+
+// ImportReport lists the outcome of every file an import looked at.
+type ImportReport struct {
+	Files []FileResult
+}
+
+// Count returns how many files ended with status.
+func (r *ImportReport) Count(status string) int {
+	n := 0
+	for _, f := range r.Files {
+		if f.Status == status {
+			n++
+		}
+	}
+	return n
+}
+
+// candidate is one job parsed from a file, before it is written.
+type candidate struct {
+	idx  int // into report.Files
+	run  Run
+	job  Job
+	date time.Time
+}
+
+// ImportFiles imports bench_serving result files (the client's raw JSON,
+// as InferenceMAX and vLLM write them), InferenceMAX's aggregated JSON
+// (one row or an array of rows, fleet's own row.json and exports
+// included) and fleet run directories. Directories are walked. A file
+// named on the command line that is none of these is an error; one found
+// while walking is skipped. Importing the same files again changes
+// nothing.
+func (s *Store) ImportFiles(ctx context.Context, paths []string, opts ImportOptions) (*ImportReport, error) {
+	rep := &ImportReport{}
+	var cands []*candidate
+	for _, arg := range paths {
+		st, err := os.Stat(arg)
+		if err != nil {
+			return rep, fmt.Errorf("import %s: %w", arg, err)
+		}
+		if !st.IsDir() {
+			cs, err := s.parseFile(arg, arg, opts, rep)
+			if err != nil {
+				return rep, err
+			}
+			cands = append(cands, cs...)
+			continue
+		}
+		err = filepath.WalkDir(arg, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				if IsRunDir(path) && (opts.RunID == "" || path == arg) {
+					stats, err := s.ImportRun(ctx, path)
+					if err != nil {
+						return err
+					}
+					rep.Files = append(rep.Files, FileResult{Path: path, RunID: stats.RunID, Status: FileRun,
+						Note: fmt.Sprintf("%d jobs, %d rows", stats.Jobs, stats.Rows)})
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !strings.HasSuffix(path, ".json") {
+				return nil
+			}
+			cs, err := s.parseFile(path, arg, opts, rep)
+			if err != nil {
+				rep.Files = append(rep.Files, FileResult{Path: path, Status: FileSkipped, Note: err.Error()})
+				return nil
+			}
+			cands = append(cands, cs...)
+			return nil
+		})
+		if err != nil {
+			return rep, fmt.Errorf("import %s: %w", arg, err)
+		}
+	}
+	// When several results land on one job, the latest (by the date the
+	// client recorded, then by order) is kept: a rerun replaces its flaky
+	// predecessor instead of adding a second row.
+	winner := map[[2]string]*candidate{}
+	for _, c := range cands {
+		k := [2]string{c.job.RunID, c.job.ID}
+		if prev, ok := winner[k]; ok {
+			if prev.date.After(c.date) {
+				rep.Files[c.idx].Status = FileSuperseded
+				continue
+			}
+			rep.Files[prev.idx].Status = FileSuperseded
+		}
+		winner[k] = c
+	}
+	var keep []*candidate
+	for _, c := range cands {
+		if rep.Files[c.idx].Status != FileSuperseded {
+			keep = append(keep, c)
+		}
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		runs := map[string]Run{}
+		var runOrder []string
+		for _, c := range keep {
+			r, ok := runs[c.run.ID]
+			if !ok {
+				runOrder = append(runOrder, c.run.ID)
+				r = c.run
+			}
+			if !c.run.Started.IsZero() && (r.Started.IsZero() || c.run.Started.Before(r.Started)) {
+				r.Started = c.run.Started
+			}
+			runs[c.run.ID] = r
+		}
+		for _, id := range runOrder {
+			if err := s.upsertRun(ctx, tx, runs[id]); err != nil {
+				return err
+			}
+		}
+		for _, c := range keep {
+			fr := &rep.Files[c.idx]
+			var prevRun, prevJob string
+			err := tx.QueryRowContext(ctx, `SELECT run_id, job_id FROM jobs WHERE source_sha256 = ? LIMIT 1`, c.job.SourceSHA256).Scan(&prevRun, &prevJob)
+			if err == nil {
+				fr.Status, fr.Note = FileDuplicate, "already imported as run "+prevRun+" job "+prevJob
+				continue
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("look up %s: %w", fr.Path, err)
+			}
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE run_id = ? AND job_id = ?`, c.job.RunID, c.job.ID).Scan(&n); err != nil {
+				return fmt.Errorf("look up %s: %w", fr.Path, err)
+			}
+			fr.Status = FileImported
+			if n > 0 {
+				fr.Status = FileReplaced
+			}
+			if err := upsertJob(ctx, tx, c.job); err != nil {
+				return fmt.Errorf("import %s: %w", fr.Path, err)
+			}
+		}
+		return nil
+	})
+	return rep, err
+}
+
+// parseFile reads one file into candidates and notes it in rep.
+func (s *Store) parseFile(path, arg string, opts ImportOptions, rep *ImportReport) ([]*candidate, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", path, err)
+	}
+	sum := sha256.Sum256(raw)
+	sha := hex.EncodeToString(sum[:])
+	abs, _ := filepath.Abs(arg)
+	stem := strings.TrimSuffix(filepath.Base(path), ".json")
+	trimmed := bytes.TrimSpace(raw)
+	var objs []map[string]json.RawMessage
+	switch {
+	case bytes.HasPrefix(trimmed, []byte("[")):
+		if err := json.Unmarshal(trimmed, &objs); err != nil {
+			return nil, fmt.Errorf("import %s: not a list of result rows: %w", path, err)
+		}
+	default:
+		var o map[string]json.RawMessage
+		if err := json.Unmarshal(trimmed, &o); err != nil {
+			return nil, fmt.Errorf("import %s: not JSON: %w", path, err)
+		}
+		objs = []map[string]json.RawMessage{o}
+	}
+	var out []*candidate
+	for i, o := range objs {
+		var c *candidate
+		var err error
+		switch {
+		case o["total_token_throughput"] != nil:
+			c, err = clientCandidate(raw, o, stem, opts)
+		case o["tput_per_gpu"] != nil:
+			var b []byte
+			b, err = json.Marshal(o)
+			if err == nil {
+				c, err = rowCandidate(b, stem, len(objs) > 1, opts)
+			}
+		default:
+			err = errors.New("neither a bench_serving result (no total_token_throughput) nor an aggregated row (no tput_per_gpu)")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("import %s: %w", path, err)
+		}
+		c.job.SourceSHA256 = sha
+		if len(objs) > 1 {
+			c.job.SourceSHA256 = sha + ":" + strconv.Itoa(i)
+		}
+		if c.job.RunID == "" {
+			c.job.RunID = "import-" + safeName(filepath.Base(abs))
+		}
+		c.job.Row.RunID, c.job.Row.JobID = c.job.RunID, c.job.ID
+		c.run = Run{ID: c.job.RunID, Source: SourceImport, Location: abs, Started: c.date}
+		c.idx = len(rep.Files)
+		rep.Files = append(rep.Files, FileResult{Path: path, RunID: c.job.RunID, JobID: c.job.ID})
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// clientCandidate builds a job from a bench_serving result file: metadata
+// from its InferenceMAX name, the metadata keys the client was given
+// (--metadata tp=8 framework=vllm ...) and the options.
+func clientCandidate(raw []byte, o map[string]json.RawMessage, stem string, opts ImportOptions) (*candidate, error) {
+	str := func(k string) string {
+		var s string
+		if json.Unmarshal(o[k], &s) == nil {
+			return s
+		}
+		var f float64
+		if json.Unmarshal(o[k], &f) == nil {
+			return strconv.FormatFloat(f, 'f', -1, 64)
+		}
+		return ""
+	}
+	num := func(k string) int { n, _ := strconv.Atoi(str(k)); return n }
+	info, named := results.ParseResultName(stem)
+	m := results.Meta{
+		Model: str("model_id"), Framework: first(info.Framework, str("framework")), Precision: first(info.Precision, str("precision")),
+		TP: first(info.TP, num("tp")), EP: first(info.EP, num("ep")), PP: first(info.PP, num("pp")),
+		DPAttn: info.DPAttn || str("dp_attention") == "true", Conc: info.Conc,
+		ISL: num("isl"), OSL: num("osl"), Node: info.Node, Image: str("image"),
+	}
+	if isl, osl, ok := results.SeqLens(info.Seq); ok && m.ISL == 0 {
+		m.ISL, m.OSL = isl, osl
+	}
+	m.HW = first(opts.HW, str("hw"), results.HWFromNode(info.Node))
+	if m.HW == "" {
+		return nil, errors.New("cannot tell its GPU type: the name carries no runner (h200-cw_0) and the file no hw key; pass --hw")
+	}
+	if m.TP <= 0 {
+		return nil, errors.New("cannot tell its tensor parallelism (GPUs per job): the name does not follow InferenceMAX's pattern and the file has no tp key")
+	}
+	row, err := results.Aggregate(m, raw)
+	if err != nil {
+		return nil, err
+	}
+	c := &candidate{date: clientDate(str("date"))}
+	id := stem
+	if named {
+		// The InferenceMAX config key (model-precision-gpu-framework), as
+		// fleet's job ids start with, so imports compare with fleet runs.
+		id = fmt.Sprintf("%s-%s-%s-%s_%s_%s_conc%d", info.ModelPrefix, info.Precision, m.HW, info.Framework, info.Seq, point(m), info.Conc)
+	}
+	run := opts.RunID
+	if run == "" && !c.date.IsZero() {
+		run = "import-" + c.date.Format("20060102")
+	}
+	c.job = Job{RunID: run, ID: id, State: StateDone, Node: m.Node, HW: m.HW, Row: row}
+	// As InferenceMAX fails a job when more than 5% of its requests
+	// failed, such a result is kept but not reported as done.
+	if total := row.Completed + row.Failed; row.Failed > 0 && float64(row.Failed) > maxFailedRatio*float64(total) {
+		c.job.State = StateFailed
+		c.job.Reason = fmt.Sprintf("too many failed requests: %d of %d", row.Failed, total)
+	}
+	if named {
+		c.job.Config = fmt.Sprintf("%s-%s-%s-%s", info.ModelPrefix, info.Precision, m.HW, info.Framework)
+	}
+	return c, nil
+}
+
+// rowCandidate builds a job from one aggregated row.
+func rowCandidate(b []byte, stem string, many bool, opts ImportOptions) (*candidate, error) {
+	var r results.Row
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("decode aggregated row: %w", err)
+	}
+	if opts.HW != "" {
+		r.HW = opts.HW
+	}
+	if r.HW == "" {
+		return nil, errors.New("the row has no hw; pass --hw")
+	}
+	id := r.JobID
+	if info, ok := results.ParseResultName(strings.TrimPrefix(stem, "agg_")); id == "" && ok && !many {
+		id = fmt.Sprintf("%s-%s-%s-%s_%s_%s_conc%d", info.ModelPrefix, info.Precision, r.HW, info.Framework, info.Seq,
+			point(results.Meta{TP: info.TP, EP: info.EP, PP: info.PP, DPAttn: info.DPAttn}), info.Conc)
+		if r.Node == "" {
+			r.Node = info.Node
+		}
+	}
+	if id == "" {
+		model := r.Model[strings.LastIndex(r.Model, "/")+1:]
+		id = fmt.Sprintf("%s-%s-%s-%s_%s%s_%s_conc%d", safeName(model), r.Precision, r.HW, r.Framework, seqName(r.ISL), seqName(r.OSL),
+			point(results.Meta{TP: r.TP, EP: r.EP, DPAttn: r.DPAttention}), r.Conc)
+	}
+	run := first(opts.RunID, r.RunID)
+	if r.EP == 0 {
+		r.EP = 1
+	}
+	if r.Metrics == nil {
+		r.Metrics = map[string]float64{}
+	}
+	return &candidate{job: Job{RunID: run, ID: id, State: StateDone, Node: r.Node, HW: r.HW, Row: &r}}, nil
+}
+
+func point(m results.Meta) string {
+	pp := ""
+	if m.PP > 1 {
+		pp = fmt.Sprintf("-pp%d", m.PP)
+	}
+	return fmt.Sprintf("tp%d-ep%d%s-dpa%t", m.TP, max(m.EP, 1), pp, m.DPAttn)
+}
+
+// seqName writes a length as InferenceMAX's scenario names do (1024 = 1k).
+func seqName(n int) string {
+	if n > 0 && n%1024 == 0 {
+		return strconv.Itoa(n/1024) + "k"
+	}
+	return strconv.Itoa(n)
+}
+
+func clientDate(s string) time.Time {
+	t, _ := time.Parse("20060102-150405", s)
+	return t
+}
+
+var unsafeRun = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func safeName(s string) string {
+	s = strings.Trim(unsafeRun.ReplaceAllString(s, "_"), "_.")
+	if s == "" {
+		return "files"
+	}
+	return s
+}
+
+func first[T comparable](vs ...T) T {
+	var zero T
+	for _, v := range vs {
+		if v != zero {
+			return v
+		}
+	}
+	return zero
+}

@@ -1,0 +1,270 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/fleetbench/fleet/internal/results"
+)
+
+// ErrNoRun is returned when a named run is not in the store.
+var ErrNoRun = errors.New("no such run in the store")
+
+// RunInfo is a run with counts of its jobs.
+type RunInfo struct {
+	Run
+	Jobs      int
+	Done      int
+	Failed    int
+	Cancelled int
+	Rows      int
+	Attempts  int
+	HW        []string // GPU types, sorted
+}
+
+// Runs lists every run, oldest first.
+func (s *Store) Runs(ctx context.Context) ([]RunInfo, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.source, r.location, r.sweep, r.started_at, r.recorded_at,
+	COUNT(j.job_id),
+	COALESCE(SUM(j.state = 'done'), 0), COALESCE(SUM(j.state = 'failed'), 0), COALESCE(SUM(j.state = 'cancelled'), 0),
+	COALESCE(SUM(j.has_row AND j.state = 'done'), 0),
+	COALESCE((SELECT COUNT(*) FROM attempts a WHERE a.run_id = r.id), 0),
+	COALESCE(GROUP_CONCAT(DISTINCT NULLIF(j.hw, '')), '')
+FROM runs r LEFT JOIN jobs j ON j.run_id = r.id
+GROUP BY r.id
+ORDER BY CASE WHEN r.started_at != '' THEN r.started_at ELSE r.recorded_at END, r.id`)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []RunInfo
+	for rows.Next() {
+		var ri RunInfo
+		var started, recorded, hw string
+		if err := rows.Scan(&ri.ID, &ri.Source, &ri.Location, &ri.Sweep, &started, &recorded,
+			&ri.Jobs, &ri.Done, &ri.Failed, &ri.Cancelled, &ri.Rows, &ri.Attempts, &hw); err != nil {
+			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		ri.Started, ri.Recorded = parseTime(started), parseTime(recorded)
+		if hw != "" {
+			ri.HW = strings.Split(hw, ",")
+			sort.Strings(ri.HW)
+		}
+		out = append(out, ri)
+	}
+	return out, rows.Err()
+}
+
+// LatestRun is the id of the run that started last; ErrNoRun when the
+// store is empty.
+func (s *Store) LatestRun(ctx context.Context) (string, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT id FROM runs
+ORDER BY CASE WHEN started_at != '' THEN started_at ELSE recorded_at END DESC, id DESC LIMIT 1`).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("latest run: %w", ErrNoRun)
+	}
+	if err != nil {
+		return "", fmt.Errorf("latest run: %w", err)
+	}
+	return id, nil
+}
+
+// GetRun returns one run; ErrNoRun when it is not there.
+func (s *Store) GetRun(ctx context.Context, id string) (*Run, error) {
+	var r Run
+	var started, recorded string
+	err := s.db.QueryRowContext(ctx, `SELECT id, source, location, sweep, started_at, recorded_at FROM runs WHERE id = ?`, id).
+		Scan(&r.ID, &r.Source, &r.Location, &r.Sweep, &started, &recorded)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("run %s: %w", id, ErrNoRun)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", id, err)
+	}
+	r.Started, r.Recorded = parseTime(started), parseTime(recorded)
+	return &r, nil
+}
+
+const jobColumns = `run_id, job_id, config, state, node, hw, attempts, reason, source_sha256, has_row,
+	model, framework, precision, image, tp, ep, dp_attention, conc, isl, osl,
+	tput_per_gpu, output_tput_per_gpu, input_tput_per_gpu, completed, failed`
+
+func scanJob(sc interface{ Scan(...any) error }) (*Job, error) {
+	var j Job
+	var hasRow bool
+	r := &results.Row{}
+	if err := sc.Scan(&j.RunID, &j.ID, &j.Config, &j.State, &j.Node, &j.HW, &j.Attempts, &j.Reason, &j.SourceSHA256, &hasRow,
+		&r.Model, &r.Framework, &r.Precision, &r.Image, &r.TP, &r.EP, &r.DPAttention, &r.Conc, &r.ISL, &r.OSL,
+		&r.TputPerGPU, &r.OutputTputPerGPU, &r.InputTputPerGPU, &r.Completed, &r.Failed); err != nil {
+		return nil, err
+	}
+	if hasRow {
+		r.HW, r.Node, r.RunID, r.JobID = j.HW, j.Node, j.RunID, j.ID
+		r.Metrics = map[string]float64{}
+		j.Row = r
+	}
+	return &j, nil
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// loadJob returns one job with its row and metrics, nil when absent.
+func loadJob(ctx context.Context, q queryer, runID, jobID string) (*Job, error) {
+	j, err := scanJob(q.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE run_id = ? AND job_id = ?`, runID, jobID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read job %s of run %s: %w", jobID, runID, err)
+	}
+	if err := fillMetrics(ctx, q, []*Job{j}, []string{runID}); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// Jobs returns the jobs of the given runs (all runs when none is named),
+// rows and metrics included, ordered by run then job id.
+func (s *Store) Jobs(ctx context.Context, runIDs ...string) ([]*Job, error) {
+	where, args := inRuns(runIDs)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs`+where+` ORDER BY run_id, job_id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read jobs: %w", err)
+	}
+	var jobs []*Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read jobs: %w", err)
+		}
+		jobs = append(jobs, j)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read jobs: %w", err)
+	}
+	if err := fillMetrics(ctx, s.db, jobs, runIDs); err != nil {
+		return nil, err
+	}
+	return jobs, nil
+}
+
+func fillMetrics(ctx context.Context, q queryer, jobs []*Job, runIDs []string) error {
+	byKey := map[[2]string]*results.Row{}
+	for _, j := range jobs {
+		if j.Row != nil {
+			byKey[[2]string{j.RunID, j.ID}] = j.Row
+		}
+	}
+	if len(byKey) == 0 {
+		return nil
+	}
+	where, args := inRuns(runIDs)
+	rows, err := q.QueryContext(ctx, `SELECT run_id, job_id, name, value FROM metrics`+where, args...)
+	if err != nil {
+		return fmt.Errorf("read metrics: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var run, job, name string
+		var v float64
+		if err := rows.Scan(&run, &job, &name, &v); err != nil {
+			return fmt.Errorf("read metrics: %w", err)
+		}
+		if r := byKey[[2]string{run, job}]; r != nil {
+			r.Metrics[name] = v
+		}
+	}
+	return rows.Err()
+}
+
+func inRuns(runIDs []string) (string, []any) {
+	if len(runIDs) == 0 {
+		return "", nil
+	}
+	args := make([]any, len(runIDs))
+	for i, id := range runIDs {
+		args[i] = id
+	}
+	return ` WHERE run_id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(runIDs)), ", ") + `)`, args
+}
+
+// Rows returns the aggregated rows of the jobs that ended done in the
+// given runs (all runs when none is named), in the order people read
+// them (results.SortRows), runs kept apart in the order given.
+func (s *Store) Rows(ctx context.Context, runIDs ...string) ([]*results.Row, error) {
+	jobs, err := s.Jobs(ctx, runIDs...)
+	if err != nil {
+		return nil, err
+	}
+	order := map[string]int{}
+	for i, id := range runIDs {
+		order[id] = i
+	}
+	var out []*results.Row
+	for _, j := range jobs {
+		if j.State == StateDone && j.Row != nil {
+			out = append(out, j.Row)
+		}
+	}
+	results.SortRows(out)
+	sort.SliceStable(out, func(a, b int) bool {
+		if out[a].RunID != out[b].RunID {
+			oa, oka := order[out[a].RunID]
+			ob, okb := order[out[b].RunID]
+			if oka && okb {
+				return oa < ob
+			}
+			return out[a].RunID < out[b].RunID
+		}
+		return false
+	})
+	return out, nil
+}
+
+// Attempts returns the attempts of the jobs of a run, by job then attempt.
+func (s *Store) Attempts(ctx context.Context, runID string) ([]Attempt, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT run_id, job_id, attempt, node, state, reason, exit_code, started_at, ended_at
+FROM attempts WHERE run_id = ? ORDER BY job_id, attempt`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("read attempts of run %s: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []Attempt
+	for rows.Next() {
+		var a Attempt
+		var code sql.NullInt64
+		var started, ended string
+		if err := rows.Scan(&a.RunID, &a.JobID, &a.N, &a.Node, &a.State, &a.Reason, &code, &started, &ended); err != nil {
+			return nil, fmt.Errorf("read attempts of run %s: %w", runID, err)
+		}
+		if code.Valid {
+			c := int(code.Int64)
+			a.ExitCode = &c
+		}
+		a.Started, a.Ended = parseTime(started), parseTime(ended)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// DeleteRun removes a run with all its jobs, attempts and metrics.
+func (s *Store) DeleteRun(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM runs WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("delete run %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("delete run %s: %w", id, ErrNoRun)
+	}
+	return nil
+}

@@ -1,0 +1,325 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/fleetbench/fleet/internal/results"
+)
+
+// Run sources.
+const (
+	SourceSweep  = "sweep"
+	SourceImport = "import"
+)
+
+// Job states, as the engine's journal spells them.
+const (
+	StateQueued    = "queued"
+	StateDone      = "done"
+	StateFailed    = "failed"
+	StateRetrying  = "retrying"
+	StateCancelled = "cancelled"
+)
+
+// Run is one run: a sweep fleet ran, or a set of imported files.
+type Run struct {
+	ID       string
+	Source   string // SourceSweep or SourceImport
+	Location string // run directory or imported path
+	Sweep    string
+	Started  time.Time
+	Recorded time.Time
+}
+
+// Job is one job of a run and how it ended; Row is its aggregated result
+// when it produced one.
+type Job struct {
+	RunID    string
+	ID       string
+	Config   string
+	State    string
+	Node     string
+	HW       string
+	Attempts int
+	Reason   string
+	// SourceSHA256 is the hash of the imported file the job came from;
+	// the store refuses to import the same file twice.
+	SourceSHA256 string
+	Row          *results.Row
+}
+
+// Attempt is one try of a job on a machine.
+type Attempt struct {
+	RunID    string
+	JobID    string
+	N        int
+	Node     string
+	State    string
+	Reason   string
+	ExitCode *int
+	Started  time.Time
+	Ended    time.Time
+}
+
+// Event is one job state change as the engine sees it (its journal entry),
+// for filling the store while a sweep runs.
+type Event struct {
+	Time     time.Time
+	Job      string
+	Config   string
+	HW       string
+	Attempt  int
+	Node     string
+	State    string
+	Reason   string
+	ExitCode *int
+	// Row is the job's aggregated result when State is done; RowFile, the
+	// path of its row.json, is read instead when Row is nil.
+	Row     *results.Row
+	RowFile string
+}
+
+// Sink receives job state changes as they happen. *Store implements it;
+// the engine's OnEvent hook feeds it.
+type Sink interface {
+	JobEvent(ctx context.Context, runID string, ev Event) error
+}
+
+var _ Sink = (*Store)(nil)
+
+// RecordRun creates the run or updates what is known about it.
+func (s *Store) RecordRun(ctx context.Context, r Run) error {
+	if r.ID == "" {
+		return fmt.Errorf("record run: empty run id")
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.upsertRun(ctx, tx, r) })
+}
+
+func (s *Store) upsertRun(ctx context.Context, tx *sql.Tx, r Run) error {
+	if r.Source == "" {
+		r.Source = SourceSweep
+	}
+	if r.Recorded.IsZero() {
+		r.Recorded = s.now()
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO runs(id, source, location, sweep, started_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT(id) DO UPDATE SET source = excluded.source,
+	location = CASE WHEN excluded.location != '' THEN excluded.location ELSE runs.location END,
+	sweep = CASE WHEN excluded.sweep != '' THEN excluded.sweep ELSE runs.sweep END,
+	started_at = CASE WHEN excluded.started_at != '' THEN excluded.started_at ELSE runs.started_at END,
+	recorded_at = excluded.recorded_at`,
+		r.ID, r.Source, r.Location, r.Sweep, fmtTime(r.Started), fmtTime(r.Recorded))
+	if err != nil {
+		return fmt.Errorf("record run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// RecordJob creates or replaces a job of an existing run, its row and
+// metrics included (its attempts are kept).
+func (s *Store) RecordJob(ctx context.Context, j Job) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return upsertJob(ctx, tx, j) })
+}
+
+// RecordRow records a finished job's aggregated row as a done job of run
+// (creating the run when needed): the simplest way to feed the store.
+func (s *Store) RecordRow(ctx context.Context, runID string, row *results.Row) error {
+	if row.JobID == "" {
+		return fmt.Errorf("record row of run %s: the row has no job id", runID)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.ensureRun(ctx, tx, runID); err != nil {
+			return err
+		}
+		return upsertJob(ctx, tx, Job{RunID: runID, ID: row.JobID, State: StateDone, Node: row.Node, HW: row.HW, Row: row})
+	})
+}
+
+func (s *Store) ensureRun(ctx context.Context, tx *sql.Tx, runID string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO runs(id, source, recorded_at, started_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
+		runID, SourceSweep, fmtTime(s.now()), fmtTime(s.now()))
+	if err != nil {
+		return fmt.Errorf("record run %s: %w", runID, err)
+	}
+	return nil
+}
+
+func upsertJob(ctx context.Context, tx *sql.Tx, j Job) error {
+	if j.RunID == "" || j.ID == "" {
+		return fmt.Errorf("record job: run and job id are required (run %q, job %q)", j.RunID, j.ID)
+	}
+	r := j.Row
+	hasRow := r != nil
+	if r == nil {
+		r = &results.Row{}
+	}
+	hw := j.HW
+	if hw == "" {
+		hw = r.HW
+	}
+	node := j.Node
+	if node == "" {
+		node = r.Node
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO jobs(run_id, job_id, config, state, node, hw, attempts, reason, source_sha256, has_row,
+	model, framework, precision, image, tp, ep, dp_attention, conc, isl, osl,
+	tput_per_gpu, output_tput_per_gpu, input_tput_per_gpu, completed, failed)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(run_id, job_id) DO UPDATE SET
+	config = CASE WHEN excluded.config != '' THEN excluded.config ELSE jobs.config END,
+	state = excluded.state, node = excluded.node, hw = excluded.hw,
+	attempts = MAX(excluded.attempts, jobs.attempts), reason = excluded.reason,
+	source_sha256 = excluded.source_sha256, has_row = excluded.has_row,
+	model = excluded.model, framework = excluded.framework, precision = excluded.precision, image = excluded.image,
+	tp = excluded.tp, ep = excluded.ep, dp_attention = excluded.dp_attention, conc = excluded.conc,
+	isl = excluded.isl, osl = excluded.osl, tput_per_gpu = excluded.tput_per_gpu,
+	output_tput_per_gpu = excluded.output_tput_per_gpu, input_tput_per_gpu = excluded.input_tput_per_gpu,
+	completed = excluded.completed, failed = excluded.failed`,
+		j.RunID, j.ID, j.Config, j.State, node, hw, j.Attempts, j.Reason, j.SourceSHA256, hasRow,
+		r.Model, r.Framework, r.Precision, r.Image, r.TP, r.EP, r.DPAttention, r.Conc, r.ISL, r.OSL,
+		r.TputPerGPU, r.OutputTputPerGPU, r.InputTputPerGPU, r.Completed, r.Failed)
+	if err != nil {
+		return fmt.Errorf("record job %s of run %s: %w", j.ID, j.RunID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM metrics WHERE run_id = ? AND job_id = ?`, j.RunID, j.ID); err != nil {
+		return fmt.Errorf("replace metrics of job %s: %w", j.ID, err)
+	}
+	if !hasRow {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO metrics(run_id, job_id, name, value) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for name, v := range r.Metrics {
+		if !finite(v) {
+			continue
+		}
+		if _, err := stmt.ExecContext(ctx, j.RunID, j.ID, name, v); err != nil {
+			return fmt.Errorf("record metric %s of job %s: %w", name, j.ID, err)
+		}
+	}
+	return nil
+}
+
+// RecordAttempt creates or updates one attempt of a job; the job must exist.
+func (s *Store) RecordAttempt(ctx context.Context, a Attempt) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return upsertAttempt(ctx, tx, a) })
+}
+
+func upsertAttempt(ctx context.Context, tx *sql.Tx, a Attempt) error {
+	var code any
+	if a.ExitCode != nil {
+		code = *a.ExitCode
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO attempts(run_id, job_id, attempt, node, state, reason, exit_code, started_at, ended_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(run_id, job_id, attempt) DO UPDATE SET
+	node = CASE WHEN excluded.node != '' THEN excluded.node ELSE attempts.node END,
+	state = excluded.state,
+	reason = CASE WHEN excluded.reason != '' THEN excluded.reason ELSE attempts.reason END,
+	exit_code = COALESCE(excluded.exit_code, attempts.exit_code),
+	started_at = CASE WHEN attempts.started_at != '' THEN attempts.started_at ELSE excluded.started_at END,
+	ended_at = CASE WHEN excluded.ended_at != '' THEN excluded.ended_at ELSE attempts.ended_at END`,
+		a.RunID, a.JobID, a.N, a.Node, a.State, a.Reason, code, fmtTime(a.Started), fmtTime(a.Ended))
+	if err != nil {
+		return fmt.Errorf("record attempt %d of job %s: %w", a.N, a.JobID, err)
+	}
+	return nil
+}
+
+// JobEvent records one state change of a job of a running sweep: the
+// job's current state, its attempt, and its row once done.
+func (s *Store) JobEvent(ctx context.Context, runID string, ev Event) error {
+	if ev.Job == "" {
+		return fmt.Errorf("job event of run %s: no job id", runID)
+	}
+	if ev.Time.IsZero() {
+		ev.Time = s.now()
+	}
+	row := ev.Row
+	if row == nil && ev.State == StateDone && ev.RowFile != "" {
+		r, err := results.ReadRow(ev.RowFile)
+		if err != nil {
+			return fmt.Errorf("job event of %s: read row: %w", ev.Job, err)
+		}
+		row = r
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.ensureRun(ctx, tx, runID); err != nil {
+			return err
+		}
+		cur, err := loadJob(ctx, tx, runID, ev.Job)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			cur = &Job{RunID: runID, ID: ev.Job}
+		}
+		if ev.Config != "" {
+			cur.Config = ev.Config
+		}
+		if ev.HW != "" {
+			cur.HW = ev.HW
+		}
+		if ev.Node != "" {
+			cur.Node = ev.Node
+		}
+		cur.Attempts = max(cur.Attempts, ev.Attempt)
+		switch ev.State {
+		case StateRetrying:
+			// The job goes back to the queue; its attempt failed.
+			cur.State, cur.Reason = StateQueued, ev.Reason
+		case StateDone, StateFailed, StateCancelled:
+			cur.State, cur.Reason = ev.State, ev.Reason
+		default:
+			cur.State = ev.State
+		}
+		if row != nil {
+			cur.Row = row
+		}
+		if err := upsertJob(ctx, tx, *cur); err != nil {
+			return err
+		}
+		if ev.Attempt <= 0 {
+			return nil
+		}
+		a := Attempt{RunID: runID, JobID: ev.Job, N: ev.Attempt, Node: ev.Node, State: ev.State, Reason: ev.Reason, ExitCode: ev.ExitCode}
+		if ev.State == StateRetrying {
+			a.State = StateFailed
+		}
+		if terminal(ev.State) {
+			a.Ended = ev.Time
+		} else {
+			a.Started = ev.Time
+		}
+		return upsertAttempt(ctx, tx, a)
+	})
+}
+
+// terminal reports whether an attempt ends in state.
+func terminal(state string) bool {
+	switch state {
+	case StateDone, StateFailed, StateRetrying, StateCancelled:
+		return true
+	}
+	return false
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
+
+func finite(v float64) bool { return v == v && v < 1e308 && v > -1e308 }

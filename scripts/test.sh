@@ -27,6 +27,9 @@ if ! command -v staticcheck >/dev/null; then
 fi
 need_apt=()
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
+# Chromium renders the HTML report in its browser test; DejaVu is its font.
+command -v chromium >/dev/null || need_apt+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi

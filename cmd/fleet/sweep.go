@@ -21,6 +21,7 @@ import (
 	"github.com/fleetbench/fleet/internal/live"
 	"github.com/fleetbench/fleet/internal/plan"
 	"github.com/fleetbench/fleet/internal/results"
+	"github.com/fleetbench/fleet/internal/store"
 	"github.com/fleetbench/fleet/sweeps"
 )
 
@@ -229,9 +230,33 @@ func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
 		return err
 	}
 	lg.Info("sweep starting", "run", o.runID, "jobs", len(jobs), "machines", strings.Join(names, ","), "dir", runDir)
-	var onEvent func(engine.Entry)
+	// Results also go into the embedded store (results/fleet.db) as jobs
+	// finish, so reports and comparisons see them at once.
+	st, err := store.Open(ctx, store.DefaultPath(o.dir))
+	if err != nil {
+		return fmt.Errorf("open results store: %w", err)
+	}
+	defer st.Close()
+	configOf := map[string]string{}
+	for _, j := range jobs {
+		configOf[j.ID] = j.Config
+	}
+	onEvent := func(e engine.Entry) {
+		ev := store.Event{Time: e.Time, Job: e.Job, Config: configOf[e.Job], Attempt: e.Attempt, Node: e.Node, State: e.State, Reason: e.Reason}
+		if e.Exit != nil {
+			code := e.Exit.Code
+			ev.ExitCode = &code
+		}
+		if e.Result != "" {
+			ev.RowFile = filepath.Join(runDir, e.Result)
+		}
+		if err := st.JobEvent(context.WithoutCancel(ctx), o.runID, ev); err != nil {
+			lg.Warn("results store not updated", "err", err)
+		}
+	}
 	if board != nil {
-		onEvent = board.Observe
+		feed := onEvent
+		onEvent = func(e engine.Entry) { feed(e); board.Observe(e) }
 		stopBoard := drawBoard(ctx, a.Stderr, board)
 		defer stopBoard()
 	}
@@ -249,6 +274,11 @@ func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
 	summary, runErr := eng.Run(ctx, jobs)
 	if summary == nil {
 		return runErr
+	}
+	// The run directory is the record of truth; importing it makes the
+	// store agree with it whatever the live feed missed.
+	if _, err := st.ImportRun(context.WithoutCancel(ctx), runDir); err != nil {
+		lg.Warn("results store import failed", "err", err)
 	}
 	if o.jsonOut {
 		enc := json.NewEncoder(a.Stdout)
@@ -360,6 +390,7 @@ func printSummary(w io.Writer, runDir string, s *engine.Summary) {
 	fmt.Fprintf(w, "\nRun %s: %d jobs, %d done, %d failed. Results in %s\n\n", s.RunID, len(s.Outcomes), len(s.Outcomes)-s.Failed(), s.Failed(), runDir)
 	if len(s.Rows) > 0 {
 		results.WriteTable(w, s.Rows)
+		fmt.Fprintf(w, "\nCharts and an HTML report: fleet report %s\n", s.RunID)
 	}
 	var failed []*engine.Outcome
 	for _, o := range s.Outcomes {

@@ -330,6 +330,7 @@ func writeSummary(runDir string, s *Summary) error {
 	type outcome struct {
 		Job      string `json:"job"`
 		Config   string `json:"config"`
+		GPU      string `json:"gpu,omitempty"`
 		State    string `json:"state"`
 		Node     string `json:"node,omitempty"`
 		Attempts int    `json:"attempts"`
@@ -341,7 +342,7 @@ func writeSummary(runDir string, s *Summary) error {
 		Rows  []*results.Row `json:"rows"`
 	}{RunID: s.RunID, Rows: s.Rows}
 	for _, o := range s.Outcomes {
-		out.Jobs = append(out.Jobs, outcome{o.Job.ID, o.Job.Config, o.State, o.Node, o.Attempts, o.Reason})
+		out.Jobs = append(out.Jobs, outcome{o.Job.ID, o.Job.Config, o.Job.GPU, o.State, o.Node, o.Attempts, o.Reason})
 	}
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {

@@ -5,7 +5,7 @@ package scripts
 
 import "embed"
 
-// FS holds job.sh and server/*.sh.
+// FS holds job.sh, the GPU monitor, lib/*.sh and server/*.sh.
 //
-//go:embed job.sh server/*.sh
+//go:embed job.sh gpu-monitor.sh lib/*.sh server/*.sh
 var FS embed.FS

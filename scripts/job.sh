@@ -9,7 +9,8 @@
 # (result written); 10 the server exited before it became healthy; 11 the
 # server did not become healthy in time; 12 the benchmark timed out; 13 the
 # server died during the benchmark; 14 the environment contract was not
-# met; any other: the client's own exit code.
+# met; 15 the GPUs were busy; 16 the model download failed; any other: the
+# client's own exit code.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -33,8 +34,15 @@ if [ ! -f "$launcher" ]; then
 	exit 14
 fi
 
+# shellcheck source=scripts/lib/prepare.sh
+. scripts/lib/prepare.sh
+fleet_check_gpus_idle || exit 15
+fleet_download_model || exit 16
+fleet_monitor_start logs/gpu.csv
+
 server_pid=""
 stop_server() {
+	fleet_monitor_stop
 	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
 		log "stopping server (pid $server_pid)"
 		kill -TERM "$server_pid" 2>/dev/null || true

@@ -21,7 +21,8 @@ command -v go >/dev/null || { echo "test.sh: Go is not installed" >&2; exit 1; }
 step() { printf '\n==> %s\n' "$*"; }
 
 step "tools"
-export PATH="$PATH:$(go env GOPATH)/bin"
+gopath=$(go env GOPATH)
+export PATH="$PATH:$gopath/bin"
 if ! command -v staticcheck >/dev/null; then
 	go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 fi
@@ -41,14 +42,14 @@ if [ -z "${FLEET_KEEP_RIG:-}" ]; then
 fi
 
 step "gofmt, go vet, staticcheck, shellcheck"
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+unformatted=$(gofmt -l cmd internal scripts sweeps)
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change: $unformatted" >&2
 	exit 1
 fi
 go vet ./...
 staticcheck ./...
-shellcheck scripts/*.sh scripts/server/*.sh scripts/testrig/*.sh
+shellcheck scripts/*.sh scripts/server/*.sh scripts/lib/*.sh scripts/testrig/*.sh
 
 step "go test"
 # One package at a time: the accuracy checks of the benchmark client and

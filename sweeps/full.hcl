@@ -1,4 +1,7 @@
-# full.hcl: the whole InferenceMAX matrix (as published in autumn 2025).
+# full.hcl: the whole InferenceMAX matrix, as published in autumn 2025:
+# every (model, precision, GPU, framework) entry of its master config, with
+# its image and, per sequence-length pair, its search bands (tp, ep,
+# dp_attn over a concurrency range that doubles from start to end).
 #
 #   fleet plan  sweeps/full.hcl --inventory inventory.hcl
 #   fleet sweep sweeps/full.hcl --inventory inventory.hcl --only gpu=h200
@@ -6,12 +9,14 @@
 # Models: Llama-3.3-70B (fp8, fp4), DeepSeek-R1-0528 (fp8, fp4) and
 # gpt-oss-120b (mxfp4, named fp4 as InferenceMAX does); servers vLLM,
 # SGLang and TensorRT-LLM; GPUs H100, H200, B200, MI300X, MI325X, MI355X;
-# sequence lengths 1k/1k, 1k/8k and 8k/1k; concurrency 4 to 64, doubling.
+# sequence lengths 1k/1k, 1k/8k and 8k/1k; concurrency 4 to 256.
+# Per-framework server settings (kv-cache dtype, MoE backend, ...) are the
+# launchers' business: scripts/server/{vllm,sglang,trt}.sh.
 #
 # The matrix is a table (local.configs) and one `dynamic "config"` block
-# turns each row into a config "<model>-<precision>-<gpu>-<framework>",
-# every row with all three scenarios. To add a row, copy one; to trim the
-# sweep, filter with --only or narrow the concurrency range:
+# turns each row into a config; the per-model files (llama70b.hcl,
+# dsr1.hcl, gptoss.hcl) are smaller sweeps for quick runs. To trim this
+# one, filter with --only or clip every band's concurrency range:
 #
 #   fleet plan sweeps/full.hcl --var conc_end=16
 
@@ -22,7 +27,7 @@ variable "conc_start" {
 
 variable "conc_end" {
   description = "No search band goes above this concurrency."
-  default     = 64
+  default     = 256
 }
 
 locals {
@@ -34,14 +39,18 @@ locals {
     "8k1k" = { isl = 8192, osl = 1024 }
   }
 
+  # Images as InferenceMAX pinned them (registry paths in docker's form;
+  # fleet converts them for enroot).
   images = {
-    vllm         = "vllm/vllm-openai:v0.10.2"
-    sglang       = "lmsysorg/sglang:v0.5.2-cu129"
-    sglang_b200  = "lmsysorg/sglang:v0.5.2-cu129-b200"
-    trt          = "nvcr.io/nvidia/tensorrt-llm/release:1.1.0rc2.post2"
-    rocm_vllm    = "rocm/vllm:rocm7.0.0_vllm_0.10.2_20250917"
-    rocm_sglang  = "lmsysorg/sglang:v0.5.2-rocm700-mi30x"
-    rocm_sglang5 = "lmsysorg/sglang:v0.5.2-rocm700-mi35x"
+    vllm              = "vllm/vllm-openai:v0.10.2"
+    sglang_h200       = "lmsysorg/sglang:v0.5.2rc2-cu126"
+    sglang_b200       = "lmsysorg/sglang:v0.5.3rc1-cu129-b200"
+    trt               = "nvcr.io/nvidia/tensorrt-llm/release:1.1.0rc2.post2"
+    trt_gptoss_b200   = "nvcr.io/nvidia/tensorrt-llm/release:1.2.0rc0.post1"
+    trt_gptoss_h200   = "nvcr.io/nvidia/tensorrt-llm/release:gpt-oss-dev"
+    rocm_vllm         = "rocm/7.0:rocm7.0_ubuntu_22.04_vllm_0.10.1_instinct_20250927_rc1"
+    rocm_sglang_mi30x = "rocm/7.0:rocm7.0_ubuntu_22.04_sgl-dev-v0.5.2-rocm7.0-mi30x-20250915"
+    rocm_sglang_mi35x = "rocm/7.0:rocm7.0_ubuntu_22.04_sgl-dev-v0.5.2-rocm7.0-mi35x-20250915"
   }
 
   models = {
@@ -50,77 +59,255 @@ locals {
     llama_fp8_amd = "amd/Llama-3.3-70B-Instruct-FP8-KV"
     llama_fp4_amd = "amd/Llama-3.3-70B-Instruct-MXFP4-Preview"
     dsr1_fp8      = "deepseek-ai/DeepSeek-R1-0528"
-    dsr1_fp4      = "nvidia/DeepSeek-R1-0528-FP4-v2"
+    dsr1_fp4      = "nvidia/DeepSeek-R1-0528-FP4-V2"
     dsr1_fp4_amd  = "amd/DeepSeek-R1-0528-MXFP4-Preview"
     gptoss        = "openai/gpt-oss-120b"
   }
 
-  # Search bands. A band is one (tp, ep, dp_attn) over a concurrency range
-  # (doubling from conc_start to conc_end); most configs sweep a list of
-  # TP sizes over 4..64. The variables conc_start/conc_end clip every band
-  # (see the dynamic "search" block below); a band clipped to nothing drops
-  # out.
-  tp = {
-    for name, tps in {
-      "1248" = [1, 2, 4, 8]
-      "248"  = [2, 4, 8]
-      "48"   = [4, 8]
-      "8"    = [8]
-    } : name => [for t in tps : { tp = t, ep = 1, dp_attn = false, conc_start = 4, conc_end = 64 }]
-  }
-
-  # DeepSeek-R1 on TensorRT-LLM adds expert parallelism, with data-parallel
-  # attention where batches are large.
-  dsr1_trt_fp8 = concat(local.tp["8"], [
-    { tp = 8, ep = 8, dp_attn = true, conc_start = 32, conc_end = 64 },
-  ])
-  dsr1_trt_fp4 = [
-    { tp = 4, ep = 1, dp_attn = false, conc_start = 4, conc_end = 32 },
-    { tp = 4, ep = 4, dp_attn = false, conc_start = 64, conc_end = 64 },
-    { tp = 8, ep = 1, dp_attn = false, conc_start = 4, conc_end = 64 },
-    { tp = 8, ep = 8, dp_attn = true, conc_start = 32, conc_end = 64 },
-  ]
-
-  # ROCm vLLM runs faster with AITER kernels.
-  rocm_env = { VLLM_ROCM_USE_AITER = "1" }
-
-  # The matrix. runner is the GPU type: any node or cluster of that type in
-  # the inventory may run the config.
+  # The matrix: config key => model, image, framework, precision, runner
+  # (the GPU type: any node or cluster of that type may run it) and, per
+  # scenario, its bands: { tp, ep (1), dp_attn (false), conc = [start, end] }.
+  # DeepSeek-R1 fp4 on TensorRT-LLM shows the typical shape: TP alone at
+  # low concurrency, expert parallelism from the middle, data-parallel
+  # attention at the top.
   configs = {
     # Llama-3.3-70B
-    "70b-fp8-h100-vllm"   = { model = local.models.llama_fp8, prefix = "70b", precision = "fp8", framework = "vllm", image = local.images.vllm, runner = "h100", bands = local.tp["248"], env = {} }
-    "70b-fp8-h200-vllm"   = { model = local.models.llama_fp8, prefix = "70b", precision = "fp8", framework = "vllm", image = local.images.vllm, runner = "h200", bands = local.tp["1248"], env = {} }
-    "70b-fp8-h200-trt"    = { model = local.models.llama_fp8, prefix = "70b", precision = "fp8", framework = "trt", image = local.images.trt, runner = "h200", bands = local.tp["1248"], env = {} }
-    "70b-fp8-b200-vllm"   = { model = local.models.llama_fp8, prefix = "70b", precision = "fp8", framework = "vllm", image = local.images.vllm, runner = "b200", bands = local.tp["1248"], env = {} }
-    "70b-fp8-b200-trt"    = { model = local.models.llama_fp8, prefix = "70b", precision = "fp8", framework = "trt", image = local.images.trt, runner = "b200", bands = local.tp["1248"], env = {} }
-    "70b-fp4-b200-vllm"   = { model = local.models.llama_fp4, prefix = "70b", precision = "fp4", framework = "vllm", image = local.images.vllm, runner = "b200", bands = local.tp["1248"], env = {} }
-    "70b-fp4-b200-trt"    = { model = local.models.llama_fp4, prefix = "70b", precision = "fp4", framework = "trt", image = local.images.trt, runner = "b200", bands = local.tp["1248"], env = {} }
-    "70b-fp8-mi300x-vllm" = { model = local.models.llama_fp8_amd, prefix = "70b", precision = "fp8", framework = "vllm", image = local.images.rocm_vllm, runner = "mi300x", bands = local.tp["1248"], env = local.rocm_env }
-    "70b-fp8-mi325x-vllm" = { model = local.models.llama_fp8_amd, prefix = "70b", precision = "fp8", framework = "vllm", image = local.images.rocm_vllm, runner = "mi325x", bands = local.tp["1248"], env = local.rocm_env }
-    "70b-fp8-mi355x-vllm" = { model = local.models.llama_fp8_amd, prefix = "70b", precision = "fp8", framework = "vllm", image = local.images.rocm_vllm, runner = "mi355x", bands = local.tp["1248"], env = local.rocm_env }
-    "70b-fp4-mi355x-vllm" = { model = local.models.llama_fp4_amd, prefix = "70b", precision = "fp4", framework = "vllm", image = local.images.rocm_vllm, runner = "mi355x", bands = local.tp["1248"], env = local.rocm_env }
+    "70b-fp4-b200-trt" = {
+      model = local.models.llama_fp4, image = local.images.trt, framework = "trt", precision = "fp4", runner = "b200"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [128, 128] }, { tp = 2, conc = [64, 128] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 16] }]
+        "1k8k" = [{ tp = 1, conc = [128, 128] }, { tp = 2, conc = [64, 128] }, { tp = 4, conc = [16, 128] }, { tp = 8, conc = [4, 32] }]
+        "8k1k" = [{ tp = 1, conc = [32, 128] }, { tp = 2, conc = [16, 128] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 16] }]
+      }
+    }
+    "70b-fp4-b200-vllm" = {
+      model = local.models.llama_fp4, image = local.images.vllm, framework = "vllm", precision = "fp4", runner = "b200"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [64, 64] }, { tp = 2, conc = [32, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 16] }]
+        "1k8k" = [{ tp = 1, conc = [64, 64] }, { tp = 2, conc = [32, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 32] }]
+        "8k1k" = [{ tp = 1, conc = [16, 64] }, { tp = 2, conc = [16, 64] }, { tp = 4, conc = [4, 32] }, { tp = 8, conc = [4, 8] }]
+      }
+    }
+    "70b-fp4-mi355x-vllm" = {
+      model = local.models.llama_fp4_amd, image = local.images.rocm_vllm, framework = "vllm", precision = "fp4", runner = "mi355x"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [32, 64] }, { tp = 2, conc = [4, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 16] }]
+        "1k8k" = [{ tp = 1, conc = [32, 64] }, { tp = 2, conc = [4, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 16] }]
+        "8k1k" = [{ tp = 1, conc = [32, 64] }, { tp = 2, conc = [4, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 16] }]
+      }
+    }
+    "70b-fp8-b200-trt" = {
+      model = local.models.llama_fp8, image = local.images.trt, framework = "trt", precision = "fp8", runner = "b200"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [128, 128] }, { tp = 2, conc = [64, 128] }, { tp = 4, conc = [4, 128] }, { tp = 8, conc = [4, 32] }]
+        "1k8k" = [{ tp = 1, conc = [128, 128] }, { tp = 2, conc = [64, 128] }, { tp = 4, conc = [16, 128] }, { tp = 8, conc = [4, 32] }]
+        "8k1k" = [{ tp = 1, conc = [32, 128] }, { tp = 2, conc = [16, 128] }, { tp = 4, conc = [4, 128] }, { tp = 8, conc = [4, 16] }]
+      }
+    }
+    "70b-fp8-b200-vllm" = {
+      model = local.models.llama_fp8, image = local.images.vllm, framework = "vllm", precision = "fp8", runner = "b200"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [64, 64] }, { tp = 2, conc = [32, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 64] }]
+        "1k8k" = [{ tp = 1, conc = [64, 64] }, { tp = 2, conc = [64, 64] }, { tp = 4, conc = [16, 64] }, { tp = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 1, conc = [32, 64] }, { tp = 2, conc = [16, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 32] }]
+      }
+    }
+    "70b-fp8-h100-vllm" = {
+      model = local.models.llama_fp8, image = local.images.vllm, framework = "vllm", precision = "fp8", runner = "h100"
+      seqs = {
+        "1k1k" = [{ tp = 2, conc = [64, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 64] }]
+        "1k8k" = [{ tp = 2, conc = [64, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 2, conc = [32, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 64] }]
+      }
+    }
+    "70b-fp8-h200-trt" = {
+      model = local.models.llama_fp8, image = local.images.trt, framework = "trt", precision = "fp8", runner = "h200"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [128, 128] }, { tp = 2, conc = [64, 128] }, { tp = 4, conc = [4, 128] }, { tp = 8, conc = [4, 32] }]
+        "1k8k" = [{ tp = 1, conc = [128, 128] }, { tp = 2, conc = [64, 128] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 32] }]
+        "8k1k" = [{ tp = 1, conc = [16, 128] }, { tp = 4, conc = [4, 128] }, { tp = 8, conc = [4, 32] }]
+      }
+    }
+    "70b-fp8-h200-vllm" = {
+      model = local.models.llama_fp8, image = local.images.vllm, framework = "vllm", precision = "fp8", runner = "h200"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [64, 64] }, { tp = 2, conc = [32, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 64] }]
+        "1k8k" = [{ tp = 1, conc = [64, 64] }, { tp = 2, conc = [64, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 1, conc = [16, 64] }, { tp = 2, conc = [16, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 64] }]
+      }
+    }
+    "70b-fp8-mi300x-vllm" = {
+      model = local.models.llama_fp8_amd, image = local.images.rocm_vllm, framework = "vllm", precision = "fp8", runner = "mi300x"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [32, 64] }, { tp = 2, conc = [32, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 64] }]
+        "1k8k" = [{ tp = 1, conc = [64, 64] }, { tp = 2, conc = [64, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 1, conc = [32, 64] }, { tp = 2, conc = [32, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 64] }]
+      }
+    }
+    "70b-fp8-mi325x-vllm" = {
+      model = local.models.llama_fp8_amd, image = local.images.rocm_vllm, framework = "vllm", precision = "fp8", runner = "mi325x"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [32, 64] }, { tp = 2, conc = [32, 64] }, { tp = 4, conc = [32, 64] }, { tp = 8, conc = [4, 64] }]
+        "1k8k" = [{ tp = 1, conc = [32, 64] }, { tp = 2, conc = [32, 64] }, { tp = 4, conc = [64, 64] }, { tp = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 1, conc = [16, 64] }, { tp = 2, conc = [4, 32] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 64] }]
+      }
+    }
+    "70b-fp8-mi355x-vllm" = {
+      model = local.models.llama_fp8_amd, image = local.images.rocm_vllm, framework = "vllm", precision = "fp8", runner = "mi355x"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [32, 64] }, { tp = 2, conc = [32, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 64] }]
+        "1k8k" = [{ tp = 1, conc = [32, 64] }, { tp = 2, conc = [32, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 1, conc = [32, 64] }, { tp = 2, conc = [32, 64] }, { tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 64] }]
+      }
+    }
 
     # DeepSeek-R1-0528 (671B): a whole node, or half of one at fp4.
-    "dsr1-fp8-h200-sglang"   = { model = local.models.dsr1_fp8, prefix = "dsr1", precision = "fp8", framework = "sglang", image = local.images.sglang, runner = "h200", bands = local.tp["8"], env = {} }
-    "dsr1-fp8-h200-trt"      = { model = local.models.dsr1_fp8, prefix = "dsr1", precision = "fp8", framework = "trt", image = local.images.trt, runner = "h200", bands = local.dsr1_trt_fp8, env = {} }
-    "dsr1-fp8-b200-sglang"   = { model = local.models.dsr1_fp8, prefix = "dsr1", precision = "fp8", framework = "sglang", image = local.images.sglang_b200, runner = "b200", bands = local.tp["8"], env = {} }
-    "dsr1-fp8-b200-trt"      = { model = local.models.dsr1_fp8, prefix = "dsr1", precision = "fp8", framework = "trt", image = local.images.trt, runner = "b200", bands = local.dsr1_trt_fp8, env = {} }
-    "dsr1-fp4-b200-sglang"   = { model = local.models.dsr1_fp4, prefix = "dsr1", precision = "fp4", framework = "sglang", image = local.images.sglang_b200, runner = "b200", bands = local.tp["48"], env = {} }
-    "dsr1-fp4-b200-trt"      = { model = local.models.dsr1_fp4, prefix = "dsr1", precision = "fp4", framework = "trt", image = local.images.trt, runner = "b200", bands = local.dsr1_trt_fp4, env = {} }
-    "dsr1-fp8-mi300x-sglang" = { model = local.models.dsr1_fp8, prefix = "dsr1", precision = "fp8", framework = "sglang", image = local.images.rocm_sglang, runner = "mi300x", bands = local.tp["8"], env = {} }
-    "dsr1-fp8-mi325x-sglang" = { model = local.models.dsr1_fp8, prefix = "dsr1", precision = "fp8", framework = "sglang", image = local.images.rocm_sglang, runner = "mi325x", bands = local.tp["8"], env = {} }
-    "dsr1-fp8-mi355x-sglang" = { model = local.models.dsr1_fp8, prefix = "dsr1", precision = "fp8", framework = "sglang", image = local.images.rocm_sglang5, runner = "mi355x", bands = local.tp["8"], env = {} }
-    "dsr1-fp4-mi355x-sglang" = { model = local.models.dsr1_fp4_amd, prefix = "dsr1", precision = "fp4", framework = "sglang", image = local.images.rocm_sglang5, runner = "mi355x", bands = local.tp["48"], env = {} }
+    "dsr1-fp4-b200-sglang" = {
+      model = local.models.dsr1_fp4, image = local.images.sglang_b200, framework = "sglang", precision = "fp4", runner = "b200"
+      seqs = {
+        "1k1k" = [{ tp = 4, ep = 4, conc = [4, 128] }, { tp = 8, ep = 8, conc = [4, 128] }]
+        "1k8k" = [{ tp = 4, ep = 4, conc = [4, 128] }, { tp = 8, ep = 8, conc = [4, 128] }]
+        "8k1k" = [{ tp = 4, ep = 4, conc = [4, 128] }, { tp = 8, ep = 8, conc = [4, 16] }]
+      }
+    }
+    "dsr1-fp4-b200-trt" = {
+      model = local.models.dsr1_fp4, image = local.images.trt, framework = "trt", precision = "fp4", runner = "b200"
+      seqs = {
+        "1k1k" = [{ tp = 4, conc = [4, 32] }, { tp = 4, ep = 4, conc = [64, 128] }, { tp = 4, ep = 4, dp_attn = true, conc = [256, 256] }, { tp = 8, conc = [4, 8] }, { tp = 8, ep = 8, conc = [16, 128] }, { tp = 8, ep = 8, dp_attn = true, conc = [256, 256] }]
+        "1k8k" = [{ tp = 4, conc = [4, 32] }, { tp = 4, ep = 4, conc = [64, 128] }, { tp = 4, ep = 4, dp_attn = true, conc = [256, 256] }, { tp = 8, conc = [4, 16] }, { tp = 8, ep = 8, conc = [32, 128] }, { tp = 8, ep = 8, dp_attn = true, conc = [256, 256] }]
+        "8k1k" = [{ tp = 4, ep = 4, conc = [4, 32] }, { tp = 4, ep = 4, dp_attn = true, conc = [64, 256] }, { tp = 8, conc = [4, 32] }, { tp = 8, ep = 8, dp_attn = true, conc = [64, 256] }]
+      }
+    }
+    "dsr1-fp4-mi355x-sglang" = {
+      model = local.models.dsr1_fp4_amd, image = local.images.rocm_sglang_mi35x, framework = "sglang", precision = "fp4", runner = "mi355x"
+      seqs = {
+        "1k1k" = [{ tp = 4, conc = [4, 64] }, { tp = 8, conc = [4, 64] }]
+        "1k8k" = [{ tp = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 8, conc = [4, 64] }]
+      }
+    }
+    "dsr1-fp8-b200-sglang" = {
+      model = local.models.dsr1_fp8, image = local.images.sglang_b200, framework = "sglang", precision = "fp8", runner = "b200"
+      seqs = {
+        "1k1k" = [{ tp = 8, ep = 8, conc = [4, 64] }]
+        "1k8k" = [{ tp = 8, ep = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 8, ep = 8, conc = [4, 64] }]
+      }
+    }
+    "dsr1-fp8-b200-trt" = {
+      model = local.models.dsr1_fp8, image = local.images.trt, framework = "trt", precision = "fp8", runner = "b200"
+      seqs = {
+        "1k1k" = [{ tp = 8, ep = 8, conc = [4, 32] }, { tp = 8, ep = 8, dp_attn = true, conc = [64, 64] }]
+        "1k8k" = [{ tp = 8, ep = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 8, ep = 8, conc = [4, 64] }]
+      }
+    }
+    "dsr1-fp8-h200-sglang" = {
+      model = local.models.dsr1_fp8, image = local.images.sglang_h200, framework = "sglang", precision = "fp8", runner = "h200"
+      seqs = {
+        "1k1k" = [{ tp = 8, ep = 8, conc = [4, 64] }]
+        "1k8k" = [{ tp = 8, ep = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 8, ep = 8, conc = [4, 64] }]
+      }
+    }
+    "dsr1-fp8-h200-trt" = {
+      model = local.models.dsr1_fp8, image = local.images.trt, framework = "trt", precision = "fp8", runner = "h200"
+      seqs = {
+        "1k1k" = [{ tp = 8, ep = 8, conc = [4, 64] }]
+        "1k8k" = [{ tp = 8, ep = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 8, ep = 8, conc = [4, 32] }, { tp = 8, ep = 8, dp_attn = true, conc = [64, 64] }]
+      }
+    }
+    "dsr1-fp8-mi300x-sglang" = {
+      model = local.models.dsr1_fp8, image = local.images.rocm_sglang_mi30x, framework = "sglang", precision = "fp8", runner = "mi300x"
+      seqs = {
+        "1k1k" = [{ tp = 8, conc = [4, 64] }]
+        "1k8k" = [{ tp = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 8, conc = [4, 64] }]
+      }
+    }
+    "dsr1-fp8-mi325x-sglang" = {
+      model = local.models.dsr1_fp8, image = local.images.rocm_sglang_mi30x, framework = "sglang", precision = "fp8", runner = "mi325x"
+      seqs = {
+        "1k1k" = [{ tp = 8, conc = [4, 64] }]
+        "1k8k" = [{ tp = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 8, conc = [4, 64] }]
+      }
+    }
+    "dsr1-fp8-mi355x-sglang" = {
+      model = local.models.dsr1_fp8, image = local.images.rocm_sglang_mi35x, framework = "sglang", precision = "fp8", runner = "mi355x"
+      seqs = {
+        "1k1k" = [{ tp = 8, conc = [4, 64] }]
+        "1k8k" = [{ tp = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 8, conc = [4, 64] }]
+      }
+    }
 
-    # gpt-oss-120b (MXFP4 weights, fits one 80 GB GPU only barely: tp >= 2 on H100).
-    "gptoss-fp4-h100-vllm"   = { model = local.models.gptoss, prefix = "gptoss", precision = "fp4", framework = "vllm", image = local.images.vllm, runner = "h100", bands = local.tp["248"], env = {} }
-    "gptoss-fp4-h200-vllm"   = { model = local.models.gptoss, prefix = "gptoss", precision = "fp4", framework = "vllm", image = local.images.vllm, runner = "h200", bands = local.tp["1248"], env = {} }
-    "gptoss-fp4-h200-trt"    = { model = local.models.gptoss, prefix = "gptoss", precision = "fp4", framework = "trt", image = local.images.trt, runner = "h200", bands = local.tp["1248"], env = {} }
-    "gptoss-fp4-b200-vllm"   = { model = local.models.gptoss, prefix = "gptoss", precision = "fp4", framework = "vllm", image = local.images.vllm, runner = "b200", bands = local.tp["1248"], env = {} }
-    "gptoss-fp4-b200-trt"    = { model = local.models.gptoss, prefix = "gptoss", precision = "fp4", framework = "trt", image = local.images.trt, runner = "b200", bands = local.tp["1248"], env = {} }
-    "gptoss-fp4-mi300x-vllm" = { model = local.models.gptoss, prefix = "gptoss", precision = "fp4", framework = "vllm", image = local.images.rocm_vllm, runner = "mi300x", bands = local.tp["1248"], env = local.rocm_env }
-    "gptoss-fp4-mi325x-vllm" = { model = local.models.gptoss, prefix = "gptoss", precision = "fp4", framework = "vllm", image = local.images.rocm_vllm, runner = "mi325x", bands = local.tp["1248"], env = local.rocm_env }
-    "gptoss-fp4-mi355x-vllm" = { model = local.models.gptoss, prefix = "gptoss", precision = "fp4", framework = "vllm", image = local.images.rocm_vllm, runner = "mi355x", bands = local.tp["1248"], env = local.rocm_env }
+    # gpt-oss-120b (MXFP4 weights).
+    "gptoss-fp4-b200-trt" = {
+      model = local.models.gptoss, image = local.images.trt_gptoss_b200, framework = "trt", precision = "fp4", runner = "b200"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [64, 64] }, { tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 8] }]
+        "1k8k" = [{ tp = 1, conc = [64, 64] }, { tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 8] }]
+        "8k1k" = [{ tp = 1, conc = [64, 64] }, { tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 8] }]
+      }
+    }
+    "gptoss-fp4-b200-vllm" = {
+      model = local.models.gptoss, image = local.images.vllm, framework = "vllm", precision = "fp4", runner = "b200"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [64, 64] }, { tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 8] }]
+        "1k8k" = [{ tp = 1, conc = [64, 64] }, { tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 8] }]
+        "8k1k" = [{ tp = 1, conc = [4, 64] }, { tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 64] }]
+      }
+    }
+    "gptoss-fp4-h100-vllm" = {
+      model = local.models.gptoss, image = local.images.vllm, framework = "vllm", precision = "fp4", runner = "h100"
+      seqs = {
+        "1k1k" = [{ tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 64] }]
+        "1k8k" = [{ tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 32] }]
+      }
+    }
+    "gptoss-fp4-h200-trt" = {
+      model = local.models.gptoss, image = local.images.trt_gptoss_h200, framework = "trt", precision = "fp4", runner = "h200"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [4, 64] }, { tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 32] }, { tp = 8, ep = 8, conc = [4, 8] }]
+        "1k8k" = [{ tp = 1, conc = [32, 64] }, { tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 1, conc = [4, 64] }, { tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 64] }]
+      }
+    }
+    "gptoss-fp4-h200-vllm" = {
+      model = local.models.gptoss, image = local.images.vllm, framework = "vllm", precision = "fp4", runner = "h200"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [4, 64] }, { tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 64] }]
+        "1k8k" = [{ tp = 1, conc = [4, 16] }, { tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 1, conc = [4, 64] }, { tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 32] }]
+      }
+    }
+    "gptoss-fp4-mi300x-vllm" = {
+      model = local.models.gptoss, image = local.images.rocm_vllm, framework = "vllm", precision = "fp4", runner = "mi300x"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [64, 64] }, { tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 16] }]
+        "1k8k" = [{ tp = 1, conc = [64, 64] }, { tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 16] }]
+        "8k1k" = [{ tp = 1, conc = [4, 64] }, { tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 16] }]
+      }
+    }
+    "gptoss-fp4-mi325x-vllm" = {
+      model = local.models.gptoss, image = local.images.rocm_vllm, framework = "vllm", precision = "fp4", runner = "mi325x"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [4, 64] }, { tp = 2, ep = 2, conc = [4, 64] }, { tp = 4, ep = 4, conc = [4, 64] }, { tp = 8, ep = 8, conc = [4, 64] }]
+        "1k8k" = [{ tp = 1, conc = [64, 64] }, { tp = 2, conc = [4, 64] }, { tp = 4, conc = [64, 64] }, { tp = 8, conc = [4, 64] }]
+        "8k1k" = [{ tp = 1, conc = [4, 64] }, { tp = 2, conc = [4, 8] }, { tp = 4, conc = [4, 8] }, { tp = 8, conc = [4, 16] }]
+      }
+    }
+    "gptoss-fp4-mi355x-vllm" = {
+      model = local.models.gptoss, image = local.images.rocm_vllm, framework = "vllm", precision = "fp4", runner = "mi355x"
+      seqs = {
+        "1k1k" = [{ tp = 1, conc = [4, 64] }, { tp = 4, conc = [4, 16] }, { tp = 8, conc = [4, 16] }]
+        "1k8k" = [{ tp = 1, conc = [4, 64] }, { tp = 4, conc = [4, 16] }, { tp = 8, conc = [4, 16] }]
+        "8k1k" = [{ tp = 1, conc = [4, 64] }, { tp = 4, conc = [4, 16] }, { tp = 8, conc = [4, 16] }]
+      }
+    }
   }
 }
 
@@ -137,8 +324,8 @@ settings {
   retries = 2
   timeouts {
     server_start = "20m" # DeepSeek-R1 loads 671B parameters
-    benchmark    = "60m" # 1k8k at conc 64: 640 requests of 8192 tokens
-    job          = "90m"
+    benchmark    = "90m" # 1k8k at conc 256: 2560 requests of 8192 tokens
+    job          = "2h"
   }
 }
 
@@ -148,11 +335,10 @@ dynamic "config" {
   content {
     image        = config.value.image
     model        = config.value.model
-    model_prefix = config.value.prefix
+    model_prefix = split("-", config.key)[0]
     precision    = config.value.precision
     framework    = config.value.framework
     runner       = config.value.runner
-    env          = config.value.env
 
     dynamic "scenario" {
       for_each = local.seqs
@@ -162,12 +348,13 @@ dynamic "config" {
         osl = scenario.value.osl
 
         dynamic "search" {
-          # Each band clipped to [var.conc_start, var.conc_end].
+          # Each band clipped to [var.conc_start, var.conc_end]; a band
+          # clipped to nothing drops out.
           for_each = [
-            for b in config.value.bands : merge(b, {
-              conc_start = max(b.conc_start, var.conc_start)
-              conc_end   = min(b.conc_end, var.conc_end)
-            }) if max(b.conc_start, var.conc_start) <= min(b.conc_end, var.conc_end)
+            for b in config.value.seqs[scenario.key] : merge({ ep = 1, dp_attn = false }, b, {
+              conc_start = max(b.conc[0], var.conc_start)
+              conc_end   = min(b.conc[1], var.conc_end)
+            }) if max(b.conc[0], var.conc_start) <= min(b.conc[1], var.conc_end)
           ]
           content {
             tp         = search.value.tp

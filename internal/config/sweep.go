@@ -11,7 +11,7 @@ import (
 
 // Frameworks are the inference servers fleet can launch; "sim" is fleet's
 // own simulator.
-var Frameworks = []string{"vllm", "sglang", "trt", "sim"}
+var Frameworks = []string{"vllm", "sglang", "trt", "sim", "torch-smoke"}
 
 // DefaultClient is InferenceMAX's client setup.
 func DefaultClient() Client {
@@ -234,7 +234,7 @@ func (d *decoder) config(b *hcl.Block, base Client) *BenchConfig {
 		d.oneOf(fwAttr, c.Framework, Frameworks)
 	}
 	imgAttr := d.str(a, "image", &c.Image)
-	if fwAttr != nil && c.Framework != "sim" && c.Framework != "" && (imgAttr != nil || checkMissing) && (imgAttr == nil || strings.TrimSpace(c.Image) == "") {
+	if fwAttr != nil && c.Framework != "sim" && c.Framework != "torch-smoke" && c.Framework != "" && (imgAttr != nil || checkMissing) && (imgAttr == nil || strings.TrimSpace(c.Image) == "") {
 		subject := b.DefRange
 		if imgAttr != nil {
 			subject = imgAttr.Expr.Range()

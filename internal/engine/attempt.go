@@ -17,13 +17,15 @@ import (
 
 // Exit codes of scripts/job.sh that say where a job failed.
 const (
-	jobBadEnv        = 2
-	jobFailureRatio  = 3
-	jobServerDied    = 10
-	jobHealthTimeout = 11
-	jobBenchTimeout  = 12
-	jobServerCrashed = 13
-	cleanupTimeout   = 2 * time.Minute
+	jobFailureRatio   = 3
+	jobServerDied     = 10
+	jobHealthTimeout  = 11
+	jobBenchTimeout   = 12
+	jobServerCrashed  = 13
+	jobBadEnv         = 14
+	jobGPUsBusy       = 15
+	jobDownloadFailed = 16
+	cleanupTimeout    = 2 * time.Minute
 )
 
 // attempt runs one attempt of js on ms and reports how it ended.
@@ -137,7 +139,7 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s 
 	if !ex.OK() {
 		transient := ex.State == "LOST" || ex.State == "NODE_FAIL" || ex.State == "PREEMPTED" || ex.State == "BOOT_FAIL"
 		reason := describeExit(ex, jobDir)
-		if transient || ex.Code == jobServerDied && portClash(jobDir) {
+		if transient || ex.Code == jobGPUsBusy || ex.Code == jobDownloadFailed || ex.Code == jobServerDied && portClash(jobDir) {
 			return fail(true, true, reason)
 		}
 		res.row = row // a failure ratio over its limit still wrote a result
@@ -213,6 +215,10 @@ func describeExit(ex target.Exit, jobDir string) string {
 		what = ex.String()
 	case ex.Code == jobBadEnv:
 		what = "job script rejected its environment"
+	case ex.Code == jobGPUsBusy:
+		what = "the GPUs were busy"
+	case ex.Code == jobDownloadFailed:
+		what = "model download failed"
 	case ex.Code == jobFailureRatio:
 		what = "too many failed requests (client failure ratio over its limit)"
 	case ex.Code == jobServerDied:
@@ -235,7 +241,7 @@ func describeExit(ex target.Exit, jobDir string) string {
 		if tail := lastLine(filepath.Join(jobDir, "logs", "client.log")); tail != "" {
 			what += ": client said: " + tail
 		}
-	case ex.Code == jobBadEnv:
+	case ex.Code >= jobBadEnv:
 		if tail := lastLine(filepath.Join(jobDir, "job.log")); tail != "" {
 			what += ": " + tail
 		}

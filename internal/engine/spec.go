@@ -76,6 +76,7 @@ func (e *Engine) buildSpec(js *jobState, m *Machine, bin agentbin.Binary, slot s
 		"SERVER_ARGS":        serverArgs,
 		"CLIENT_ARGS":        clientArgs,
 		"RUNTIME":            m.Runtime,
+		"GPU_TYPE":           m.GPU,
 		"HEALTH_TIMEOUT":     strconv.Itoa(int(e.opts.Timeouts.ServerStart.Seconds())),
 		"BENCH_TIMEOUT":      strconv.Itoa(int(e.opts.Timeouts.Benchmark.Seconds())),
 	}

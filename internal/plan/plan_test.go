@@ -25,9 +25,36 @@ func load(t testing.TB, invPath, sweepPath string) (*config.Inventory, *config.S
 	return inv, sw
 }
 
+// fullJobs expands testdata/matrix.hcl, a frozen matrix whose job counts
+// the tests below know by hand.
 func fullJobs(t testing.TB) (*config.Inventory, []*Job) {
-	inv, sw := load(t, "../../inventory.hcl", "../../sweeps/full.hcl")
+	inv, sw := load(t, "../../inventory.hcl", "testdata/matrix.hcl")
 	return inv, Expand(sw)
+}
+
+// TestTheShippedMatrixPlacesCompletely checks sweeps/full.hcl itself, which
+// follows InferenceMAX and changes: it loads, its ids are unique, and the
+// example inventory places every job.
+func TestTheShippedMatrixPlacesCompletely(t *testing.T) {
+	inv, sw := load(t, "../../inventory.hcl", "../../sweeps/full.hcl")
+	jobs := Expand(sw)
+	if len(jobs) < 500 {
+		t.Fatalf("full.hcl expands to only %d jobs", len(jobs))
+	}
+	seen := map[string]bool{}
+	for _, j := range jobs {
+		if seen[j.ID] {
+			t.Errorf("id %q twice", j.ID)
+		}
+		seen[j.ID] = true
+	}
+	p, err := Place(jobs, inv, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Jobs) != len(jobs) || len(p.Skipped) != 0 {
+		t.Fatalf("placed %d of %d, skipped %d", len(p.Jobs), len(jobs), len(p.Skipped))
+	}
 }
 
 func TestExpand(t *testing.T) {
@@ -99,7 +126,7 @@ func TestResultName(t *testing.T) {
 func TestFullSweepIDsAreUniqueAndSafeAsDirectoryNames(t *testing.T) {
 	_, jobs := fullJobs(t)
 	if len(jobs) != 1323 {
-		t.Fatalf("full.hcl expands to %d jobs, want 1323", len(jobs))
+		t.Fatalf("matrix.hcl expands to %d jobs, want 1323", len(jobs))
 	}
 	safe := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 	seen := map[string]bool{}
@@ -118,7 +145,7 @@ func TestFullSweepIDsAreUniqueAndSafeAsDirectoryNames(t *testing.T) {
 }
 
 // TestFullSweepPlacesEveryJob: 29 configs x 3 scenarios. Jobs per scenario
-// by GPU type, counted from the table in full.hcl (20 = tp 1,2,4,8 x 5
+// by GPU type, counted from the table in matrix.hcl (20 = tp 1,2,4,8 x 5
 // concurrencies, 15 = tp 2,4,8, 5 = tp 8; dsr1 trt bands: fp8 7, fp4 12):
 // h100 15+15; h200 20+20+5+7+20+20; b200 4x20+5+7+10+12+20+20;
 // mi300x and mi325x 20+5+20; mi355x 20+20+5+10+20.
@@ -164,7 +191,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// TestFilters counts matches over full.hcl's jobs; expected counts come
+// TestFilters counts matches over matrix.hcl's jobs; expected counts come
 // from its table (see TestFullSweepPlacesEveryJob), per scenario x 3.
 func TestFilters(t *testing.T) {
 	_, jobs := fullJobs(t)

@@ -1,0 +1,282 @@
+# shellcheck shell=bash
+# runtime.sh: run an inference server in the job's runtime, in the
+# foreground, and leave nothing behind when the job stops it. Sourced by
+# scripts/server/*.sh and scripts/lib/prepare.sh; defines functions only.
+#
+# RUNTIME (scripts/README.md) decides where the server runs:
+#   docker  a container of $IMAGE, named fleet-<job id>; the launcher's
+#           trap stops and removes it by name on TERM, INT, HUP or exit
+#   enroot  already inside the container when Slurm (pyxis) runs the job:
+#           the server runs directly; on a plain node, enroot starts a
+#           container of $IMAGE (imported once per machine under a lock)
+#   none    directly on this machine (the framework is installed here)
+# In every case job.sh's TERM reaches the server, and the server's whole
+# process tree is killed when it does not stop within SERVER_STOP_TIMEOUT
+# seconds (10).
+
+fleet_log() { printf '[fleet-server %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# fleet_require NAME...: fail (status 14, as job.sh does) when a contract
+# variable is missing.
+fleet_require() {
+	local v
+	for v in "$@"; do
+		if [ -z "${!v:-}" ]; then
+			fleet_log "required variable $v is not set (see scripts/README.md)"
+			exit 14
+		fi
+	done
+}
+
+# fleet_model_family prints deepseek, gptoss, llama or other: InferenceMAX
+# tunes each framework per model family.
+fleet_model_family() {
+	local m=${MODEL,,}
+	case "$m" in
+	*deepseek* | *dsr1*) echo deepseek ;;
+	*gpt-oss* | *gptoss*) echo gptoss ;;
+	*llama*) echo llama ;;
+	*) echo other ;;
+	esac
+}
+
+# fleet_runtime prints docker, enroot or host (for none, empty, and enroot
+# inside a Slurm job, where pyxis already put the job in the container).
+fleet_runtime() {
+	case "${RUNTIME:-none}" in
+	docker) echo docker ;;
+	enroot)
+		if [ -n "${SLURM_JOB_ID:-}" ]; then echo host; else echo enroot; fi
+		;;
+	*) echo host ;;
+	esac
+}
+
+# fleet_container_name prints a docker/enroot name for this job: the same
+# for every attempt, so that an attempt removes what a killed one left.
+fleet_container_name() {
+	local id=${FLEET_JOB_ID:-$$}
+	id=${id//[^a-zA-Z0-9_.-]/-}
+	printf 'fleet-%s\n' "${id:0:200}"
+}
+
+# fleet_env_names prints the names of the exported variables a container
+# gets (by name only: `-e NAME` copies the value, which never appears in
+# argv). Framework, library and Hugging Face settings pass; the host's
+# PATH, HOME and the like do not. FLEET_PASS_ENV adds names (spaces or
+# commas between them).
+fleet_env_names() {
+	local vendor=$1 n extra
+	extra=" ${FLEET_PASS_ENV:-} "
+	extra=${extra//,/ }
+	while read -r n; do
+		case "$n" in
+		CUDA_VISIBLE_DEVICES | NVIDIA_VISIBLE_DEVICES)
+			# --gpus maps the job's GPUs; inside they count from 0.
+			continue
+			;;
+		HIP_VISIBLE_DEVICES | ROCR_VISIBLE_DEVICES)
+			# ROCm containers see every device; these select the job's.
+			[ "$vendor" = amd ] && echo "$n"
+			continue
+			;;
+		HF_* | HUGGING_FACE_* | HUGGINGFACE_* | TRANSFORMERS_* | TOKENIZERS_* | VLLM_* | SGLANG_* | SGL_* | TRTLLM_* | TLLM_* | \
+			NCCL_* | CUDA_* | NVIDIA_* | NVSHMEM_* | UCX_* | GLOO_* | HIP_* | ROCM_* | HSA_* | RCCL_* | AITER_* | MIOPEN_* | \
+			TORCH_* | PYTORCH_* | TRITON_* | OMP_* | PYTHONNOUSERSITE)
+			echo "$n"
+			;;
+		*)
+			[[ "$extra" == *" $n "* ]] && echo "$n"
+			;;
+		esac
+	done < <(compgen -e | sort)
+}
+
+# fleet_descendants PID: every process below PID, parents before children.
+fleet_descendants() {
+	local c children
+	if [ -r "/proc/$1/task/$1/children" ]; then
+		children=$(cat /proc/"$1"/task/*/children 2>/dev/null)
+	else
+		children=$(pgrep -P "$1" 2>/dev/null)
+	fi
+	for c in $children; do
+		echo "$c"
+		fleet_descendants "$c"
+	done
+}
+
+_fleet_child=""
+_fleet_container=""
+_fleet_enroot=""
+_fleet_stopped=""
+
+# _fleet_stop stops the server once: the container by name, or the server
+# process with TERM and then its whole tree with KILL.
+_fleet_stop() {
+	[ -z "$_fleet_stopped" ] || return 0
+	_fleet_stopped=1
+	# A second TERM (job.sh's, after the process group's) must not cut the
+	# cleanup short: the container would outlive the job.
+	trap '' TERM INT HUP
+	local grace=${SERVER_STOP_TIMEOUT:-10} tree="" p
+	if [ -n "$_fleet_container" ]; then
+		fleet_log "stopping container $_fleet_container"
+		docker stop -t "$grace" "$_fleet_container" >/dev/null 2>&1 || true
+		docker rm -f "$_fleet_container" >/dev/null 2>&1 || true
+	fi
+	if [ -n "$_fleet_child" ] && kill -0 "$_fleet_child" 2>/dev/null; then
+		# The tree is listed before TERM: children that outlive their
+		# parent are re-parented and could no longer be found.
+		tree=$(fleet_descendants "$_fleet_child")
+		kill -TERM "$_fleet_child" 2>/dev/null || true
+		for _ in $(seq 1 $((grace * 5))); do
+			kill -0 "$_fleet_child" 2>/dev/null || break
+			sleep 0.2
+		done
+		tree="$tree $(fleet_descendants "$_fleet_child")"
+		for p in $_fleet_child $tree; do
+			kill -KILL "$p" 2>/dev/null || true
+		done
+		wait "$_fleet_child" 2>/dev/null || true
+	fi
+	if [ -n "$_fleet_enroot" ]; then
+		enroot remove -f "$_fleet_enroot" >/dev/null 2>&1 || true
+	fi
+}
+
+# fleet_serve PROGRAM ARG...: run the server in the job's runtime and wait
+# for it; the launcher exits with the server's status.
+fleet_serve() {
+	local vendor rt
+	vendor=$(fleet_gpu_vendor)
+	rt=$(fleet_runtime)
+	trap '_fleet_stop; exit 143' TERM
+	trap '_fleet_stop; exit 130' INT
+	trap '_fleet_stop; exit 129' HUP
+	trap '_fleet_stop' EXIT
+	case "$rt" in
+	docker) _fleet_serve_docker "$vendor" "$@" ;;
+	enroot) _fleet_serve_enroot "$vendor" "$@" ;;
+	*)
+		fleet_log "runtime: this machine (RUNTIME=${RUNTIME:-none}); vendor $vendor"
+		"$@" &
+		_fleet_child=$!
+		;;
+	esac
+	local rc=0
+	wait "$_fleet_child" || rc=$?
+	_fleet_child=""
+	fleet_log "server exited with status $rc"
+	return "$rc"
+}
+
+# fleet_docker_args VENDOR NAME: the `docker run` options every fleet
+# container gets (GPUs, host network and IPC, the work dir and the HF
+# cache at their own paths, the environment by name).
+fleet_docker_args() {
+	local vendor=$1 name=$2 n
+	_fleet_args=(run --rm --name "$name" --network=host --ipc=host --shm-size=16g)
+	if [ "$vendor" = amd ]; then
+		_fleet_args+=(--device=/dev/kfd --device=/dev/dri --group-add video
+			--cap-add=SYS_PTRACE --security-opt seccomp=unconfined)
+	elif [ -n "${GPUS:-}" ]; then
+		# docker splits --gpus at commas unless the value is quoted.
+		_fleet_args+=(--gpus "\"device=$GPUS\"")
+	else
+		_fleet_args+=(--gpus all)
+	fi
+	_fleet_args+=(-v "$PWD:$PWD" -w "$PWD")
+	if [ -n "${HF_HOME:-}" ]; then
+		mkdir -p "$HF_HOME" 2>/dev/null || true
+		_fleet_args+=(-v "$HF_HOME:$HF_HOME")
+	fi
+	while read -r n; do
+		[ -n "$n" ] && _fleet_args+=(-e "$n")
+	done < <(fleet_env_names "$vendor")
+}
+
+_fleet_serve_docker() {
+	local vendor=$1
+	shift
+	if [ -z "${IMAGE:-}" ]; then
+		fleet_log "RUNTIME=docker needs IMAGE (the config's image)"
+		exit 14
+	fi
+	local name
+	name=$(fleet_container_name)
+	# A container of a killed attempt would hold the GPUs and the port.
+	docker rm -f "$name" >/dev/null 2>&1 || true
+	fleet_docker_args "$vendor" "$name"
+	_fleet_args+=(--entrypoint "$1" "$IMAGE")
+	shift
+	fleet_log "runtime: docker container $name of $IMAGE; vendor $vendor"
+	_fleet_container=$name
+	docker "${_fleet_args[@]}" "$@" &
+	_fleet_child=$!
+}
+
+# fleet_enroot_uri IMAGE prints enroot's docker://[REGISTRY#]IMAGE form: a
+# first component with a dot or a port, or localhost, names a registry.
+fleet_enroot_uri() {
+	local first=${1%%/*}
+	if [[ "$1" == */* && ("$first" == *.* || "$first" == *:* || "$first" == localhost) ]]; then
+		printf 'docker://%s#%s\n' "$first" "${1#*/}"
+	else
+		printf 'docker://%s\n' "$1"
+	fi
+}
+
+# fleet_enroot_squash prints the squash file of $IMAGE on this machine,
+# importing it first (once per machine, under a lock: concurrent imports
+# of one image fail).
+fleet_enroot_squash() {
+	local dir=${FLEET_SQUASH_DIR:-${HOME:-/tmp}/.cache/fleet/squash} sq
+	mkdir -p "$dir"
+	sq="$dir/${IMAGE//[^a-zA-Z0-9_.-]/+}.sqsh"
+	(
+		flock -w 7200 9 || {
+			fleet_log "no lock on $sq.lock after 2 hours"
+			exit 1
+		}
+		[ -s "$sq" ] && exit 0
+		rm -f "$sq.part"
+		fleet_log "importing docker://$IMAGE into $sq"
+		enroot import -o "$sq.part" "$(fleet_enroot_uri "$IMAGE")" && mv -f "$sq.part" "$sq"
+	) 9>"$sq.lock" || return 1
+	echo "$sq"
+}
+
+_fleet_serve_enroot() {
+	local vendor=$1
+	shift
+	if [ -z "${IMAGE:-}" ]; then
+		fleet_log "RUNTIME=enroot needs IMAGE (the config's image)"
+		exit 14
+	fi
+	local name sq n
+	name=$(fleet_container_name)
+	sq=$(fleet_enroot_squash) || {
+		fleet_log "enroot import of $IMAGE failed"
+		exit 15
+	}
+	enroot remove -f "$name" >/dev/null 2>&1 || true
+	enroot create -n "$name" "$sq" >/dev/null || {
+		fleet_log "enroot create $name failed"
+		exit 1
+	}
+	_fleet_enroot=$name
+	local args=(start --rw -m "$PWD:$PWD")
+	[ -n "${HF_HOME:-}" ] && args+=(-m "$HF_HOME:$HF_HOME")
+	while read -r n; do
+		[ -n "$n" ] && args+=(-e "$n")
+	done < <(fleet_env_names "$vendor")
+	# enroot passes GPUs by NVIDIA_VISIBLE_DEVICES (its hook), by index.
+	[ "$vendor" = nvidia ] && [ -n "${GPUS:-}" ] && args+=(-e "NVIDIA_VISIBLE_DEVICES=$GPUS")
+	fleet_log "runtime: enroot container $name of $IMAGE; vendor $vendor"
+	# The server starts in the work dir, which is mounted at its own path;
+	# the arguments stay positional, never evaluated by a shell.
+	# shellcheck disable=SC2016
+	enroot "${args[@]}" "$name" sh -c 'cd "$1" && shift && exec "$@"' sh "$PWD" "$@" &
+	_fleet_child=$!
+}

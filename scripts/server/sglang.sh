@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# sglang.sh: SGLang's server (`python3 -m sglang.launch_server`) for one
+# job, on NVIDIA or AMD GPUs, in the job's runtime (scripts/lib/runtime.sh).
+# Extra arguments (the sweep's server_args) go last and override these.
+#
+# Settings, after InferenceMAX's SGLang scripts:
+#   --tp-size TP --ep-size EP; with DP_ATTN, --dp-size TP and
+#     --enable-dp-attention (one attention replica per GPU), else --dp-size 1;
+#   --context-length MAX_MODEL_LEN; --disable-radix-cache (random prompts
+#     share no prefix); --stream-interval 10;
+#   --cuda-graph-max-bs CONC and --max-running-requests max(CONC, dp): the
+#     batch never grows past the client's concurrency;
+#   --mem-fraction-static 0.82 Hopper, 0.85 Blackwell, 0.8 AMD;
+#   --chunked-prefill-size and --max-prefill-tokens 32768 Hopper, 16384
+#     Blackwell, 196608 AMD (32768 for 8k/1k above concurrency 32);
+#   DeepSeek: --attention-backend flashinfer (Hopper), trtllm_mla
+#     (Blackwell), aiter (AMD);
+#   fp4 weights: --kv-cache-dtype fp8_e4m3; on NVIDIA also
+#     --quantization modelopt_fp4 and, on Blackwell, --moe-runner-backend
+#     flashinfer_trtllm;
+#   AMD: SGLANG_USE_AITER=1, ROCM_QUICK_REDUCE_QUANTIZATION=INT4,
+#     --num-continuous-decode-steps 4, HSA_NO_SCRATCH_RECLAIM (lib/rocm.sh).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib/gpu.sh
+. "$here/lib/gpu.sh"
+# shellcheck source=scripts/lib/runtime.sh
+. "$here/lib/runtime.sh"
+# shellcheck source=scripts/lib/rocm.sh
+. "$here/lib/rocm.sh"
+
+fleet_require MODEL TP CONC MAX_MODEL_LEN PORT
+vendor=$(fleet_gpu_vendor)
+arch=$(fleet_gpu_arch)
+family=$(fleet_model_family)
+
+dp=1
+args=(-m sglang.launch_server
+	--model-path "$MODEL" --host 127.0.0.1 --port "$PORT" --trust-remote-code
+	--tp-size "$TP")
+if [ "${DP_ATTN:-false}" = true ]; then
+	dp=$TP
+	args+=(--dp-size "$dp" --enable-dp-attention)
+else
+	args+=(--dp-size 1)
+fi
+args+=(--ep-size "${EP:-1}")
+
+case "$arch" in
+blackwell) mem=0.85 prefill=16384 backend=trtllm_mla ;;
+cdna3 | cdna4) mem=0.8 prefill=196608 backend=aiter ;;
+*) mem=0.82 prefill=32768 backend=flashinfer ;;
+esac
+if [ "$vendor" = amd ] && [ "${ISL:-}" = 8192 ] && [ "${OSL:-}" = 1024 ] && [ "$CONC" -gt 32 ]; then
+	prefill=32768
+fi
+running=$((CONC > dp ? CONC : dp))
+args+=(--context-length "$MAX_MODEL_LEN"
+	--mem-fraction-static "$mem"
+	--cuda-graph-max-bs "$CONC"
+	--max-running-requests "$running"
+	--chunked-prefill-size "$prefill"
+	--max-prefill-tokens "$prefill"
+	--disable-radix-cache
+	--stream-interval 10)
+[ "$family" = deepseek ] && args+=(--attention-backend "$backend")
+if [ "${PRECISION:-}" = fp4 ]; then
+	args+=(--kv-cache-dtype fp8_e4m3)
+	if [ "$vendor" = nvidia ]; then
+		args+=(--quantization modelopt_fp4)
+		[ "$arch" = blackwell ] && args+=(--moe-runner-backend flashinfer_trtllm)
+	fi
+fi
+if [ "$vendor" = amd ]; then
+	fleet_rocm_env
+	export SGLANG_USE_AITER=${SGLANG_USE_AITER:-1}
+	export ROCM_QUICK_REDUCE_QUANTIZATION=${ROCM_QUICK_REDUCE_QUANTIZATION:-INT4}
+	args+=(--num-continuous-decode-steps 4)
+fi
+
+export PYTHONNOUSERSITE=1
+fleet_serve python3 "${args[@]}" "$@"

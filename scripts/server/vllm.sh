@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# vllm.sh: vLLM's OpenAI server (`vllm serve`) for one job, on NVIDIA or
+# AMD GPUs, in the job's runtime (scripts/lib/runtime.sh). Extra arguments
+# (the sweep's server_args) go last on vLLM's command line, so they
+# override anything below.
+#
+# Settings go into vllm-config.yaml in the work dir (vLLM's --config), as
+# InferenceMAX's vLLM scripts do:
+#   tensor-parallel-size TP; with DP_ATTN, data-parallel-size TP and
+#     tensor-parallel-size 1 (vLLM's data-parallel attention: every GPU an
+#     attention replica, the MoE layers spread by expert parallelism);
+#   enable-expert-parallel when EP > 1 or DP_ATTN;
+#   max-num-seqs CONC, max-model-len MAX_MODEL_LEN;
+#   max-num-batched-tokens 8192 (131072 for Llama on AMD, ROCm's recipe);
+#   gpu-memory-utilization 0.9 (AMD: 0.94 Llama, 0.95 otherwise);
+#   kv-cache-dtype fp8 for fp8/fp4 weights except gpt-oss (its attention
+#     sinks need a bf16 cache), auto otherwise;
+#   async-scheduling, no-enable-prefix-caching (random prompts share
+#     nothing; caching would only cost memory);
+#   gpt-oss: cudagraph mode PIECEWISE with cuda-graph-sizes 2048 on NVIDIA,
+#     FULL_AND_PIECEWISE with block size 64 on AMD.
+# AMD environment (each kept when the sweep or node sets it):
+# VLLM_ROCM_USE_AITER=1, VLLM_ROCM_QUICK_REDUCE_QUANTIZATION=INT4,
+# HSA_NO_SCRATCH_RECLAIM=1 when the MEC firmware is older than 177 (RCCL
+# cannot reclaim memory there); Llama: VLLM_ROCM_USE_AITER_MHA=1 only for
+# 8k/1k; gpt-oss: VLLM_USE_AITER_UNIFIED_ATTENTION=1, VLLM_ROCM_USE_AITER_MHA=0.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib/gpu.sh
+. "$here/lib/gpu.sh"
+# shellcheck source=scripts/lib/runtime.sh
+. "$here/lib/runtime.sh"
+# shellcheck source=scripts/lib/rocm.sh
+. "$here/lib/rocm.sh"
+
+fleet_require MODEL TP CONC MAX_MODEL_LEN PORT
+vendor=$(fleet_gpu_vendor)
+family=$(fleet_model_family)
+
+tp=$TP dp=1 ep=${EP:-1}
+if [ "${DP_ATTN:-false}" = true ]; then
+	dp=$TP tp=1
+fi
+kv=auto
+case "${PRECISION:-}" in
+fp8 | fp4 | mxfp4 | nvfp4) [ "$family" = gptoss ] || kv=fp8 ;;
+esac
+batched=8192 mem=0.9
+if [ "$vendor" = amd ]; then
+	mem=0.95
+	if [ "$family" = llama ]; then batched=131072 mem=0.94; fi
+	fleet_rocm_env
+	export VLLM_ROCM_USE_AITER=${VLLM_ROCM_USE_AITER:-1}
+	export VLLM_ROCM_QUICK_REDUCE_QUANTIZATION=${VLLM_ROCM_QUICK_REDUCE_QUANTIZATION:-INT4}
+	case "$family" in
+	llama)
+		mha=0
+		[ "${ISL:-}" = 8192 ] && [ "${OSL:-}" = 1024 ] && mha=1
+		export VLLM_ROCM_USE_AITER_MHA=${VLLM_ROCM_USE_AITER_MHA:-$mha}
+		;;
+	gptoss)
+		export VLLM_USE_AITER_UNIFIED_ATTENTION=${VLLM_USE_AITER_UNIFIED_ATTENTION:-1}
+		export VLLM_ROCM_USE_AITER_MHA=${VLLM_ROCM_USE_AITER_MHA:-0}
+		;;
+	esac
+fi
+
+config=vllm-config.yaml
+{
+	echo "# vLLM settings of job ${FLEET_JOB_ID:-?}, written by scripts/server/vllm.sh"
+	echo "tensor-parallel-size: $tp"
+	echo "data-parallel-size: $dp"
+	if [ "$ep" -gt 1 ] || [ "$dp" -gt 1 ]; then echo "enable-expert-parallel: true"; fi
+	echo "max-model-len: $MAX_MODEL_LEN"
+	echo "max-num-seqs: $CONC"
+	echo "max-num-batched-tokens: $batched"
+	echo "gpu-memory-utilization: $mem"
+	echo "kv-cache-dtype: $kv"
+	echo "async-scheduling: true"
+	echo "no-enable-prefix-caching: true"
+	if [ "$family" = gptoss ]; then
+		if [ "$vendor" = amd ]; then
+			echo "compilation-config: '{\"cudagraph_mode\": \"FULL_AND_PIECEWISE\"}'"
+			echo "block-size: 64"
+		else
+			echo "compilation-config: '{\"cudagraph_mode\": \"PIECEWISE\"}'"
+			echo "cuda-graph-sizes: 2048"
+		fi
+	fi
+} >"$config"
+fleet_log "vLLM config $config:"
+cat "$config" >&2
+
+export PYTHONNOUSERSITE=1
+fleet_serve vllm serve "$MODEL" --host 127.0.0.1 --port "$PORT" --config "$config" "$@"

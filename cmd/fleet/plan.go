@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,15 +12,11 @@ import (
 	"github.com/fleetbench/fleet/internal/plan"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 type planOptions struct {
-	inventory string
-	only      []string
-	node      string
-	vars      []string
-	json      bool
+	planFlags
+	json bool
 }
 
 func (a *App) planCmd() *cobra.Command {
@@ -43,24 +38,24 @@ different keys must all match. Keys: ` + strings.Join(plan.FilterKeys, ", ") + `
   fleet plan sweeps/full.hcl --var conc_end=16 --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runPlan(cmd, args[0], o, cmd.Flags().Changed("inventory"))
+			return a.runPlan(cmd, args[0], o)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.inventory, "inventory", config.DefaultInventory, "inventory file (HCL, or JSON when it ends in .json)")
-	f.StringArrayVar(&o.only, "only", nil, "run only jobs matching KEY=GLOB (repeatable)")
-	f.StringVar(&o.node, "node", "", "pin every job to this node or cluster")
-	f.StringArrayVar(&o.vars, "var", nil, "set a variable of the sweep or inventory: NAME=VALUE (repeatable)")
-	f.BoolVar(&o.json, "json", false, "print the plan as JSON")
+	o.register(cmd)
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the plan as JSON")
 	return cmd
 }
 
 // loadConfig reads the inventory and a sweep, printing diagnostics to
 // stderr; on errors it returns errSilent, since the diagnostics say it all.
-func (a *App) loadConfig(sweepPath, invPath string, explicit bool, varArgs []string) (*config.Inventory, *config.Sweep, error) {
-	vars, err := config.ParseVars(varArgs)
+func (a *App) loadConfig(sweepPath string, f *planFlags) (*config.Inventory, *config.Sweep, error) {
+	vars, err := config.ParseVars(f.vars)
 	if err != nil {
 		return nil, nil, err
+	}
+	invPath, explicit := f.inventory, f.inventory != ""
+	if !explicit {
+		invPath = config.DefaultInventory
 	}
 	l := config.NewLoader(vars)
 	inv, diags := l.Inventory(invPath, explicit)
@@ -74,11 +69,7 @@ func (a *App) loadConfig(sweepPath, invPath string, explicit bool, varArgs []str
 		}
 	}
 	if len(diags) > 0 {
-		color := false
-		if f, ok := a.Stderr.(*os.File); ok {
-			color = term.IsTerminal(int(f.Fd()))
-		}
-		if err := l.WriteDiagnostics(a.Stderr, diags, color); err != nil {
+		if err := l.WriteDiagnostics(a.Stderr, diags, isTerminal(a.Stderr)); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -88,12 +79,12 @@ func (a *App) loadConfig(sweepPath, invPath string, explicit bool, varArgs []str
 	return inv, sw, nil
 }
 
-func (a *App) runPlan(cmd *cobra.Command, sweepPath string, o planOptions, explicitInv bool) error {
+func (a *App) runPlan(cmd *cobra.Command, sweepPath string, o planOptions) error {
 	filters, err := plan.ParseFilters(o.only)
 	if err != nil {
 		return err
 	}
-	inv, sw, err := a.loadConfig(sweepPath, o.inventory, explicitInv, o.vars)
+	inv, sw, err := a.loadConfig(sweepPath, &o.planFlags)
 	if err != nil {
 		return err
 	}

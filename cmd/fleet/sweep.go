@@ -35,7 +35,7 @@ type planFlags struct {
 }
 
 func (f *planFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&f.inventory, "inventory", "i", "", "inventory file (default inventory.hcl when it exists, else this machine only)")
+	cmd.Flags().StringVarP(&f.inventory, "inventory", "i", "", "inventory file, HCL or JSON (default inventory.hcl when it exists, else this machine only)")
 	cmd.Flags().StringArrayVar(&f.only, "only", nil, "run only jobs matching key=glob (config, model, framework, precision, gpu, seq, tp, ep, conc, node); repeatable")
 	cmd.Flags().StringVar(&f.node, "node", "", "pin every job to this node or cluster")
 	cmd.Flags().StringArrayVar(&f.vars, "var", nil, "set a variable declared in the files: NAME=VALUE; repeatable")
@@ -44,33 +44,13 @@ func (f *planFlags) register(cmd *cobra.Command) {
 // load reads the inventory and the sweep, expands, filters and places the
 // jobs. Diagnostics go to stderr; the error then is errSilent.
 func (a *App) load(f *planFlags, sweepPath string) (*config.Inventory, *config.Sweep, []*plan.Job, error) {
-	vars, err := config.ParseVars(f.vars)
+	inv, sw, err := a.loadConfig(sweepPath, f)
 	if err != nil {
-		return nil, nil, nil, usageError{err}
-	}
-	loader := config.NewLoader(vars)
-	color := isTerminal(a.Stderr)
-	invPath, explicit := f.inventory, f.inventory != ""
-	if !explicit {
-		invPath = config.DefaultInventory
-	}
-	inv, diags := loader.Inventory(invPath, explicit)
-	if diags.HasErrors() {
-		loader.WriteDiagnostics(a.Stderr, diags, color)
-		return nil, nil, nil, errSilent{ExitError}
-	}
-	sw, sdiags := loader.Sweep(sweepPath, inv)
-	diags = append(diags, sdiags...)
-	diags = append(diags, loader.CheckVars()...)
-	if len(diags) > 0 {
-		loader.WriteDiagnostics(a.Stderr, diags, color)
-	}
-	if diags.HasErrors() {
-		return nil, nil, nil, errSilent{ExitError}
+		return nil, nil, nil, err
 	}
 	filters, err := plan.ParseFilters(f.only)
 	if err != nil {
-		return nil, nil, nil, usageError{err}
+		return nil, nil, nil, err
 	}
 	placement, err := plan.Place(plan.Expand(sw), inv, plan.Options{Node: f.node, Only: filters})
 	if err != nil {

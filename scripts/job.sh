@@ -41,6 +41,15 @@ fleet_download_model || exit 16
 fleet_monitor_start logs/gpu.csv
 
 server_pid=""
+# server_alive: the server runs and is not a zombie waiting to be reaped
+# (kill -0 alone says yes to a zombie).
+server_alive() {
+	[ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null || return 1
+	case "$(ps -o stat= -p "$server_pid" 2>/dev/null)" in
+	Z*) return 1 ;;
+	esac
+	return 0
+}
 stop_server() {
 	fleet_monitor_stop
 	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
@@ -72,7 +81,7 @@ server_pid=$!
 
 started=$(date +%s)
 until "$FLEET_BIN" probe "http://127.0.0.1:$PORT/health" 2>/dev/null; do
-	if ! kill -0 "$server_pid" 2>/dev/null; then
+	if ! server_alive; then
 		rc=0
 		wait "$server_pid" || rc=$?
 		server_pid=""
@@ -97,7 +106,9 @@ esac
 
 log "running benchmark: $NUM_PROMPTS prompts at concurrency $CONC"
 rc=0
-timeout "$BENCH_TIMEOUT" "$FLEET_BIN" bench \
+# --foreground keeps the client in the job's process group, so that a
+# cancel of the job reaches it.
+timeout --foreground "$BENCH_TIMEOUT" "$FLEET_BIN" bench \
 	--base-url "http://127.0.0.1:$PORT" \
 	--backend "$backend" \
 	--model "$MODEL" \
@@ -122,8 +133,19 @@ if [ "$rc" -eq 124 ]; then
 	log "benchmark timed out after ${BENCH_TIMEOUT}s"
 	exit 12
 fi
-if ! kill -0 "$server_pid" 2>/dev/null; then
-	log "server died during the benchmark"
+# A server that died explains the client's failures better than they do.
+# The client can fail fast while the server is still on its way out, so a
+# failed client gives the server a few seconds to show it is dying.
+if [ "$rc" -ne 0 ]; then
+	for _ in 1 2 3 4 5; do
+		server_alive || break
+		sleep 1
+	done
+fi
+if [ "$rc" -ne 0 ] && ! server_alive; then
+	log "server died during the benchmark; last lines of logs/server.log:"
+	tail -n 20 logs/server.log || true
+	server_pid=""
 	exit 13
 fi
 stop_server

@@ -74,10 +74,11 @@ func waitForState(t *testing.T, journal, state string, timeout time.Duration) en
 	return engine.Entry{}
 }
 
-// groupAlive reports whether any non-zombie process of pgid is left.
+// groupAlive reports whether any non-zombie process of the job's session
+// (whose id is the job's process group id) is left.
 func groupAlive(t *testing.T, pgid string) bool {
 	t.Helper()
-	out, err := exec.Command("ps", "-e", "-o", "pgid=,stat=").Output()
+	out, err := exec.Command("ps", "-e", "-o", "sid=,stat=").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,4 +199,92 @@ func jsonPart(out string) []byte {
 		return nil
 	}
 	return []byte(out[i:])
+}
+
+func TestCrashesEndTheJobWithAReasonAndLeaveNothingRunning(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real controllers and servers")
+	}
+	for _, tc := range []struct {
+		name       string
+		serverArgs string
+		crash      func(t *testing.T, pgid string)
+		wantReason string
+	}{
+		{
+			name:       "the server crashes mid-benchmark",
+			serverArgs: `"--timing", "fixed", "--ttft", "20ms", "--itl", "20ms", "--exit-after", "2"`,
+			wantReason: "server died during the benchmark",
+		},
+		{
+			name:       "the client is killed mid-benchmark",
+			serverArgs: `"--timing", "fixed", "--ttft", "20ms", "--itl", "100ms"`,
+			crash: func(t *testing.T, pgid string) {
+				// Find fleet bench among the job's processes and kill it.
+				deadline := time.Now().Add(20 * time.Second)
+				for time.Now().Before(deadline) {
+					out, _ := exec.Command("ps", "-e", "-o", "pid=,sid=,args=").Output()
+					for _, line := range strings.Split(string(out), "\n") {
+						f := strings.Fields(line)
+						if len(f) > 3 && f[1] == pgid && strings.HasSuffix(f[2], "/fleet") && f[3] == "bench" {
+							exec.Command("kill", "-KILL", f[0]).Run()
+							return
+						}
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				t.Fatal("client process not found")
+			},
+			wantReason: "exit 137",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			sweep := fmt.Sprintf(`
+client {
+  prompts_per_conc = 4
+  warmups_per_conc = 0
+}
+config "crash" {
+  model        = "m"
+  model_prefix = "crash"
+  precision    = "fp8"
+  framework    = "sim"
+  runner       = "local"
+  server_args  = [%s]
+  scenario "s" {
+    isl = 64
+    osl = 50
+    search {
+      tp   = 1
+      conc = [2]
+    }
+  }
+}`, tc.serverArgs)
+			p := filepath.Join(dir, "crash.hcl")
+			os.WriteFile(p, []byte(sweep), 0o644)
+			cmd, out := controller(t, dir, "sweep", p, "--run-id", "r", "--agent-dir", agentDir, "--log-format", "logfmt", "--retries", "0")
+			journal := filepath.Join(dir, "results", "r", "journal.jsonl")
+			running := waitForState(t, journal, engine.StateRunning, 30*time.Second)
+			if tc.crash != nil {
+				tc.crash(t, running.Handle.Ref)
+			}
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errorsAs(err, &ee) || ee.ExitCode() != ExitFailed {
+				t.Fatalf("controller ended with %v, want exit %d\n%s", err, ExitFailed, out)
+			}
+			entries, _ := engine.ReadJournal(journal)
+			last := engine.LastStates(entries)[running.Job]
+			if last.State != engine.StateFailed || !strings.Contains(last.Reason, tc.wantReason) {
+				t.Errorf("job ended %s (%q), want failed with %q", last.State, last.Reason, tc.wantReason)
+			}
+			if groupAlive(t, running.Handle.Ref) {
+				t.Errorf("processes of the job (group %s) still running", running.Handle.Ref)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "results", "r", "jobs", running.Job, "logs", "server.log")); err != nil {
+				t.Errorf("logs of the failed job not fetched: %v", err)
+			}
+		})
+	}
 }

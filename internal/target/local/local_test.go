@@ -105,8 +105,9 @@ func TestValuesArriveLiterallyAndSecretsStayOutOfArgv(t *testing.T) {
 func TestCancelKillsTheWholeProcessTree(t *testing.T) {
 	tg := newTarget(t)
 	ctx := context.Background()
-	// A job whose child ignores TERM and whose grandchild is a background sleep.
-	s := spec("tree", nil, "sh", "-c", `(trap '' TERM; sleep 300) & sleep 300 & echo started; wait`)
+	// A job whose child ignores TERM, with a background sleep, and a child
+	// that moved to a process group of its own (GNU timeout does that).
+	s := spec("tree", nil, "sh", "-c", `(trap '' TERM; sleep 300) & sleep 300 & timeout 300 sleep 301 & echo started; wait`)
 	h, err := tg.Prepare(ctx, s)
 	if err != nil {
 		t.Fatal(err)
@@ -116,10 +117,10 @@ func TestCancelKillsTheWholeProcessTree(t *testing.T) {
 	}
 	pgid, _ := strconv.Atoi(h.Ref)
 	deadline := time.Now().Add(5 * time.Second)
-	for countGroup(t, pgid) < 3 && time.Now().Before(deadline) {
+	for countGroup(t, pgid) < 5 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := countGroup(t, pgid); n < 3 {
+	if n := countGroup(t, pgid); n < 5 {
 		t.Fatalf("expected the job's processes to be running, found %d", n)
 	}
 	if err := tg.Cancel(ctx, h); err != nil {
@@ -169,10 +170,11 @@ func TestPlatformMatchesThisMachine(t *testing.T) {
 	}
 }
 
-// countGroup counts live (non-zombie) processes in process group pgid.
+// countGroup counts live (non-zombie) processes in the job's session,
+// whose id is the job's process group id.
 func countGroup(t *testing.T, pgid int) int {
 	t.Helper()
-	out, err := exec.Command("ps", "-e", "-o", "pgid=,stat=").Output()
+	out, err := exec.Command("ps", "-e", "-o", "sid=,stat=").Output()
 	if err != nil {
 		t.Fatalf("ps: %v", err)
 	}

@@ -109,13 +109,22 @@ done
 cat .fleet/pgid`, ShellQuote(dir), ShellQuote(wrapper), quoteArgs(argv))
 }
 
-// aliveFn defines alive PGID: true while a non-zombie process of the
-// group exists. kill -0 alone counts zombies, which linger until their new
-// parent reaps them.
-const aliveFn = `alive() {
-  kill -0 -"$1" 2>/dev/null || return 1
-  command -v ps >/dev/null 2>&1 || return 0
-  ps -e -o pgid=,stat= | awk -v g="$1" '$1==g && $2 !~ /^Z/ {n++} END {exit n?0:1}'
+// sessionFns define members SID (the live processes of the job's session)
+// and alive SID. The job's wrapper leads a session of its own, so its id is
+// both the session and the process group id; a process of the job that
+// moved to a group of its own (GNU timeout does) is still in the session.
+// Zombies do not count: they linger until their new parent reaps them.
+const sessionFns = `members() {
+  if command -v ps >/dev/null 2>&1; then
+    ps -e -o pid=,sid=,stat= | awk -v s="$1" '$2==s && $3 !~ /^Z/ {print $1}'
+  else
+    kill -0 -"$1" 2>/dev/null && echo "$1"
+  fi
+}
+alive() { [ -n "$(members "$1")" ]; }
+signal_all() {
+  kill -"$1" -"$2" 2>/dev/null
+  for p in $(members "$2"); do kill -"$1" "$p" 2>/dev/null; done
 }
 `
 
@@ -123,7 +132,7 @@ const aliveFn = `alive() {
 // or "gone" when the process group vanished without recording one (the
 // job was killed, or the machine rebooted).
 func waitScript(dir, pgid string, poll string) string {
-	return fmt.Sprintf(aliveFn+`cd %s || { echo gone; exit 0; }
+	return fmt.Sprintf(sessionFns+`cd %s || { echo gone; exit 0; }
 while [ ! -e .fleet/exit ]; do
   if ! alive %s; then
     [ -e .fleet/exit ] && break
@@ -134,18 +143,18 @@ done
 cat .fleet/exit`, ShellQuote(dir), pgid, poll)
 }
 
-// cancelScript sends TERM to the job's process group, waits up to grace
-// seconds, then KILLs it, and fails when anything of it is still alive.
+// cancelScript sends TERM to every process of the job's session, waits up
+// to grace seconds, then KILLs them, and fails when anything is left.
 func cancelScript(dir, pgid string, graceTenths int) string {
-	return fmt.Sprintf(aliveFn+`pg=%s
+	return fmt.Sprintf(sessionFns+`pg=%s
 alive $pg || exit 0
-kill -TERM -$pg 2>/dev/null
+signal_all TERM $pg
 i=0
 while [ $i -lt %d ]; do
   alive $pg || exit 0
   sleep 0.1; i=$((i+1))
 done
-kill -KILL -$pg 2>/dev/null
+signal_all KILL $pg
 i=0
 while alive $pg && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done
 if alive $pg; then

@@ -5,17 +5,10 @@ import (
 	"fmt"
 
 	"github.com/fleetbench/fleet/internal/config"
-	"github.com/fleetbench/fleet/internal/target"
 	"github.com/fleetbench/fleet/internal/target/shelltarget"
 )
 
 // sshHost connects to an SSH node. Replaced when the SSH target lands.
 func (a *App) sshHost(_ context.Context, _ *config.Inventory, n *config.Node) (shelltarget.Host, error) {
 	return nil, fmt.Errorf("node %s: the SSH target is not built yet", n.Name)
-}
-
-// clusterTarget returns the Slurm target for a cluster. Replaced when the
-// Slurm target lands.
-func (a *App) clusterTarget(_ context.Context, _ *config.Inventory, c *config.Cluster) (target.Target, error) {
-	return nil, fmt.Errorf("cluster %s: the Slurm target is not built yet", c.Name)
 }

@@ -25,6 +25,7 @@ const (
 	jobBadEnv         = 14
 	jobGPUsBusy       = 15
 	jobDownloadFailed = 16
+	jobImportFailed   = 17 // Slurm with pyxis: enroot import of the image
 	cleanupTimeout    = 2 * time.Minute
 )
 
@@ -139,7 +140,7 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s 
 	if !ex.OK() {
 		transient := ex.State == "LOST" || ex.State == "NODE_FAIL" || ex.State == "PREEMPTED" || ex.State == "BOOT_FAIL"
 		reason := describeExit(ex, jobDir)
-		if transient || ex.Code == jobGPUsBusy || ex.Code == jobDownloadFailed || ex.Code == jobServerDied && portClash(jobDir) {
+		if transient || ex.Code == jobGPUsBusy || ex.Code == jobDownloadFailed || ex.Code == jobImportFailed || ex.Code == jobServerDied && portClash(jobDir) {
 			return fail(true, true, reason)
 		}
 		res.row = row // a failure ratio over its limit still wrote a result
@@ -219,6 +220,8 @@ func describeExit(ex target.Exit, jobDir string) string {
 		what = "the GPUs were busy"
 	case ex.Code == jobDownloadFailed:
 		what = "model download failed"
+	case ex.Code == jobImportFailed:
+		what = "container image import failed"
 	case ex.Code == jobFailureRatio:
 		what = "too many failed requests (client failure ratio over its limit)"
 	case ex.Code == jobServerDied:

@@ -385,7 +385,7 @@ CONF
 		if [[ ${RIG_ACCOUNTING[$c]} == true ]]; then
 			cat <<CONF
 AccountingStorageType=accounting_storage/slurmdbd
-AccountingStorageHost=localhost
+AccountingStorageHost=$RIG_BRIDGE_ADDR
 AccountingStoragePort=$RIG_DBD_PORT
 AccountingStoragePass=$MUNGE_SOCK
 CONF

@@ -70,6 +70,7 @@ type sweepOptions struct {
 	retries     int
 	keepWork    bool
 	agentDir    string
+	knownHosts  string
 	jsonOut     bool
 }
 
@@ -80,6 +81,7 @@ func (o *sweepOptions) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&o.retries, "retries", -1, "extra attempts for transient failures (default: the sweep's settings, else 2)")
 	cmd.Flags().BoolVar(&o.keepWork, "keep-work", false, "keep the work directories of successful jobs on the machines")
 	cmd.Flags().StringVar(&o.agentDir, "agent-dir", "", "directory with fleet-<os>-<arch> binaries for machines unlike this one")
+	cmd.Flags().StringVar(&o.knownHosts, "known-hosts", "", "known_hosts file to check SSH host keys against (default ~/.ssh/known_hosts)")
 	cmd.Flags().BoolVar(&o.jsonOut, "json", false, "print the summary as JSON on stdout")
 }
 
@@ -201,6 +203,7 @@ func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
 		lg = a.loggerTo(logFile)
 		board = live.New(len(jobs), parallelism(inv, names), nil)
 	}
+	a.knownHosts = o.knownHosts
 	machines, err := a.buildMachines(ctx, inv, names)
 	if err != nil {
 		return err

@@ -272,6 +272,9 @@ func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
 	} else {
 		printSummary(a.Stdout, runDir, summary)
 	}
+	for _, h := range eng.Orphans() {
+		fmt.Fprintf(a.Stderr, "WARNING: job %s may still be running on %s (unreachable when cancelled): process group %s in %s\n", h.JobID, h.Target, h.Ref, h.WorkDir)
+	}
 	switch {
 	case errors.Is(runErr, context.Canceled) || ctx.Err() != nil:
 		return withCode(ExitCancelled, errors.New("sweep cancelled; finish it with --resume "+o.runID))

@@ -51,6 +51,8 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s 
 		js.reattach = nil
 		lg.Info("re-attaching to job left running by an earlier controller", "ref", h.Ref)
 	} else {
+		// Whatever an earlier, cut-off job left on this machine goes first.
+		e.reapOrphans(ctx, m.Name)
 		js.attempts++
 		e.record(Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: StatePreparing})
 		lg.Info("job preparing", "attempt", js.attempts)
@@ -115,7 +117,8 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s 
 		// context of its own, since ours may be the cancelled one.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		if err := m.Target.Cancel(cctx, h); err != nil {
-			lg.Warn("cancel failed; the job may still be running", "err", err, "ref", h.Ref, "workdir", h.WorkDir)
+			lg.Warn("cancel failed; will kill the job once its machine answers", "err", err, "ref", h.Ref, "workdir", h.WorkDir)
+			e.addOrphan(m.Name, h)
 		}
 		e.fetch(cctx, m, h, js, jobDir, lg)
 		cancel()

@@ -93,6 +93,12 @@ type Engine struct {
 	opts     Options
 	log      *log.Logger
 	journal  *Journal
+
+	// orphans are jobs whose cancel failed (the machine was unreachable):
+	// they may still hold GPUs, so they are killed again before the next
+	// job starts on their machine and once more when the run ends.
+	mu      sync.Mutex
+	orphans map[string][]target.Handle
 }
 
 // New returns an engine over machines.
@@ -373,6 +379,7 @@ func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*Summary, error) {
 		}
 	}
 	wg.Wait()
+	e.reapOrphans(context.WithoutCancel(ctx), "")
 	for _, js := range pending {
 		o := outcomes[js]
 		if o.State == StateQueued {
@@ -424,6 +431,61 @@ func (e *Engine) preflight(ctx context.Context, jobs []*plan.Job) error {
 		}
 	}
 	return nil
+}
+
+// addOrphan remembers a job left running after a failed cancel.
+func (e *Engine) addOrphan(machine string, h target.Handle) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.orphans == nil {
+		e.orphans = map[string][]target.Handle{}
+	}
+	e.orphans[machine] = append(e.orphans[machine], h)
+}
+
+// reapOrphans cancels again the orphans on machine ("" for every machine)
+// and keeps those that still cannot be reached.
+func (e *Engine) reapOrphans(ctx context.Context, machine string) {
+	e.mu.Lock()
+	work := map[string][]target.Handle{}
+	for m, hs := range e.orphans {
+		if machine == "" || m == machine {
+			work[m] = hs
+			delete(e.orphans, m)
+		}
+	}
+	e.mu.Unlock()
+	for m, hs := range work {
+		var t target.Target
+		for _, mm := range e.machines {
+			if mm.Name == m {
+				t = mm.Target
+			}
+		}
+		for _, h := range hs {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := t.Cancel(cctx, h)
+			cancel()
+			if err != nil {
+				e.log.Error("job may still be running on its machine: kill it by hand", "node", m, "job", h.JobID, "ref", h.Ref, "workdir", h.WorkDir, "err", err)
+				e.addOrphan(m, h)
+				continue
+			}
+			e.log.Info("left-over job killed", "node", m, "job", h.JobID, "ref", h.Ref)
+		}
+	}
+}
+
+// Orphans lists jobs that may still run because their machine could not be
+// reached to kill them.
+func (e *Engine) Orphans() []target.Handle {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []target.Handle
+	for _, hs := range e.orphans {
+		out = append(out, hs...)
+	}
+	return out
 }
 
 // pick chooses a machine for js among its candidates, preferring one other

@@ -300,3 +300,37 @@ func (r *recordingTarget) Start(ctx context.Context, spec *target.Spec, h target
 	r.onStart(spec)
 	return r.scriptedTarget.Start(ctx, spec, h)
 }
+
+// flakyCancel fails its first cancels, as an unreachable machine does.
+type flakyCancel struct {
+	*scriptedTarget
+	failures int
+}
+
+func (f *flakyCancel) Cancel(ctx context.Context, h target.Handle) error {
+	f.mu.Lock()
+	if f.failures > 0 {
+		f.failures--
+		f.mu.Unlock()
+		return target.Transient(errors.New("no route to host"))
+	}
+	f.mu.Unlock()
+	return f.scriptedTarget.Cancel(ctx, h)
+}
+
+func TestJobsLeftRunningByAFailedCancelAreKilledLater(t *testing.T) {
+	lost := newScripted("a", ok)
+	lost.delay = time.Hour
+	tg := &flakyCancel{scriptedTarget: lost, failures: 1}
+	e := newEngine(t, t.TempDir(), Options{}, lost)
+	e.machines[0].Target = tg
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	if _, err := e.Run(ctx, jobsFor(1, "a")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	// The cancel at the job's end failed; the one at the run's end worked.
+	if lost.cancels != 1 || tg.failures != 0 || len(e.Orphans()) != 0 {
+		t.Fatalf("cancels=%d failures left=%d orphans=%v; want the job killed on the second try", lost.cancels, tg.failures, e.Orphans())
+	}
+}

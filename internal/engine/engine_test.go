@@ -27,7 +27,7 @@ import (
 // these tests put the scheduler into every situation cheaply.
 type scriptedTarget struct {
 	name   string
-	behave func(jobID string, attempt int) (startErr error, exit target.Exit)
+	behave func(jobID string, attempt int) (exit target.Exit, startErr error)
 	delay  time.Duration
 
 	mu       sync.Mutex
@@ -39,7 +39,7 @@ type scriptedTarget struct {
 	inflight map[string]chan struct{}
 }
 
-func newScripted(name string, behave func(string, int) (error, target.Exit)) *scriptedTarget {
+func newScripted(name string, behave func(string, int) (target.Exit, error)) *scriptedTarget {
 	return &scriptedTarget{name: name, behave: behave, exits: map[string]target.Exit{}, inflight: map[string]chan struct{}{}}
 }
 
@@ -51,7 +51,7 @@ func (s *scriptedTarget) Prepare(_ context.Context, spec *target.Spec) (target.H
 	return target.Handle{Target: s.name, JobID: spec.JobID, Attempt: spec.Attempt, WorkDir: "/w/" + spec.JobID}, nil
 }
 func (s *scriptedTarget) Start(_ context.Context, spec *target.Spec, h target.Handle) (target.Handle, error) {
-	err, ex := s.behave(spec.JobID, spec.Attempt)
+	ex, err := s.behave(spec.JobID, spec.Attempt)
 	if err != nil {
 		return h, err
 	}
@@ -110,7 +110,7 @@ func (s *scriptedTarget) Cancel(_ context.Context, h target.Handle) error {
 func (s *scriptedTarget) Cleanup(context.Context, target.Handle) error { return nil }
 func (s *scriptedTarget) Close() error                                 { return nil }
 
-func ok(string, int) (error, target.Exit) { return nil, target.Exit{} }
+func ok(string, int) (target.Exit, error) { return target.Exit{}, nil }
 
 func jobsFor(n int, candidates ...string) []*plan.Job {
 	var out []*plan.Job
@@ -164,14 +164,14 @@ func TestEveryJobRunsOnceAndMachinesRunInParallel(t *testing.T) {
 }
 
 func TestTransientFailuresAreRetriedElsewhereAndFinalOnesAreNot(t *testing.T) {
-	flaky := newScripted("flaky", func(string, int) (error, target.Exit) {
-		return target.Transient(errors.New("connection lost")), target.Exit{}
+	flaky := newScripted("flaky", func(string, int) (target.Exit, error) {
+		return target.Exit{}, target.Transient(errors.New("connection lost"))
 	})
-	good := newScripted("good", func(id string, _ int) (error, target.Exit) {
+	good := newScripted("good", func(id string, _ int) (target.Exit, error) {
 		if id == "cfg_1k1k_tp8_conc4" {
-			return nil, target.Exit{Code: 11} // health timeout: the job's fault
+			return target.Exit{Code: 11}, nil // health timeout: the job's fault
 		}
-		return nil, target.Exit{}
+		return target.Exit{}, nil
 	})
 	good.delay = 30 * time.Millisecond
 	sum, err := newEngine(t, t.TempDir(), Options{Retries: 2}, flaky, good).Run(context.Background(), jobsFor(3, "flaky", "good"))
@@ -201,11 +201,11 @@ func TestTransientFailuresAreRetriedElsewhereAndFinalOnesAreNot(t *testing.T) {
 func TestMachineThatKeepsFailingIsSetAside(t *testing.T) {
 	var calls int
 	var mu sync.Mutex
-	bad := newScripted("bad", func(string, int) (error, target.Exit) {
+	bad := newScripted("bad", func(string, int) (target.Exit, error) {
 		mu.Lock()
 		calls++
 		mu.Unlock()
-		return target.Transient(errors.New("unreachable")), target.Exit{}
+		return target.Exit{}, target.Transient(errors.New("unreachable"))
 	})
 	sum, err := newEngine(t, t.TempDir(), Options{Retries: 10, SetAsideAfter: 2}, bad).Run(context.Background(), jobsFor(4, "bad"))
 	if err != nil {
@@ -243,11 +243,11 @@ func TestCancelStopsRunningJobsAndLeavesTheRestUnstarted(t *testing.T) {
 
 func TestResumeSkipsJobsAlreadyDone(t *testing.T) {
 	dir := t.TempDir()
-	first := newScripted("a", func(id string, _ int) (error, target.Exit) {
+	first := newScripted("a", func(id string, _ int) (target.Exit, error) {
 		if id == "cfg_1k1k_tp8_conc16" {
-			return nil, target.Exit{Code: 13}
+			return target.Exit{Code: 13}, nil
 		}
-		return nil, target.Exit{}
+		return target.Exit{}, nil
 	})
 	if _, err := newEngine(t, dir, Options{}, first).Run(context.Background(), jobsFor(3, "a")); err != nil {
 		t.Fatal(err)

@@ -18,7 +18,6 @@ import (
 // controller's connection and a single kill of the process group reaches
 // every process the job started. It ignores nothing: it traps TERM only so
 // that it can still record the exit status of the command it waits for.
-const stateDir = ".fleet"
 
 // wrapper is the body of `sh -c` run in the new session. $1.. is the
 // job's argv.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fleetbench/fleet/internal/config"
 	"github.com/fleetbench/fleet/internal/engine"
+	"github.com/fleetbench/fleet/internal/nodes"
 	"github.com/fleetbench/fleet/internal/target"
 	"github.com/fleetbench/fleet/internal/target/local"
 	"github.com/fleetbench/fleet/internal/target/shelltarget"
@@ -99,7 +100,7 @@ func (a *App) nodeTarget(ctx context.Context, inv *config.Inventory, n *config.N
 	}
 	dir := n.WorkDir
 	if dir == "" {
-		dir = "/tmp/fleet-work"
+		dir = nodes.DefaultWorkDir
 	}
 	return shelltarget.New(host, shelltarget.Options{WorkDir: dir}), nil
 }

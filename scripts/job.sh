@@ -75,6 +75,17 @@ client_args=()
 if [ -n "${CLIENT_ARGS:-}" ]; then mapfile -t client_args <<<"$CLIENT_ARGS"; fi
 export FLEET_BIN
 
+# PORT is fleet's choice, made without seeing the machine: when something
+# already listens there (another job on a shared machine, a stray server),
+# take the next free port. Otherwise the health probe and the benchmark
+# would reach that other server while ours fails to bind.
+p=$PORT
+while [ $((p - PORT)) -lt 200 ] && (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+if [ "$p" != "$PORT" ]; then
+	log "port $PORT is taken; the server uses $p"
+	export PORT=$p
+fi
+
 log "starting $FRAMEWORK server: model=$MODEL tp=$TP conc=$CONC isl=$ISL osl=$OSL port=$PORT"
 bash "$launcher" "${server_args[@]}" >logs/server.log 2>&1 &
 server_pid=$!
@@ -141,6 +152,17 @@ if [ "$rc" -ne 0 ]; then
 		server_alive || break
 		sleep 1
 	done
+fi
+# A server that could not bind its port (taken between the check above
+# and its start) left the health probe and the benchmark to whatever
+# listened there: the result is not ours. Exit 10 with the bind error in
+# server.log, which fleet retries as a port clash.
+if ! server_alive && grep -qi "address already in use" logs/server.log 2>/dev/null; then
+	log "the server could not listen on port $PORT, another process answered in its place; last lines of logs/server.log:"
+	tail -n 20 logs/server.log || true
+	rm -f "results/$RESULT_FILENAME.json"
+	server_pid=""
+	exit 10
 fi
 if [ "$rc" -ne 0 ] && ! server_alive; then
 	log "server died during the benchmark; last lines of logs/server.log:"

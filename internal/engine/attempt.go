@@ -143,7 +143,14 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s 
 	if !ex.OK() {
 		transient := ex.State == "LOST" || ex.State == "NODE_FAIL" || ex.State == "PREEMPTED" || ex.State == "BOOT_FAIL"
 		reason := describeExit(ex, jobDir)
-		if transient || ex.Code == jobGPUsBusy || ex.Code == jobDownloadFailed || ex.Code == jobImportFailed || ex.Code == jobServerDied && portClash(jobDir) {
+		if ex.Code == jobServerDied && portClash(jobDir) {
+			// job.sh moves off a port that is taken before it starts the
+			// server, so a clash left is two jobs starting at once on a
+			// shared node: retry it, but it says nothing against the
+			// machine (three in a row would set a whole cluster aside).
+			return fail(true, false, reason)
+		}
+		if transient || ex.Code == jobGPUsBusy || ex.Code == jobDownloadFailed || ex.Code == jobImportFailed {
 			return fail(true, true, reason)
 		}
 		res.row = row // a failure ratio over its limit still wrote a result

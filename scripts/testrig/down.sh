@@ -61,4 +61,9 @@ if [[ -e $RIG_STATE/.made-run-sshd ]]; then
 fi
 rm -rf "$RIG_STATE"
 rm -f "$HERE/env.sh"
+# The login user is an alias of uid 0, which userdel refuses while root
+# processes run: drop its two lines directly.
+if getent passwd "$RIG_USER" >/dev/null; then
+	sed -i "/^$RIG_USER:/d" /etc/passwd /etc/shadow
+fi
 awk -v s="$START" -v e="$(date +%s.%N)" 'BEGIN{printf "testrig: down in %.1f s\n", e-s}' >&2

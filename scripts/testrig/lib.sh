@@ -12,6 +12,13 @@ if [[ ! $RIG_STATE =~ ^/[A-Za-z0-9_./-]+$ ]]; then
 	exit 2
 fi
 
+# The login user on every host: an alias of root (uid 0) whose shell is
+# /bin/sh and whose home is empty. Logging in as root itself would run
+# root's ~/.bashrc on every command (bash does that for sshd's commands),
+# which on machines with pyenv costs a second per command; real GPU nodes
+# are logged into by plain users.
+RIG_USER=fleetrig
+
 RIG_BRIDGE=frig-br0
 RIG_BRIDGE_ADDR=198.18.0.1
 RIG_PREFIX=24

@@ -84,6 +84,14 @@ if [[ ! -d /run/sshd ]]; then
 	touch "$RIG_STATE/.made-run-sshd"
 fi
 
+# ---------------------------------------------------------------- login user
+install -d -m 0755 "$RIG_STATE/home"
+if ! getent passwd "$RIG_USER" >/dev/null; then
+	useradd -o -u 0 -g 0 -M -d "$RIG_STATE/home" -s /bin/sh "$RIG_USER"
+fi
+# '*': no password, but not a locked account (sshd refuses locked ones).
+usermod -p '*' "$RIG_USER"
+
 # ---------------------------------------------------------------- keys
 KEYS=$RIG_STATE/keys
 PASSPHRASE=fleet-rig-passphrase
@@ -269,7 +277,7 @@ done
 
 {
 	for h in "${RIG_HOSTS[@]}"; do
-		printf 'Host %s\n  HostName %s\n  Port 22\n  User root\n' "$h" "${RIG_ADDR[$h]}"
+		printf 'Host %s\n  HostName %s\n  Port 22\n  User %s\n' "$h" "${RIG_ADDR[$h]}" "$RIG_USER"
 		[[ ${RIG_ROLE[$h]} == private ]] && printf '  ProxyJump jump\n'
 	done
 	printf 'Host *\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n' "$KEYS/id_ed25519" "$RIG_STATE/known_hosts"
@@ -528,7 +536,7 @@ write_json() {
 	echo '{'
 	echo '  "version": 1,'
 	echo "  \"state_dir\": \"$RIG_STATE\","
-	echo "  \"user\": \"root\","
+	echo "  \"user\": \"$RIG_USER\","
 	echo "  \"bridge\": {\"name\": \"$RIG_BRIDGE\", \"addr\": \"$RIG_BRIDGE_ADDR\", \"prefix\": $RIG_PREFIX},"
 	echo "  \"keys\": {\"private\": \"$KEYS/id_ed25519\", \"public\": \"$KEYS/id_ed25519.pub\","
 	echo "    \"passphrase_private\": \"$KEYS/id_ed25519_pass\", \"passphrase_public\": \"$KEYS/id_ed25519_pass.pub\","

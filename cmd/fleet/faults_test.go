@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetbench/fleet/internal/engine"
+	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/testrig"
 )
 
@@ -180,27 +180,27 @@ func runDirs(r *testrig.Rig, runID string, bases ...string) []string {
 // the journal ends done or failed with a reason, a done job has exactly
 // one result file and its row, and no job has two result files. It
 // returns the last state of each job.
-func checkEveryJobAccounted(t *testing.T, runDir string, wantJobs int) map[string]engine.Entry {
+func checkEveryJobAccounted(t *testing.T, runDir string, wantJobs int) map[string]journal.Entry {
 	t.Helper()
-	entries, err := engine.ReadJournal(filepath.Join(runDir, "journal.jsonl"))
+	entries, err := journal.Read(filepath.Join(runDir, "journal.jsonl"))
 	if err != nil {
 		t.Fatalf("read journal: %v", err)
 	}
-	last := engine.LastStates(entries)
+	last := journal.Last(entries)
 	if len(last) != wantJobs {
 		t.Errorf("journal knows %d jobs, want %d", len(last), wantJobs)
 	}
 	for id, e := range last {
 		files, _ := filepath.Glob(filepath.Join(runDir, "jobs", id, "results", "*.json"))
 		switch e.State {
-		case engine.StateDone:
+		case journal.StateDone:
 			if len(files) != 1 {
 				t.Errorf("done job %s has %d result files, want 1: %v", id, len(files), files)
 			}
 			if _, err := os.Stat(filepath.Join(runDir, e.Result)); e.Result == "" || err != nil {
 				t.Errorf("done job %s: row %q missing (%v)", id, e.Result, err)
 			}
-		case engine.StateFailed:
+		case journal.StateFailed:
 			if strings.TrimSpace(e.Reason) == "" {
 				t.Errorf("failed job %s has no reason", id)
 			}
@@ -247,7 +247,7 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 }
 
 // journalCount counts the journal entries of job in state.
-func journalCount(entries []engine.Entry, job, state string) int {
+func journalCount(entries []journal.Entry, job, state string) int {
 	n := 0
 	for _, e := range entries {
 		if e.Job == job && e.State == state {
@@ -288,8 +288,8 @@ func TestSSHDKilledMidJob(t *testing.T) {
 				code, stdout, stderr = runFleet(t, rigEnv(t), "sweep", sweep, "-i", inv, "--known-hosts", r.KnownHosts,
 					"--agent-dir", agentDir, "--results", dir, "--run-id", runID, "--json", "--log-format", "logfmt", "--retries", "2")
 			}()
-			journal := filepath.Join(dir, runID, "journal.jsonl")
-			e := waitForState(t, journal, engine.StateRunning, 90*time.Second)
+			jpath := filepath.Join(dir, runID, "journal.jsonl")
+			e := waitForState(t, jpath, journal.StateRunning, 90*time.Second)
 			victim := e.Node
 			killSSHDAndSessions(t, r, victim)
 			// sshd comes back while the run goes on (before the retry's
@@ -306,17 +306,17 @@ func TestSSHDKilledMidJob(t *testing.T) {
 				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 			}
 			last := checkEveryJobAccounted(t, filepath.Join(dir, runID), 1)[e.Job]
-			entries, _ := engine.ReadJournal(journal)
+			entries, _ := journal.Read(jpath)
 			var retried bool
 			for _, en := range entries {
-				if en.State == engine.StateRetrying && en.Node == victim && en.Attempt == 1 {
+				if en.State == journal.StateRetrying && en.Node == victim && en.Attempt == 1 {
 					retried = true
 					if !strings.Contains(en.Reason, "connection lost") && !strings.Contains(en.Reason, "connect") {
 						t.Errorf("retry reason %q does not say the connection was lost", en.Reason)
 					}
 				}
 			}
-			if !retried || last.State != engine.StateDone || last.Attempt != 2 {
+			if !retried || last.State != journal.StateDone || last.Attempt != 2 {
 				t.Fatalf("want a retry after sshd died and the job done at attempt 2; journal:\n%v\n%s", entries, stderr)
 			}
 			if tc.elsewhere && last.Node == victim {
@@ -378,8 +378,8 @@ func TestSlurmdKilledMidJob(t *testing.T) {
 				code, stdout, stderr = runFleet(t, rigEnv(t), "sweep", sweep, "-i", inv, "--known-hosts", r.KnownHosts,
 					"--agent-dir", agentDir, "--results", dir, "--run-id", runID, "--json", "--log-format", "logfmt", "--retries", "2")
 			}()
-			journal := filepath.Join(dir, runID, "journal.jsonl")
-			e := waitForState(t, journal, engine.StateRunning, 2*time.Minute)
+			jpath := filepath.Join(dir, runID, "journal.jsonl")
+			e := waitForState(t, jpath, journal.StateRunning, 2*time.Minute)
 			slurmID := e.Handle.Ref
 			node := waitSlurmNode(t, r, c.Name, slurmID, 2*time.Minute)
 			t.Logf("Slurm job %s runs on %s; stopping its slurmd", slurmID, node)
@@ -409,14 +409,14 @@ func TestSlurmdKilledMidJob(t *testing.T) {
 				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 			}
 			last := checkEveryJobAccounted(t, filepath.Join(dir, runID), 1)[e.Job]
-			entries, _ := engine.ReadJournal(journal)
-			if last.State != engine.StateDone {
+			entries, _ := journal.Read(jpath)
+			if last.State != journal.StateDone {
 				t.Fatalf("job ended %s (%s)\n%v", last.State, last.Reason, entries)
 			}
 			jobLog, _ := os.ReadFile(filepath.Join(dir, runID, "jobs", e.Job, "job.log"))
 			if tc.requeue {
 				// Slurm ran it again within fleet's one attempt.
-				if last.Attempt != 1 || journalCount(entries, e.Job, engine.StateRetrying) != 0 {
+				if last.Attempt != 1 || journalCount(entries, e.Job, journal.StateRetrying) != 0 {
 					t.Errorf("want the job done in attempt 1 (Slurm's requeue), got attempt %d; journal:\n%v", last.Attempt, entries)
 				}
 				if !strings.Contains(string(jobLog), "requeued by Slurm") {
@@ -426,7 +426,7 @@ func TestSlurmdKilledMidJob(t *testing.T) {
 				// The node failure ended the Slurm job; fleet retried it.
 				var reason string
 				for _, en := range entries {
-					if en.State == engine.StateRetrying {
+					if en.State == journal.StateRetrying {
 						reason = en.Reason
 					}
 				}
@@ -506,17 +506,17 @@ func TestKilledControllerResumesJobsOnSSHAndSlurm(t *testing.T) {
 		"--results", filepath.Join(dir, "results"), "--log-format", "logfmt"}
 	cmd, out := controller(t, dir, append(args, "--run-id", runID)...)
 	runDir := filepath.Join(dir, "results", runID)
-	journal := filepath.Join(runDir, "journal.jsonl")
+	jpath := filepath.Join(runDir, "journal.jsonl")
 
 	// Kill it once a job runs on each kind of machine.
-	var running map[string]engine.Entry
+	var running map[string]journal.Entry
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		entries, _ := engine.ReadJournal(journal)
-		running = map[string]engine.Entry{}
+		entries, _ := journal.Read(jpath)
+		running = map[string]journal.Entry{}
 		var ssh, slurm bool
-		for id, e := range engine.LastStates(entries) {
-			if e.State == engine.StateRunning {
+		for id, e := range journal.Last(entries) {
+			if e.State == journal.StateRunning {
 				running[id] = e
 				ssh = ssh || e.Node != "acct"
 				slurm = slurm || e.Node == "acct"
@@ -549,28 +549,28 @@ func TestKilledControllerResumesJobsOnSSHAndSlurm(t *testing.T) {
 		t.Fatalf("resume did not end within 5 minutes\n%s", out2)
 	}
 	last := checkEveryJobAccounted(t, runDir, 4)
-	entries, _ := engine.ReadJournal(journal)
+	entries, _ := journal.Read(jpath)
 	for id, before := range running {
-		if n := journalCount(entries, id, engine.StatePreparing); n != 1 {
+		if n := journalCount(entries, id, journal.StatePreparing); n != 1 {
 			t.Errorf("job %s (running on %s when the controller died) was prepared %d times, want once", id, before.Node, n)
 		}
 		// The resumed controller's running entry names the same process
 		// group or Slurm job.
-		var after *engine.Entry
+		var after *journal.Entry
 		for i := range entries {
-			if entries[i].Job == id && entries[i].State == engine.StateRunning {
+			if entries[i].Job == id && entries[i].State == journal.StateRunning {
 				after = &entries[i]
 			}
 		}
 		if after == nil || after.Handle == nil || *after.Handle != *before.Handle {
 			t.Errorf("job %s: re-attached to %+v, want %+v", id, after, before.Handle)
 		}
-		if last[id].State != engine.StateDone {
+		if last[id].State != journal.StateDone {
 			t.Errorf("job %s ended %s (%s)", id, last[id].State, last[id].Reason)
 		}
 	}
 	for id, e := range last {
-		if e.State != engine.StateDone {
+		if e.State != journal.StateDone {
 			t.Errorf("job %s ended %s (%s)", id, e.State, e.Reason)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetbench/fleet/internal/engine"
+	"github.com/fleetbench/fleet/internal/journal"
 )
 
 // A slow sweep on the local node: each job runs long enough to be caught
@@ -58,12 +58,12 @@ func controller(t *testing.T, dir string, args ...string) (*exec.Cmd, *bytes.Buf
 }
 
 // waitForState polls the run's journal until some job reaches state.
-func waitForState(t *testing.T, journal, state string, timeout time.Duration) engine.Entry {
+func waitForState(t *testing.T, jpath, state string, timeout time.Duration) journal.Entry {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		entries, _ := engine.ReadJournal(journal)
-		for _, e := range engine.LastStates(entries) {
+		entries, _ := journal.Read(jpath)
+		for _, e := range journal.Last(entries) {
 			if e.State == state {
 				return e
 			}
@@ -71,7 +71,7 @@ func waitForState(t *testing.T, journal, state string, timeout time.Duration) en
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("no job reached %s within %s", state, timeout)
-	return engine.Entry{}
+	return journal.Entry{}
 }
 
 // groupAlive reports whether any non-zombie process of the job's session
@@ -107,8 +107,8 @@ func TestInterruptCancelsRunningJobsAndExits130(t *testing.T) {
 	dir := t.TempDir()
 	sweep := writeSweep(t, dir, "100ms") // 20 s per request: far longer than the test waits
 	cmd, out := controller(t, dir, "sweep", sweep, "--run-id", "r", "--agent-dir", agentDir, "--log-format", "logfmt")
-	journal := filepath.Join(dir, "results", "r", "journal.jsonl")
-	running := waitForState(t, journal, engine.StateRunning, 30*time.Second)
+	jpath := filepath.Join(dir, "results", "r", "journal.jsonl")
+	running := waitForState(t, jpath, journal.StateRunning, 30*time.Second)
 	pgid := running.Handle.Ref
 	if !groupAlive(t, pgid) {
 		t.Fatalf("job's process group %s not running", pgid)
@@ -126,9 +126,9 @@ func TestInterruptCancelsRunningJobsAndExits130(t *testing.T) {
 	if groupAlive(t, pgid) {
 		t.Fatalf("job's processes (group %s) still running after the controller exited", pgid)
 	}
-	entries, _ := engine.ReadJournal(journal)
-	for id, e := range engine.LastStates(entries) {
-		if e.State != engine.StateCancelled {
+	entries, _ := journal.Read(jpath)
+	for id, e := range journal.Last(entries) {
+		if e.State != journal.StateCancelled {
 			t.Errorf("job %s ended %s, want cancelled", id, e.State)
 		}
 	}
@@ -145,9 +145,9 @@ func TestKilledControllerResumesWithEveryResultExactlyOnce(t *testing.T) {
 	dir := t.TempDir()
 	sweep := writeSweep(t, dir, "10ms") // about 2 s per request
 	cmd, _ := controller(t, dir, "sweep", sweep, "--run-id", "r", "--agent-dir", agentDir, "--log-format", "logfmt")
-	journal := filepath.Join(dir, "results", "r", "journal.jsonl")
-	waitForState(t, journal, engine.StateDone, 60*time.Second)
-	running := waitForState(t, journal, engine.StateRunning, 30*time.Second)
+	jpath := filepath.Join(dir, "results", "r", "journal.jsonl")
+	waitForState(t, jpath, journal.StateDone, 60*time.Second)
+	running := waitForState(t, jpath, journal.StateRunning, 30*time.Second)
 	cmd.Process.Kill() // SIGKILL: no chance to clean up
 	cmd.Wait()
 
@@ -160,19 +160,19 @@ func TestKilledControllerResumesWithEveryResultExactlyOnce(t *testing.T) {
 	if !strings.Contains(out.String(), "re-attaching") {
 		t.Errorf("resume did not re-attach to the running job %s:\n%s", running.Job, out)
 	}
-	entries, _ := engine.ReadJournal(journal)
-	last := engine.LastStates(entries)
+	entries, _ := journal.Read(jpath)
+	last := journal.Last(entries)
 	if len(last) != 3 {
 		t.Fatalf("journal knows %d jobs, want 3", len(last))
 	}
 	starts := map[string]int{}
 	for _, e := range entries {
-		if e.State == engine.StatePreparing {
+		if e.State == journal.StatePreparing {
 			starts[e.Job]++
 		}
 	}
 	for id, e := range last {
-		if e.State != engine.StateDone {
+		if e.State != journal.StateDone {
 			t.Errorf("job %s ended %s", id, e.State)
 		}
 		if starts[id] != 1 {
@@ -264,8 +264,8 @@ config "crash" {
 			p := filepath.Join(dir, "crash.hcl")
 			os.WriteFile(p, []byte(sweep), 0o644)
 			cmd, out := controller(t, dir, "sweep", p, "--run-id", "r", "--agent-dir", agentDir, "--log-format", "logfmt", "--retries", "0")
-			journal := filepath.Join(dir, "results", "r", "journal.jsonl")
-			running := waitForState(t, journal, engine.StateRunning, 30*time.Second)
+			jpath := filepath.Join(dir, "results", "r", "journal.jsonl")
+			running := waitForState(t, jpath, journal.StateRunning, 30*time.Second)
 			if tc.crash != nil {
 				tc.crash(t, running.Handle.Ref)
 			}
@@ -274,9 +274,9 @@ config "crash" {
 			if !errorsAs(err, &ee) || ee.ExitCode() != ExitFailed {
 				t.Fatalf("controller ended with %v, want exit %d\n%s", err, ExitFailed, out)
 			}
-			entries, _ := engine.ReadJournal(journal)
-			last := engine.LastStates(entries)[running.Job]
-			if last.State != engine.StateFailed || !strings.Contains(last.Reason, tc.wantReason) {
+			entries, _ := journal.Read(jpath)
+			last := journal.Last(entries)[running.Job]
+			if last.State != journal.StateFailed || !strings.Contains(last.Reason, tc.wantReason) {
 				t.Errorf("job ended %s (%q), want failed with %q", last.State, last.Reason, tc.wantReason)
 			}
 			if groupAlive(t, running.Handle.Ref) {

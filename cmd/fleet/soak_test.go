@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetbench/fleet/internal/engine"
+	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/store"
 	"github.com/fleetbench/fleet/internal/testrig"
 )
@@ -102,7 +102,7 @@ func TestSoak200JobsWithFaults(t *testing.T) {
 	os.WriteFile(sweep, []byte(soakSweep()), 0o644)
 	runID := "soak"
 	runDir := filepath.Join(dir, runID)
-	journal := filepath.Join(runDir, "journal.jsonl")
+	jpath := filepath.Join(runDir, "journal.jsonl")
 
 	// The whole soak is bounded: past the limit the sweep is cancelled as
 	// by Ctrl-C (its jobs killed on their machines) and the test fails.
@@ -127,7 +127,7 @@ func TestSoak200JobsWithFaults(t *testing.T) {
 
 	// Fault 1: an SSH node's sshd dies with its sessions while it runs a
 	// job, and is back 3 s later.
-	e := waitRunningOn(t, journal, 10, 6*time.Minute, func(e engine.Entry) bool {
+	e := waitRunningOn(t, jpath, 10, 6*time.Minute, func(e journal.Entry) bool {
 		return e.Node == "node2" || e.Node == "node3" || e.Node == "node4"
 	})
 	t.Logf("%s: killing sshd and its sessions on %s (job %s)", time.Since(start).Round(time.Second), e.Node, e.Job)
@@ -141,7 +141,7 @@ func TestSoak200JobsWithFaults(t *testing.T) {
 	// its credential expiry, two minutes: TestSlurmdKilledMidJob covers
 	// that case, the soak keeps to its time.)
 	slurmCl := r.Cluster(t, rc.slurm["noacct"])
-	e = waitRunningOn(t, journal, 40, 6*time.Minute, func(e engine.Entry) bool { return e.Node == "noacct" && e.Handle != nil })
+	e = waitRunningOn(t, jpath, 40, 6*time.Minute, func(e journal.Entry) bool { return e.Node == "noacct" && e.Handle != nil })
 	node := waitSlurmNode(t, r, slurmCl.Name, e.Handle.Ref, time.Minute)
 	t.Logf("%s: node %s of %s dies under Slurm job %s (job %s)", time.Since(start).Round(time.Second), node, slurmCl.Name, e.Handle.Ref, e.Job)
 	r.StopSlurmd(t, slurmCl.Name, node)
@@ -183,7 +183,7 @@ func TestSoak200JobsWithFaults(t *testing.T) {
 	for _, j := range sum.Jobs {
 		faulty := j.Config == "soak-crash" || j.Config == "soak-flaky"
 		switch {
-		case j.State == engine.StateDone && !faulty:
+		case j.State == journal.StateDone && !faulty:
 			nDone++
 			perNode[j.Node]++
 			// SSH nodes and the clusters' compute nodes are the same hosts
@@ -193,7 +193,7 @@ func TestSoak200JobsWithFaults(t *testing.T) {
 			if strings.Contains(strings.ToLower(string(log)), "address already in use") {
 				t.Errorf("job %s on %s is done, but its own server never listened:\n%s", j.Job, j.Node, log)
 			}
-		case j.State == engine.StateFailed && faulty:
+		case j.State == journal.StateFailed && faulty:
 			nFailed++
 			want := map[string]string{"soak-crash": "server died during the benchmark", "soak-flaky": "too many failed requests"}[j.Config]
 			if !strings.Contains(j.Reason, want) {
@@ -227,7 +227,7 @@ func TestSoak200JobsWithFaults(t *testing.T) {
 		seen[j.ID]++
 		// A failed job may keep the result it wrote (a failure ratio
 		// over its limit); a done job must have one.
-		if j.State != last[j.ID].State || j.State == engine.StateDone && j.Row == nil {
+		if j.State != last[j.ID].State || j.State == journal.StateDone && j.Row == nil {
 			t.Errorf("store: job %s is %s with row %v, journal says %s", j.ID, j.State, j.Row != nil, last[j.ID].State)
 		}
 	}
@@ -249,14 +249,14 @@ func TestSoak200JobsWithFaults(t *testing.T) {
 		t.Errorf("processes of the run left: %v", left)
 	}
 
-	entries, _ := engine.ReadJournal(journal)
+	entries, _ := journal.Read(jpath)
 	retries, attempts := 0, 0
 	for _, en := range entries {
 		switch en.State {
-		case engine.StateRetrying:
+		case journal.StateRetrying:
 			retries++
 			t.Logf("retry: %s on %s: %s", en.Job, en.Node, en.Reason)
-		case engine.StatePreparing:
+		case journal.StatePreparing:
 			attempts++
 		}
 	}
@@ -266,21 +266,21 @@ func TestSoak200JobsWithFaults(t *testing.T) {
 
 // waitRunningOn waits until at least minDone jobs are done and some job
 // runs on a machine that ok accepts, and returns that job's entry.
-func waitRunningOn(t *testing.T, journal string, minDone int, limit time.Duration, ok func(engine.Entry) bool) engine.Entry {
+func waitRunningOn(t *testing.T, jpath string, minDone int, limit time.Duration, ok func(journal.Entry) bool) journal.Entry {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		entries, _ := engine.ReadJournal(journal)
-		last := engine.LastStates(entries)
+		entries, _ := journal.Read(jpath)
+		last := journal.Last(entries)
 		n := 0
 		for _, e := range last {
-			if e.State == engine.StateDone {
+			if e.State == journal.StateDone {
 				n++
 			}
 		}
 		if n >= minDone {
 			for _, e := range last {
-				if e.State == engine.StateRunning && ok(e) {
+				if e.State == journal.StateRunning && ok(e) {
 					return e
 				}
 			}
@@ -288,7 +288,7 @@ func waitRunningOn(t *testing.T, journal string, minDone int, limit time.Duratio
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("no job running where wanted after %d done, within %s", minDone, limit)
-	return engine.Entry{}
+	return journal.Entry{}
 }
 
 // tail is the last n lines of s.

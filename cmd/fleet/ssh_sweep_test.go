@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetbench/fleet/internal/engine"
+	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/testrig"
 )
 
@@ -142,23 +142,23 @@ func TestNetworkCutMidJobIsRetriedElsewhere(t *testing.T) {
 		code, stdout, stderr = runFleet(t, rigEnv(t), "sweep", sweep, "-i", inv, "--known-hosts", r.KnownHosts,
 			"--agent-dir", agentDir, "--results", dir, "--run-id", runID, "--json", "--log-format", "logfmt", "--retries", "2")
 	}()
-	journal := filepath.Join(dir, runID, "journal.jsonl")
-	e := waitForState(t, journal, engine.StateRunning, 60*time.Second)
+	jpath := filepath.Join(dir, runID, "journal.jsonl")
+	e := waitForState(t, jpath, journal.StateRunning, 60*time.Second)
 	victim := r.Host(t, e.Node)
 	r.LinkDown(t, victim.Name)
 	<-done
 	if code != ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	entries, _ := engine.ReadJournal(journal)
+	entries, _ := journal.Read(jpath)
 	var retried bool
 	for _, en := range entries {
-		if en.State == engine.StateRetrying && en.Node == victim.Name {
+		if en.State == journal.StateRetrying && en.Node == victim.Name {
 			retried = true
 		}
 	}
-	last := engine.LastStates(entries)[e.Job]
-	if !retried || last.State != engine.StateDone || last.Node == victim.Name {
+	last := journal.Last(entries)[e.Job]
+	if !retried || last.State != journal.StateDone || last.Node == victim.Name {
 		t.Fatalf("want a retry after the cut and the job done elsewhere; journal:\n%s", fmt.Sprint(entries))
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fleetbench/fleet/internal/engine"
+	"github.com/fleetbench/fleet/internal/journal"
 )
 
 func (a *App) statusCmd() *cobra.Command {
@@ -37,7 +37,7 @@ another shell) and after it ended or was killed.`,
 				}
 				run = latest
 			}
-			entries, err := engine.ReadJournal(filepath.Join(dir, run, "journal.jsonl"))
+			entries, err := journal.Read(filepath.Join(dir, run, "journal.jsonl"))
 			if err != nil {
 				return err
 			}
@@ -52,7 +52,7 @@ another shell) and after it ended or was killed.`,
 				Since    time.Time `json:"since"`
 				Reason   string    `json:"reason,omitempty"`
 			}
-			last := engine.LastStates(entries)
+			last := journal.Last(entries)
 			var jobs []jobStatus
 			counts := map[string]int{}
 			for id, e := range last {
@@ -66,7 +66,7 @@ another shell) and after it ended or was killed.`,
 				return enc.Encode(map[string]any{"run_id": run, "counts": counts, "jobs": jobs})
 			}
 			fmt.Fprintf(a.Stdout, "Run %s: %d jobs:", run, len(jobs))
-			for _, s := range []string{engine.StateDone, engine.StateRunning, engine.StatePreparing, engine.StateFetching, engine.StateQueued, engine.StateRetrying, engine.StateFailed, engine.StateCancelled} {
+			for _, s := range []string{journal.StateDone, journal.StateRunning, journal.StatePreparing, journal.StateFetching, journal.StateQueued, journal.StateRetrying, journal.StateFailed, journal.StateCancelled} {
 				if counts[s] > 0 {
 					fmt.Fprintf(a.Stdout, " %d %s", counts[s], s)
 				}

@@ -18,6 +18,7 @@ import (
 	"github.com/fleetbench/fleet/internal/agentbin"
 	"github.com/fleetbench/fleet/internal/config"
 	"github.com/fleetbench/fleet/internal/engine"
+	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/live"
 	"github.com/fleetbench/fleet/internal/plan"
 	"github.com/fleetbench/fleet/internal/results"
@@ -145,13 +146,13 @@ func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
 		o.runID = time.Now().Format("20060102-150405") + "-" + name
 	}
 	runDir := filepath.Join(o.dir, o.runID)
-	var previous map[string]engine.Entry
+	var previous map[string]journal.Entry
 	if continuing != "" {
-		entries, err := engine.ReadJournal(filepath.Join(runDir, "journal.jsonl"))
+		entries, err := journal.Read(filepath.Join(runDir, "journal.jsonl"))
 		if err != nil || len(entries) == 0 {
 			return withCode(ExitError, fmt.Errorf("run %s: no journal in %s (%v)", continuing, runDir, err))
 		}
-		previous = engine.LastStates(entries)
+		previous = journal.Last(entries)
 	}
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return fmt.Errorf("create run directory: %w", err)
@@ -172,7 +173,7 @@ func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
 	if o.rerunFailed != "" {
 		var again []*plan.Job
 		for _, j := range jobs {
-			if e, ok := previous[j.ID]; ok && (e.State == engine.StateFailed || e.State == engine.StateCancelled) {
+			if e, ok := previous[j.ID]; ok && (e.State == journal.StateFailed || e.State == journal.StateCancelled) {
 				again = append(again, j)
 			}
 		}
@@ -224,7 +225,7 @@ func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
 	for _, j := range jobs {
 		configOf[j.ID] = j.Config
 	}
-	onEvent := func(e engine.Entry) {
+	onEvent := func(e journal.Entry) {
 		ev := store.Event{Time: e.Time, Job: e.Job, Config: configOf[e.Job], Attempt: e.Attempt, Node: e.Node, State: e.State, Reason: e.Reason}
 		if e.Exit != nil {
 			code := e.Exit.Code
@@ -239,7 +240,7 @@ func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
 	}
 	if board != nil {
 		feed := onEvent
-		onEvent = func(e engine.Entry) { feed(e); board.Observe(e) }
+		onEvent = func(e journal.Entry) { feed(e); board.Observe(e) }
 		stopBoard := drawBoard(ctx, a.Stderr, board)
 		defer stopBoard()
 	}
@@ -380,7 +381,7 @@ func printSummary(w io.Writer, runDir string, s *engine.Summary) {
 	}
 	var failed []*engine.Outcome
 	for _, o := range s.Outcomes {
-		if o.State != engine.StateDone {
+		if o.State != journal.StateDone {
 			failed = append(failed, o)
 		}
 	}

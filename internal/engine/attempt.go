@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/results"
 	"github.com/fleetbench/fleet/internal/target"
 )
@@ -36,11 +37,11 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s 
 	jobDir := filepath.Join(e.opts.RunDir, "jobs", js.dir)
 	lg := e.log.With("job", js.job.ID, "node", m.Name)
 	fail := func(transient, machine bool, reason string) attemptResult {
-		res.state, res.transient, res.machine, res.reason = StateFailed, transient, machine, reason
+		res.state, res.transient, res.machine, res.reason = journal.StateFailed, transient, machine, reason
 		if ctx.Err() != nil {
-			res.state, res.transient, res.reason = StateCancelled, false, "cancelled: "+reason
+			res.state, res.transient, res.reason = journal.StateCancelled, false, "cancelled: "+reason
 		}
-		e.record(Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: res.state, Reason: res.reason})
+		e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: res.state, Reason: res.reason})
 		lg.Error("job "+res.state, "attempt", js.attempts, "reason", res.reason)
 		return res
 	}
@@ -54,7 +55,7 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s 
 		// Whatever an earlier, cut-off job left on this machine goes first.
 		e.reapOrphans(ctx, m.Name)
 		js.attempts++
-		e.record(Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: StatePreparing})
+		e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StatePreparing})
 		lg.Info("job preparing", "attempt", js.attempts)
 		if port, ok := e.freePort(ctx, m); ok {
 			s.port = port
@@ -80,7 +81,7 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s 
 			return fail(target.IsTransient(err), true, "start: "+err.Error())
 		}
 	}
-	e.record(Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: StateRunning, Handle: &h})
+	e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StateRunning, Handle: &h})
 	lg.Info("job running", "attempt", js.attempts, "ref", h.Ref)
 
 	// Follow the job's output into a local log file and the debug log.
@@ -132,7 +133,7 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s 
 		}
 	}
 
-	e.record(Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: StateFetching, Exit: &ex})
+	e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StateFetching, Exit: &ex})
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if err := e.fetch(fctx, m, h, js, jobDir, lg); err != nil {
@@ -160,14 +161,14 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s 
 		return fail(false, false, "result: "+rowErr.Error())
 	}
 	rel, _ := filepath.Rel(e.opts.RunDir, filepath.Join(jobDir, "row.json"))
-	e.record(Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: StateDone, Exit: &ex, Result: rel})
+	e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StateDone, Exit: &ex, Result: rel})
 	lg.Info("job done", "attempt", js.attempts, "tput_per_gpu", fmt.Sprintf("%.1f", row.TputPerGPU))
 	if !e.opts.KeepWork {
 		if err := m.Target.Cleanup(fctx, h); err != nil {
 			lg.Warn("work dir not removed", "err", err)
 		}
 	}
-	res.state, res.row = StateDone, row
+	res.state, res.row = journal.StateDone, row
 	return res
 }
 

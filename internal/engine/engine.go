@@ -19,6 +19,7 @@ import (
 
 	"github.com/fleetbench/fleet/internal/agentbin"
 	"github.com/fleetbench/fleet/internal/config"
+	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/plan"
 	"github.com/fleetbench/fleet/internal/results"
 	"github.com/fleetbench/fleet/internal/target"
@@ -56,7 +57,7 @@ type Options struct {
 	// itself, set a machine aside for the rest of the run.
 	SetAsideAfter int
 	// OnEvent, when set, sees every state change (for live views).
-	OnEvent func(Entry)
+	OnEvent func(journal.Entry)
 }
 
 // Outcome is how one job ended.
@@ -80,7 +81,7 @@ type Summary struct {
 func (s *Summary) Failed() int {
 	n := 0
 	for _, o := range s.Outcomes {
-		if o.State != StateDone {
+		if o.State != journal.StateDone {
 			n++
 		}
 	}
@@ -92,7 +93,7 @@ type Engine struct {
 	machines []*Machine
 	opts     Options
 	log      *log.Logger
-	journal  *Journal
+	journal  *journal.Journal
 
 	// orphans are jobs whose cancel failed (the machine was unreachable):
 	// they may still hold GPUs, so they are killed again before the next
@@ -238,20 +239,20 @@ func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*Summary, error) {
 		return nil, err
 	}
 	jpath := filepath.Join(e.opts.RunDir, "journal.jsonl")
-	var previous map[string]Entry
+	var previous map[string]journal.Entry
 	if e.opts.Resume {
-		entries, err := ReadJournal(jpath)
+		entries, err := journal.Read(jpath)
 		if err != nil {
 			return nil, fmt.Errorf("read journal %s: %w", jpath, err)
 		}
-		previous = LastStates(entries)
+		previous = journal.Last(entries)
 	}
-	journal, err := OpenJournal(jpath)
+	jr, err := journal.Open(jpath)
 	if err != nil {
 		return nil, err
 	}
-	defer journal.Close()
-	e.journal = journal
+	defer jr.Close()
+	e.journal = jr
 
 	machines := map[string]*machineState{}
 	for _, m := range e.machines {
@@ -267,19 +268,19 @@ func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*Summary, error) {
 			return nil, fmt.Errorf("two jobs share the id %q", j.ID)
 		}
 		seen[js.dir] = true
-		o := &Outcome{Job: j, State: StateQueued}
+		o := &Outcome{Job: j, State: journal.StateQueued}
 		outcomes[js] = o
 		summary.Outcomes = append(summary.Outcomes, o)
 		if prev, ok := previous[j.ID]; ok {
-			if prev.State == StateDone && prev.Result != "" {
+			if prev.State == journal.StateDone && prev.Result != "" {
 				if row, err := results.ReadRow(filepath.Join(e.opts.RunDir, prev.Result)); err == nil {
-					o.State, o.Node, o.Attempts, o.Row = StateDone, prev.Node, prev.Attempt, row
+					o.State, o.Node, o.Attempts, o.Row = journal.StateDone, prev.Node, prev.Attempt, row
 					e.log.Info("job already done", "job", j.ID, "node", prev.Node)
 					continue
 				}
 			}
 			js.attempts = prev.Attempt
-			if prev.State == StateRunning && prev.Handle != nil {
+			if prev.State == journal.StateRunning && prev.Handle != nil {
 				h := *prev.Handle
 				js.reattach = &h
 			}
@@ -289,7 +290,7 @@ func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*Summary, error) {
 	// Longest jobs first: they bound the makespan.
 	sort.SliceStable(pending, func(a, b int) bool { return cost(pending[a].job) > cost(pending[b].job) })
 	for _, js := range pending {
-		e.record(Entry{Job: js.job.ID, State: StateQueued})
+		e.record(journal.Entry{Job: js.job.ID, State: journal.StateQueued})
 	}
 
 	done := make(chan attemptResult)
@@ -338,9 +339,9 @@ func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*Summary, error) {
 						continue
 					}
 					o := outcomes[js]
-					o.State, o.Attempts = StateFailed, js.attempts
+					o.State, o.Attempts = journal.StateFailed, js.attempts
 					o.Reason = "no machine left that fits (candidates: " + strings.Join(js.job.Candidates, ", ") + ")"
-					e.record(Entry{Job: js.job.ID, State: StateFailed, Reason: o.Reason})
+					e.record(journal.Entry{Job: js.job.ID, State: journal.StateFailed, Reason: o.Reason})
 				}
 				pending = kept
 			}
@@ -360,15 +361,15 @@ func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*Summary, error) {
 					r.ms.aside = true
 					e.log.Warn("machine set aside for the rest of the run", "node", r.ms.m.Name, "failures", r.ms.failures)
 				}
-			} else if r.state == StateDone {
+			} else if r.state == journal.StateDone {
 				r.ms.failures = 0
 			}
-			if r.state == StateFailed && r.transient && r.js.attempts <= e.opts.Retries && ctx.Err() == nil {
+			if r.state == journal.StateFailed && r.transient && r.js.attempts <= e.opts.Retries && ctx.Err() == nil {
 				r.js.notBefore = time.Now().Add(e.opts.Backoff * time.Duration(1<<min(r.js.attempts-1, 6)))
 				r.js.lastNode = r.ms.m.Name
-				e.record(Entry{Job: r.js.job.ID, Attempt: r.js.attempts, Node: r.ms.m.Name, State: StateRetrying, Reason: r.reason})
+				e.record(journal.Entry{Job: r.js.job.ID, Attempt: r.js.attempts, Node: r.ms.m.Name, State: journal.StateRetrying, Reason: r.reason})
 				pending = append(pending, r.js)
-				o.State = StateQueued
+				o.State = journal.StateQueued
 				continue
 			}
 			o.State = r.state
@@ -382,9 +383,9 @@ func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*Summary, error) {
 	e.reapOrphans(context.WithoutCancel(ctx), "")
 	for _, js := range pending {
 		o := outcomes[js]
-		if o.State == StateQueued {
-			o.State, o.Reason = StateCancelled, "not started: run cancelled"
-			e.record(Entry{Job: js.job.ID, State: StateCancelled, Reason: o.Reason})
+		if o.State == journal.StateQueued {
+			o.State, o.Reason = journal.StateCancelled, "not started: run cancelled"
+			e.record(journal.Entry{Job: js.job.ID, State: journal.StateCancelled, Reason: o.Reason})
 		}
 	}
 	for _, o := range summary.Outcomes {
@@ -542,7 +543,7 @@ func cost(j *plan.Job) float64 {
 	return rounds * float64(j.ISL/8+j.OSL) * float64(max(j.GPUs(), 1))
 }
 
-func (e *Engine) record(en Entry) {
+func (e *Engine) record(en journal.Entry) {
 	if en.Time.IsZero() {
 		en.Time = time.Now().UTC()
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/charmbracelet/log"
 
 	"github.com/fleetbench/fleet/internal/agentbin"
+	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/plan"
 	"github.com/fleetbench/fleet/internal/target"
 )
@@ -179,11 +180,11 @@ func TestTransientFailuresAreRetriedElsewhereAndFinalOnesAreNot(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := states(sum)
-	if st["cfg/1k1k/tp8/conc4"] != StateFailed {
+	if st["cfg/1k1k/tp8/conc4"] != journal.StateFailed {
 		t.Errorf("job with a final failure: %s, want failed", st["cfg/1k1k/tp8/conc4"])
 	}
 	for _, id := range []string{"cfg/1k1k/tp8/conc8", "cfg/1k1k/tp8/conc16"} {
-		if st[id] != StateDone {
+		if st[id] != journal.StateDone {
 			t.Errorf("%s: %s, want done after a retry on the good machine", id, st[id])
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fleetbench/fleet/internal/engine"
+	"github.com/fleetbench/fleet/internal/journal"
 )
 
 // Board keeps the latest state of every job and machine and renders it.
@@ -19,13 +19,13 @@ type Board struct {
 	total    int
 	start    time.Time
 	now      func() time.Time
-	jobs     map[string]engine.Entry
-	machines map[string]engine.Entry // the latest entry of the job on each machine
-	started  map[string]time.Time    // job -> when its current attempt began
-	durs     []time.Duration         // durations of finished attempts
-	notes    []string                // failures to print above the board
-	lines    int                     // lines drawn last time, to erase
-	slots    int                     // machines that run in parallel
+	jobs     map[string]journal.Entry
+	machines map[string]journal.Entry // the latest entry of the job on each machine
+	started  map[string]time.Time     // job -> when its current attempt began
+	durs     []time.Duration          // durations of finished attempts
+	notes    []string                 // failures to print above the board
+	lines    int                      // lines drawn last time, to erase
+	slots    int                      // machines that run in parallel
 }
 
 // New returns a board for a run of total jobs on slots parallel machines.
@@ -34,23 +34,23 @@ func New(total, slots int, now func() time.Time) *Board {
 		now = time.Now
 	}
 	return &Board{total: total, slots: max(slots, 1), start: now(), now: now,
-		jobs: map[string]engine.Entry{}, machines: map[string]engine.Entry{}, started: map[string]time.Time{}}
+		jobs: map[string]journal.Entry{}, machines: map[string]journal.Entry{}, started: map[string]time.Time{}}
 }
 
 // Observe records an engine event; it is safe for concurrent use.
-func (b *Board) Observe(e engine.Entry) {
+func (b *Board) Observe(e journal.Entry) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.jobs[e.Job] = e
 	switch e.State {
-	case engine.StatePreparing:
+	case journal.StatePreparing:
 		b.started[e.Job] = b.now()
-	case engine.StateDone, engine.StateFailed, engine.StateRetrying, engine.StateCancelled:
+	case journal.StateDone, journal.StateFailed, journal.StateRetrying, journal.StateCancelled:
 		if t, ok := b.started[e.Job]; ok {
 			b.durs = append(b.durs, b.now().Sub(t))
 			delete(b.started, e.Job)
 		}
-		if e.State == engine.StateFailed || e.State == engine.StateRetrying {
+		if e.State == journal.StateFailed || e.State == journal.StateRetrying {
 			b.notes = append(b.notes, fmt.Sprintf("%s %s on %s: %s", e.State, e.Job, e.Node, e.Reason))
 		}
 	}
@@ -70,11 +70,11 @@ func (b *Board) Counts() (done, running, queued, failed int) {
 func (b *Board) counts() (done, running, queued, failed int) {
 	for _, e := range b.jobs {
 		switch e.State {
-		case engine.StateDone:
+		case journal.StateDone:
 			done++
-		case engine.StatePreparing, engine.StateRunning, engine.StateFetching:
+		case journal.StatePreparing, journal.StateRunning, journal.StateFetching:
 			running++
-		case engine.StateFailed, engine.StateCancelled:
+		case journal.StateFailed, journal.StateCancelled:
 			failed++
 		default:
 			queued++
@@ -136,7 +136,7 @@ func (b *Board) Render(w io.Writer) {
 		e := b.machines[n]
 		what := "idle"
 		switch e.State {
-		case engine.StatePreparing, engine.StateRunning, engine.StateFetching:
+		case journal.StatePreparing, journal.StateRunning, journal.StateFetching:
 			since := ""
 			if t, ok := b.started[e.Job]; ok {
 				since = " " + b.now().Sub(t).Round(time.Second).String()

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetbench/fleet/internal/engine"
+	"github.com/fleetbench/fleet/internal/journal"
 )
 
 type clock struct{ t time.Time }
@@ -16,12 +16,12 @@ func (c *clock) now() time.Time { return c.t }
 func TestBoardCountsStatesAndEstimatesTimeLeft(t *testing.T) {
 	c := &clock{t: time.Unix(0, 0)}
 	b := New(4, 2, c.now)
-	b.Observe(engine.Entry{Job: "a", Node: "n1", State: engine.StatePreparing})
-	b.Observe(engine.Entry{Job: "b", Node: "n2", State: engine.StatePreparing})
+	b.Observe(journal.Entry{Job: "a", Node: "n1", State: journal.StatePreparing})
+	b.Observe(journal.Entry{Job: "b", Node: "n2", State: journal.StatePreparing})
 	c.t = c.t.Add(10 * time.Second)
-	b.Observe(engine.Entry{Job: "a", Node: "n1", State: engine.StateDone})
-	b.Observe(engine.Entry{Job: "b", Node: "n2", State: engine.StateRunning})
-	b.Observe(engine.Entry{Job: "c", Node: "n1", State: engine.StatePreparing})
+	b.Observe(journal.Entry{Job: "a", Node: "n1", State: journal.StateDone})
+	b.Observe(journal.Entry{Job: "b", Node: "n2", State: journal.StateRunning})
+	b.Observe(journal.Entry{Job: "c", Node: "n1", State: journal.StatePreparing})
 	done, running, queued, failed := b.Counts()
 	if done != 1 || running != 2 || queued != 1 || failed != 0 {
 		t.Fatalf("counts = %d %d %d %d, want 1 done, 2 running, 1 queued, 0 failed", done, running, queued, failed)
@@ -30,7 +30,7 @@ func TestBoardCountsStatesAndEstimatesTimeLeft(t *testing.T) {
 	if eta, ok := b.ETA(); !ok || eta != 10*time.Second {
 		t.Fatalf("ETA = %v, %v; want 10s", eta, ok)
 	}
-	b.Observe(engine.Entry{Job: "c", Node: "n1", State: engine.StateFailed, Reason: "server died"})
+	b.Observe(journal.Entry{Job: "c", Node: "n1", State: journal.StateFailed, Reason: "server died"})
 	var out bytes.Buffer
 	b.Render(&out)
 	s := out.String()

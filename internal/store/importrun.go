@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -13,23 +12,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/results"
 )
-
-// journalEntry is the part of the engine's journal line (engine.Entry) the
-// store reads; the store does not import the engine, which may feed it.
-type journalEntry struct {
-	Time    time.Time `json:"time"`
-	Job     string    `json:"job"`
-	Attempt int       `json:"attempt"`
-	Node    string    `json:"node"`
-	State   string    `json:"state"`
-	Exit    *struct {
-		Code int `json:"code"`
-	} `json:"exit"`
-	Reason string `json:"reason"`
-	Result string `json:"result"`
-}
 
 // runSummary is the part of summary.json the store reads.
 type runSummary struct {
@@ -101,7 +86,7 @@ func (s *Store) ImportRun(ctx context.Context, runDir string) (*ImportStats, err
 		run.ID = sum.RunID
 	}
 
-	entries, err := readJournal(filepath.Join(abs, "journal.jsonl"))
+	entries, err := journal.Read(filepath.Join(abs, "journal.jsonl"))
 	if err != nil {
 		return nil, fmt.Errorf("import run %s: %w", runDir, err)
 	}
@@ -284,30 +269,4 @@ func readJSON(path string, v any) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
-}
-
-// readJournal reads journal.jsonl; a torn last line (a controller killed
-// mid-write) is skipped, as the engine itself does.
-func readJournal(path string) ([]journalEntry, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []journalEntry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for sc.Scan() {
-		var e journalEntry
-		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Job != "" {
-			out = append(out, e)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return out, nil
 }

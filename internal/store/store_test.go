@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/results"
 )
 
@@ -145,7 +146,7 @@ func TestJobEventsFromTheJournalMatchTheImport(t *testing.T) {
 	if _, err := imported.ImportRun(ctx, fixtureDir); err != nil {
 		t.Fatal(err)
 	}
-	entries, err := readJournal(filepath.Join(fixtureDir, "journal.jsonl"))
+	entries, err := journal.Read(filepath.Join(fixtureDir, "journal.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,7 @@
-package engine
+// Package journal is a run's record of truth: every job state change,
+// appended as a JSON line and synced before the engine acts on it, read
+// back by resume, status, the live board and the results store.
+package journal
 
 import (
 	"bufio"
@@ -45,8 +48,8 @@ type Journal struct {
 	f  *os.File
 }
 
-// OpenJournal opens (creating or appending to) path.
-func OpenJournal(path string) (*Journal, error) {
+// Open opens (creating or appending to) path.
+func Open(path string) (*Journal, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
@@ -75,9 +78,9 @@ func (j *Journal) Append(e Entry) error {
 // Close closes the file.
 func (j *Journal) Close() error { return j.f.Close() }
 
-// ReadJournal reads every entry of path; a torn last line (a controller
+// Read reads every entry of path; a torn last line (a controller
 // killed mid-write) is ignored.
-func ReadJournal(path string) ([]Entry, error) {
+func Read(path string) ([]Entry, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -98,8 +101,8 @@ func ReadJournal(path string) ([]Entry, error) {
 	return out, sc.Err()
 }
 
-// LastStates maps each job to its latest journal entry.
-func LastStates(entries []Entry) map[string]Entry {
+// Last maps each job to its latest journal entry.
+func Last(entries []Entry) map[string]Entry {
 	m := map[string]Entry{}
 	for _, e := range entries {
 		m[e.Job] = e

@@ -365,10 +365,10 @@ func TestSlurmdKilledMidJob(t *testing.T) {
 			inv := rigInventory(t, r, rc.inventory)
 			dir := t.TempDir()
 			sweep := filepath.Join(dir, "slurmd.hcl")
-			// About 15 s of benchmark: the job is still running when its node
-			// dies a few seconds after it started, and the first run never
-			// ends since the node takes it along.
-			os.WriteFile(sweep, []byte(faultSweep(strconv.Quote(tc.machine), "75ms", 200, []int{1}, 1)), 0o644)
+			// About 40 s of benchmark: the job is still running when its node
+			// dies a few seconds after it started, even on a loaded machine,
+			// and the first run never ends since the node takes it along.
+			os.WriteFile(sweep, []byte(faultSweep(strconv.Quote(tc.machine), "200ms", 200, []int{1}, 1)), 0o644)
 			runID := "slurmd-" + filepath.Base(dir)
 			done := make(chan struct{})
 			var code int

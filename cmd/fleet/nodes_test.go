@@ -160,7 +160,7 @@ func TestNodesListAndTrust(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("list: exit %d: %s", code, errOut)
 	}
-	if !regexp.MustCompile(`(?m)^private1\s+198\.18\.0\.\d+\s+root\s+jump\s+h200\s+8\s+rig,nvidia\s+none\s`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^private1\s+198\.18\.0\.\d+\s+` + regexp.QuoteMeta(r.User) + `\s+jump\s+h200\s+8\s+rig,nvidia\s+none\s`).MatchString(out) {
 		t.Errorf("list:\n%s", out)
 	}
 

@@ -386,18 +386,40 @@ func TestSlurmdKilledMidJob(t *testing.T) {
 			r.StopSlurmd(t, c.Name, node)
 			// A dead node takes its processes with it: kill the job's
 			// step daemon and the job itself, by pid.
+			// Keep killing until Slurm declares the node down: a process the
+			// first sweep missed (a server still starting) must not outlive
+			// its "dead" node.
 			workDir := filepath.Join(rc.work[tc.machine], runID)
-			for _, pid := range slurmstepds(t, r.Host(t, node), slurmID) {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-			for _, l := range leftovers(workDir) {
-				if pid, err := strconv.Atoi(strings.SplitN(l, ":", 2)[0]); err == nil && pid > 1 {
+			killAll := func() {
+				for _, pid := range slurmstepds(t, r.Host(t, node), slurmID) {
 					syscall.Kill(pid, syscall.SIGKILL)
 				}
+				for _, l := range leftovers(workDir) {
+					if pid, err := strconv.Atoi(strings.SplitN(l, ":", 2)[0]); err == nil && pid > 1 {
+						syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
 			}
+			killAll()
+			stopKilling := make(chan struct{})
+			killerDone := make(chan struct{})
+			go func() {
+				defer close(killerDone)
+				for {
+					select {
+					case <-stopKilling:
+						return
+					case <-time.After(500 * time.Millisecond):
+						killAll()
+					}
+				}
+			}()
 			// The node comes back once Slurm gave up on it, as a repaired
 			// node would; by then the job is requeued or ended NODE_FAIL.
 			waitNodeDown(t, r, c.Name, node, 2*time.Minute)
+			close(stopKilling)
+			<-killerDone
+			killAll()
 			r.StartSlurmd(t, c.Name, node)
 			r.ResumeNode(t, c.Name, node)
 			select {

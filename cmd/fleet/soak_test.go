@@ -195,9 +195,19 @@ func TestSoak200JobsWithFaults(t *testing.T) {
 			}
 		case j.State == journal.StateFailed && faulty:
 			nFailed++
-			want := map[string]string{"soak-crash": "server died during the benchmark", "soak-flaky": "too many failed requests"}[j.Config]
-			if !strings.Contains(j.Reason, want) {
-				t.Errorf("job %s failed with %q, want %q", j.Job, j.Reason, want)
+			// A crashing server dies during the benchmark, or before it was
+			// seen healthy when a neighbour's client (the rig's SSH and
+			// Slurm nodes share namespaces, hence ports) reached it first.
+			want := map[string][]string{
+				"soak-crash": {"server died during the benchmark", "--exit-after"},
+				"soak-flaky": {"too many failed requests"},
+			}[j.Config]
+			ok := false
+			for _, w := range want {
+				ok = ok || strings.Contains(j.Reason, w)
+			}
+			if !ok {
+				t.Errorf("job %s failed with %q, want one of %q", j.Job, j.Reason, want)
 			}
 		default:
 			t.Errorf("job %s (%s) ended %s on %s after %d attempts: %s", j.Job, j.Config, j.State, j.Node, j.Attempts, j.Reason)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +55,14 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s 
 	} else {
 		// Whatever an earlier, cut-off job left on this machine goes first.
 		e.reapOrphans(ctx, m.Name)
+		if js.attempts > 0 {
+			// What a failed attempt brought back (a result written before
+			// its node died, say) moves aside: the job's directory holds
+			// the outputs of the attempt that counts, and only those.
+			if err := setAside(jobDir, js.attempts); err != nil {
+				return fail(false, false, err.Error())
+			}
+		}
 		js.attempts++
 		e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StatePreparing})
 		lg.Info("job preparing", "attempt", js.attempts)
@@ -170,6 +179,25 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s 
 	}
 	res.state, res.row = journal.StateDone, row
 	return res
+}
+
+// setAside moves the outputs of attempt n out of the way, into
+// jobDir/attempts/<n>/.
+func setAside(jobDir string, n int) error {
+	dst := filepath.Join(jobDir, "attempts", strconv.Itoa(n))
+	for _, name := range []string{"results", "logs", "job.log", "stream.log", "row.json"} {
+		src := filepath.Join(jobDir, name)
+		if _, err := os.Lstat(src); err != nil {
+			continue
+		}
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return fmt.Errorf("set aside attempt %d: %w", n, err)
+		}
+		if err := os.Rename(src, filepath.Join(dst, name)); err != nil {
+			return fmt.Errorf("set aside attempt %d: %w", n, err)
+		}
+	}
+	return nil
 }
 
 // fetch brings the job's outputs into jobDir.

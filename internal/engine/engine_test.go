@@ -335,3 +335,25 @@ func TestJobsLeftRunningByAFailedCancelAreKilledLater(t *testing.T) {
 		t.Fatalf("cancels=%d failures left=%d orphans=%v; want the job killed on the second try", lost.cancels, tg.failures, e.Orphans())
 	}
 }
+
+func TestARetriedJobKeepsOnlyTheResultOfTheAttemptThatCounts(t *testing.T) {
+	dir := t.TempDir()
+	// The first machine's node "dies" after the result was written: the
+	// attempt brings a result back but ends NODE_FAIL.
+	dying := newScripted("dying", func(string, int) (target.Exit, error) { return target.Exit{State: "NODE_FAIL"}, nil })
+	good := newScripted("good", ok)
+	e := newEngine(t, dir, Options{Retries: 1}, dying, good)
+	jobs := jobsFor(1, "dying", "good")
+	sum, err := e.Run(context.Background(), jobs)
+	if err != nil || sum.Failed() != 0 {
+		t.Fatalf("run: %v, failed %d", err, sum.Failed())
+	}
+	results, _ := filepath.Glob(filepath.Join(dir, "jobs", dirName(jobs[0].ID), "results", "*.json"))
+	if len(results) != 1 || !strings.HasSuffix(results[0], "_good.json") {
+		t.Fatalf("results = %v, want only the good attempt's", results)
+	}
+	aside, _ := filepath.Glob(filepath.Join(dir, "jobs", dirName(jobs[0].ID), "attempts", "1", "results", "*_dying.json"))
+	if len(aside) != 1 {
+		t.Fatalf("the failed attempt's outputs were not kept aside")
+	}
+}

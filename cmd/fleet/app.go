@@ -32,10 +32,6 @@ type App struct {
 	Getenv  func(string) string
 	Environ func() []string
 
-	// knownHosts overrides ~/.ssh/known_hosts for commands that connect
-	// to nodes (--known-hosts).
-	knownHosts string
-
 	logFormat string
 	logLevel  string
 	logOpts   log.Options

@@ -49,6 +49,12 @@ different keys must all match. Keys: ` + strings.Join(plan.FilterKeys, ", ") + `
 // loadConfig reads the inventory and a sweep, printing diagnostics to
 // stderr; on errors it returns errSilent, since the diagnostics say it all.
 func (a *App) loadConfig(sweepPath string, f *planFlags) (*config.Inventory, *config.Sweep, error) {
+	return a.loadConfigSource(sweepPath, nil, f)
+}
+
+// loadConfigSource is loadConfig for a sweep given in memory (src, when
+// not nil: the embedded demo) under the name sweepPath.
+func (a *App) loadConfigSource(sweepPath string, src []byte, f *planFlags) (*config.Inventory, *config.Sweep, error) {
 	vars, err := config.ParseVars(f.vars)
 	if err != nil {
 		return nil, nil, err
@@ -58,6 +64,9 @@ func (a *App) loadConfig(sweepPath string, f *planFlags) (*config.Inventory, *co
 		invPath = config.DefaultInventory
 	}
 	l := config.NewLoader(vars)
+	if src != nil {
+		l.AddSource(sweepPath, src)
+	}
 	inv, diags := l.Inventory(invPath, explicit)
 	var sw *config.Sweep
 	if !diags.HasErrors() {

@@ -8,8 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,12 +17,14 @@ import (
 
 	"github.com/fleetbench/fleet/internal/agentbin"
 	"github.com/fleetbench/fleet/internal/config"
-	"github.com/fleetbench/fleet/internal/engine"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/live"
+	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/plan"
 	"github.com/fleetbench/fleet/internal/results"
-	"github.com/fleetbench/fleet/internal/store"
+	"github.com/fleetbench/fleet/internal/run"
+	"github.com/fleetbench/fleet/internal/ssh"
+	"github.com/fleetbench/fleet/internal/sweep"
 	"github.com/fleetbench/fleet/sweeps"
 )
 
@@ -42,10 +44,11 @@ func (f *planFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.vars, "var", nil, "set a variable declared in the files: NAME=VALUE; repeatable")
 }
 
-// load reads the inventory and the sweep, expands, filters and places the
-// jobs. Diagnostics go to stderr; the error then is errSilent.
-func (a *App) load(f *planFlags, sweepPath string) (*config.Inventory, *config.Sweep, []*plan.Job, error) {
-	inv, sw, err := a.loadConfig(sweepPath, f)
+// load reads the inventory and the sweep (src: given in memory, the
+// embedded demo), expands, filters and places the jobs. Diagnostics go to
+// stderr; the error then is errSilent.
+func (a *App) load(f *planFlags, sweepPath string, src []byte) (*config.Inventory, *config.Sweep, []*plan.Job, error) {
+	inv, sw, err := a.loadConfigSource(sweepPath, src, f)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -128,166 +131,115 @@ complete result are skipped, jobs still running are re-attached.
 
 // runSweep loads, places and runs a sweep, then prints its summary.
 func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
-	if o.resume != "" && o.rerunFailed != "" {
-		return usageError{errors.New("--resume and --rerun-failed exclude each other")}
-	}
-	continuing := o.resume
-	if o.rerunFailed != "" {
-		continuing = o.rerunFailed
-	}
-	if continuing != "" {
-		o.runID = continuing
-	}
-	name := "demo"
-	if o.sweepPath != "" {
-		name = strings.TrimSuffix(filepath.Base(o.sweepPath), filepath.Ext(o.sweepPath))
-	}
-	if o.runID == "" {
-		o.runID = time.Now().Format("20060102-150405") + "-" + name
-	}
-	runDir := filepath.Join(o.dir, o.runID)
-	var previous map[string]journal.Entry
-	if continuing != "" {
-		entries, err := journal.Read(filepath.Join(runDir, "journal.jsonl"))
-		if err != nil || len(entries) == 0 {
-			return withCode(ExitError, fmt.Errorf("run %s: no journal in %s (%v)", continuing, runDir, err))
-		}
-		previous = journal.Last(entries)
-	}
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
-		return fmt.Errorf("create run directory: %w", err)
-	}
-	sweepPath := o.sweepPath
-	if sweepPath == "" {
-		// The embedded demo is written into the run directory, so
-		// diagnostics and provenance point at a real file.
-		sweepPath = filepath.Join(runDir, "demo.hcl")
-		if err := os.WriteFile(sweepPath, sweeps.Demo, 0o644); err != nil {
-			return err
-		}
-	}
-	inv, sw, jobs, err := a.load(&o.plan, sweepPath)
+	so, err := a.sweepSetup(o)
 	if err != nil {
 		return err
 	}
-	if o.rerunFailed != "" {
-		var again []*plan.Job
-		for _, j := range jobs {
-			if e, ok := previous[j.ID]; ok && (e.State == journal.StateFailed || e.State == journal.StateCancelled) {
-				again = append(again, j)
-			}
-		}
-		if len(again) == 0 {
-			fmt.Fprintf(a.Stdout, "Run %s has no failed job to rerun.\n", o.runID)
-			return nil
-		}
-		jobs = again
+	sw, err := sweep.Open(*so)
+	switch {
+	case errors.Is(err, sweep.ErrNothingToRerun):
+		fmt.Fprintf(a.Stdout, "Run %s has no failed job to rerun.\n", so.RunID)
+		return nil
+	case errors.Is(err, sweep.ErrNoJobs):
+		return withCode(ExitError, err)
+	case err != nil:
+		return withCode(ExitError, err)
 	}
-	if len(jobs) == 0 {
-		return withCode(ExitError, errors.New("no job matches: check --only and --node against `fleet plan`"))
-	}
-	retries := o.retries
-	if retries < 0 {
-		retries = sw.Retries
-	}
-	logFile, err := os.OpenFile(filepath.Join(runDir, "fleet.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	defer sw.Close()
+	runID, runDir := sw.Dir().ID(), sw.Dir().Path()
+	logFile, err := os.OpenFile(filepath.Join(runDir, run.LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open run log: %w", err)
 	}
 	defer logFile.Close()
-	names := usedMachines(jobs)
 	// On a terminal a live board replaces the log lines, which go to the
 	// run's fleet.log; elsewhere log lines go to both.
-	var board *live.Board
 	lg := a.loggerTo(io.MultiWriter(a.Stderr, logFile))
+	var onEvent func(journal.Entry)
+	stopBoard := func() {}
 	if isTerminal(a.Stderr) && a.logFormat == "" && !o.jsonOut {
 		lg = a.loggerTo(logFile)
-		board = live.New(len(jobs), parallelism(inv, names), nil)
+		board := live.New(len(sw.Jobs()), sw.Parallelism(), nil)
+		onEvent = board.Observe
+		stopBoard = drawBoard(ctx, a.Stderr, board)
 	}
-	a.knownHosts = o.knownHosts
-	machines, err := a.buildMachines(ctx, inv, names)
-	if err != nil {
-		return err
-	}
-	defer closeMachines(machines)
-	if err := writeRunInfo(runDir, o.runID, sweepPath, o.plan.inventory, len(jobs)); err != nil {
-		return err
-	}
-	lg.Info("sweep starting", "run", o.runID, "jobs", len(jobs), "machines", strings.Join(names, ","), "dir", runDir)
-	// Results also go into the embedded store (results/fleet.db) as jobs
-	// finish, so reports and comparisons see them at once.
-	st, err := store.Open(ctx, store.DefaultPath(o.dir))
-	if err != nil {
-		return fmt.Errorf("open results store: %w", err)
-	}
-	defer st.Close()
-	configOf := map[string]string{}
-	for _, j := range jobs {
-		configOf[j.ID] = j.Config
-	}
-	onEvent := func(e journal.Entry) {
-		ev := store.Event{Time: e.Time, Job: e.Job, Config: configOf[e.Job], Attempt: e.Attempt, Node: e.Node, State: e.State, Reason: e.Reason}
-		if e.Exit != nil {
-			code := e.Exit.Code
-			ev.ExitCode = &code
-		}
-		if e.Result != "" {
-			ev.RowFile = filepath.Join(runDir, e.Result)
-		}
-		if err := st.JobEvent(context.WithoutCancel(ctx), o.runID, ev); err != nil {
-			lg.Warn("results store not updated", "err", err)
-		}
-	}
-	if board != nil {
-		feed := onEvent
-		onEvent = func(e journal.Entry) { feed(e); board.Observe(e) }
-		stopBoard := drawBoard(ctx, a.Stderr, board)
-		defer stopBoard()
-	}
-	eng := engine.New(machines, engine.Options{
-		OnEvent:  onEvent,
-		RunID:    o.runID,
-		RunDir:   runDir,
-		Retries:  retries,
-		Timeouts: sw.Timeouts,
-		Binaries: agentbin.NewFinder(o.agentDir),
-		Logger:   lg,
-		KeepWork: o.keepWork,
-		Resume:   continuing != "",
-	})
-	summary, runErr := eng.Run(ctx, jobs)
-	if summary == nil {
+	res, runErr := sw.Run(ctx, lg, onEvent)
+	// The board's last frame is drawn once, before the summary.
+	stopBoard()
+	if res == nil {
 		return runErr
 	}
-	// The run directory is the record of truth; importing it makes the
-	// store agree with it whatever the live feed missed.
-	if _, err := st.ImportRun(context.WithoutCancel(ctx), runDir); err != nil {
-		lg.Warn("results store import failed", "err", err)
-	}
-	if o.jsonOut {
-		enc := json.NewEncoder(a.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(summaryJSON(runDir, summary)); err != nil {
-			return err
-		}
-	} else {
-		printSummary(a.Stdout, runDir, summary)
-	}
-	for _, h := range eng.Orphans() {
-		fmt.Fprintf(a.Stderr, "WARNING: job %s may still be running on %s (unreachable when cancelled): process group %s in %s\n", h.JobID, h.Target, h.Ref, h.WorkDir)
+	if err := a.printSweepResult(res, o.jsonOut); err != nil {
+		return err
 	}
 	switch {
 	case errors.Is(runErr, context.Canceled) || ctx.Err() != nil:
-		return withCode(ExitCancelled, errors.New("sweep cancelled; finish it with --resume "+o.runID))
+		return withCode(ExitCancelled, errors.New("sweep cancelled; finish it with --resume "+runID))
 	case runErr != nil:
 		return runErr
-	case summary.Failed() > 0:
-		return withCode(ExitFailed, fmt.Errorf("%d of %d jobs failed (see %s)", summary.Failed(), len(summary.Outcomes), filepath.Join(runDir, "summary.json")))
+	case res.Summary.Failed > 0:
+		return withCode(ExitFailed, fmt.Errorf("%d of %d jobs failed (see %s)", res.Summary.Failed, len(res.Summary.Jobs), filepath.Join(runDir, run.SummaryFile)))
 	}
 	return nil
 }
 
-// drawBoard redraws the board every second until the returned stop is called.
+// sweepSetup turns the flags into what a sweep needs: the run to create or
+// continue, the loaded and placed config, and the machines' options.
+func (a *App) sweepSetup(o *sweepOptions) (*sweep.Options, error) {
+	if o.resume != "" && o.rerunFailed != "" {
+		return nil, usageError{errors.New("--resume and --rerun-failed exclude each other")}
+	}
+	so := &sweep.Options{ResultsDir: o.dir, RunID: o.runID, SweepPath: o.sweepPath, InventoryPath: o.plan.inventory,
+		KeepWork: o.keepWork, Binaries: agentbin.NewFinder(o.agentDir), Version: version(),
+		Machines: machine.Options{SSH: a.sshOptions(&sshFlags{knownHosts: o.knownHosts, connectTimeout: ssh.DefaultConnectTimeout}), Getenv: a.Getenv}}
+	switch {
+	case o.resume != "":
+		so.Mode, so.RunID = sweep.Resume, o.resume
+	case o.rerunFailed != "":
+		so.Mode, so.RunID = sweep.RerunFailed, o.rerunFailed
+	}
+	if so.RunID != "" {
+		if err := run.CheckID(so.RunID); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	so.SweepName = "demo"
+	if o.sweepPath == "" {
+		so.SweepPath, so.SweepSource = "demo.hcl", sweeps.Demo
+	} else {
+		so.SweepName = strings.TrimSuffix(filepath.Base(o.sweepPath), filepath.Ext(o.sweepPath))
+	}
+	inv, sw, jobs, err := a.load(&o.plan, so.SweepPath, so.SweepSource)
+	if err != nil {
+		return nil, err
+	}
+	so.Inventory, so.Jobs, so.Timeouts, so.Retries = inv, jobs, sw.Timeouts, sw.Retries
+	if o.retries >= 0 {
+		so.Retries = o.retries
+	}
+	return so, nil
+}
+
+// printSweepResult prints the summary (as JSON with --json) and warns of
+// jobs that may still run.
+func (a *App) printSweepResult(res *sweep.Result, jsonOut bool) error {
+	if jsonOut {
+		enc := json.NewEncoder(a.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res.Summary); err != nil {
+			return err
+		}
+	} else {
+		printSummary(a.Stdout, res.Summary)
+	}
+	for _, h := range res.Orphans {
+		fmt.Fprintf(a.Stderr, "WARNING: job %s may still be running on %s (unreachable when cancelled): process group %s in %s\n", h.JobID, h.Target, h.Ref, h.WorkDir)
+	}
+	return nil
+}
+
+// drawBoard redraws the board every second until the returned stop is
+// called, which draws the last frame.
 func drawBoard(ctx context.Context, w io.Writer, b *live.Board) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -296,99 +248,34 @@ func drawBoard(ctx context.Context, w io.Writer, b *live.Board) (stop func()) {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		for {
-			b.Render(w)
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				b.Render(w)
 			}
 		}
 	}()
+	var once sync.Once
 	return func() {
-		cancel()
-		<-done
-		b.Render(w)
+		once.Do(func() {
+			cancel()
+			<-done
+			b.Render(w)
+		})
 	}
 }
 
-// parallelism is how many jobs the machines can run at once.
-func parallelism(inv *config.Inventory, names []string) int {
-	n := 0
-	for _, name := range names {
-		if m, ok := inv.Machine(name); ok {
-			n += max(m.Slots, 1)
-		}
-	}
-	return max(n, 1)
-}
-
-// usedMachines lists the machines any job may run on, sorted.
-func usedMachines(jobs []*plan.Job) []string {
-	set := map[string]bool{}
-	for _, j := range jobs {
-		for _, c := range j.Candidates {
-			set[c] = true
-		}
-		if len(j.Candidates) == 0 && j.Node != "" {
-			set[j.Node] = true
-		}
-	}
-	out := make([]string, 0, len(set))
-	for n := range set {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func writeRunInfo(runDir, runID, sweep, inventory string, jobs int) error {
-	info := map[string]any{
-		"run_id": runID, "sweep": sweep, "inventory": inventory, "jobs": jobs,
-		"started": time.Now().UTC().Format(time.RFC3339), "fleet_version": version(),
-	}
-	b, _ := json.MarshalIndent(info, "", "  ")
-	return os.WriteFile(filepath.Join(runDir, "run.json"), b, 0o644)
-}
-
-func summaryJSON(runDir string, s *engine.Summary) any {
-	type job struct {
-		ID       string `json:"id"`
-		State    string `json:"state"`
-		Node     string `json:"node,omitempty"`
-		Attempts int    `json:"attempts"`
-		Reason   string `json:"reason,omitempty"`
-	}
-	out := struct {
-		RunID  string         `json:"run_id"`
-		RunDir string         `json:"run_dir"`
-		Done   int            `json:"done"`
-		Failed int            `json:"failed"`
-		Jobs   []job          `json:"jobs"`
-		Rows   []*results.Row `json:"rows"`
-	}{RunID: s.RunID, RunDir: runDir, Failed: s.Failed(), Rows: s.Rows}
-	for _, o := range s.Outcomes {
-		out.Jobs = append(out.Jobs, job{o.Job.ID, o.State, o.Node, o.Attempts, o.Reason})
-	}
-	out.Done = len(s.Outcomes) - out.Failed
-	return out
-}
-
-func printSummary(w io.Writer, runDir string, s *engine.Summary) {
-	fmt.Fprintf(w, "\nRun %s: %d jobs, %d done, %d failed. Results in %s\n\n", s.RunID, len(s.Outcomes), len(s.Outcomes)-s.Failed(), s.Failed(), runDir)
+func printSummary(w io.Writer, s *run.Summary) {
+	fmt.Fprintf(w, "\nRun %s: %d jobs, %d done, %d failed. Results in %s\n\n", s.RunID, len(s.Jobs), s.Done, s.Failed, s.RunDir)
 	if len(s.Rows) > 0 {
 		results.WriteTable(w, s.Rows)
 		fmt.Fprintf(w, "\nCharts and an HTML report: fleet report %s\n", s.RunID)
 	}
-	var failed []*engine.Outcome
-	for _, o := range s.Outcomes {
-		if o.State != journal.StateDone {
-			failed = append(failed, o)
-		}
-	}
-	if len(failed) > 0 {
+	if failed := s.NotDone(); len(failed) > 0 {
 		fmt.Fprintln(w, "\nNot done:")
 		for _, o := range failed {
-			fmt.Fprintf(w, "  %s  %s on %s after %d attempt(s): %s\n", o.Job.ID, o.State, dashIfEmpty(o.Node), o.Attempts, o.Reason)
+			fmt.Fprintf(w, "  %s  %s on %s after %d attempt(s): %s\n", o.Job, o.State, dashIfEmpty(o.Node), o.Attempts, o.Reason)
 		}
 	}
 }

@@ -60,7 +60,7 @@ func (l *Loader) Inventory(path string, explicit bool) (*Inventory, hcl.Diagnost
 	if path == "" {
 		path = DefaultInventory
 	}
-	ok, err := fileExists(path)
+	ok, err := l.exists(path)
 	if err != nil {
 		return nil, missingFile("inventory", path, err)
 	}

@@ -33,6 +33,7 @@ type Loader struct {
 	parser   *hclparse.Parser
 	vars     map[string]string
 	declared map[string]bool
+	sources  map[string][]byte // files given in memory (the embedded demo)
 }
 
 // NewLoader returns a loader that sets variables from vars (--var k=v).
@@ -41,8 +42,12 @@ func NewLoader(vars map[string]string) *Loader {
 	for k, val := range vars {
 		v[k] = val
 	}
-	return &Loader{parser: hclparse.NewParser(), vars: v, declared: map[string]bool{}}
+	return &Loader{parser: hclparse.NewParser(), vars: v, declared: map[string]bool{}, sources: map[string][]byte{}}
 }
+
+// AddSource makes the loader read src wherever it is asked for path, so a
+// file embedded in the binary loads, and is diagnosed, like one on disk.
+func (l *Loader) AddSource(path string, src []byte) { l.sources[path] = src }
 
 // ParseVars turns --var arguments ("k=v") into a map for NewLoader.
 func ParseVars(args []string) (map[string]string, error) {
@@ -113,6 +118,12 @@ func (l *Loader) CheckVars() hcl.Diagnostics {
 
 // parse reads a file as JSON when its name ends in .json, as HCL otherwise.
 func (l *Loader) parse(path string) (*hcl.File, hcl.Diagnostics) {
+	if src, ok := l.sources[path]; ok {
+		if strings.EqualFold(filepath.Ext(path), ".json") {
+			return l.parser.ParseJSON(src, path)
+		}
+		return l.parser.ParseHCL(src, path)
+	}
 	if strings.EqualFold(filepath.Ext(path), ".json") {
 		return l.parser.ParseJSONFile(path)
 	}
@@ -127,7 +138,15 @@ func missingFile(kind, path string, err error) hcl.Diagnostics {
 	}}
 }
 
-// fileExists distinguishes a missing file from one we cannot read.
+// exists says whether path can be read: a source given in memory or a
+// file; it distinguishes a missing file from one we cannot read.
+func (l *Loader) exists(path string) (bool, error) {
+	if _, ok := l.sources[path]; ok {
+		return true, nil
+	}
+	return fileExists(path)
+}
+
 func fileExists(path string) (bool, error) {
 	_, err := os.Stat(path)
 	if err == nil {

@@ -73,7 +73,7 @@ var searchSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 // every runner names something in it and that every search band fits at
 // least one machine the runner selects.
 func (l *Loader) Sweep(path string, inv *Inventory) (*Sweep, hcl.Diagnostics) {
-	if ok, err := fileExists(path); err != nil || !ok {
+	if ok, err := l.exists(path); err != nil || !ok {
 		if err == nil {
 			err = fmt.Errorf("no such file")
 		}

@@ -12,8 +12,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/charmbracelet/log"
+
 	"github.com/fleetbench/fleet/internal/journal"
+	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/results"
+	"github.com/fleetbench/fleet/internal/run"
 	"github.com/fleetbench/fleet/internal/target"
 )
 
@@ -31,154 +35,201 @@ const (
 	cleanupTimeout    = 2 * time.Minute
 )
 
-// attempt runs one attempt of js on ms and reports how it ended.
-func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s slot) (res attemptResult) {
-	m := ms.m
-	res = attemptResult{js: js, ms: ms, slot: s}
-	jobDir := filepath.Join(e.opts.RunDir, "jobs", js.dir)
-	lg := e.log.With("job", js.job.ID, "node", m.Name)
-	fail := func(transient, machine bool, reason string) attemptResult {
-		res.state, res.transient, res.machine, res.reason = journal.StateFailed, transient, machine, reason
-		if ctx.Err() != nil {
-			res.state, res.transient, res.reason = journal.StateCancelled, false, "cancelled: "+reason
-		}
-		e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: res.state, Reason: res.reason})
-		lg.Error("job "+res.state, "attempt", js.attempts, "reason", res.reason)
-		return res
-	}
+// try is one attempt of a job on a machine while it runs.
+type try struct {
+	e      *Engine
+	js     *jobState
+	m      *machine.Machine
+	jobDir string
+	lg     *log.Logger
+	res    attemptResult
+}
 
+// fail ends the attempt failed (cancelled, when the run is being
+// cancelled) and records why.
+func (t *try) fail(ctx context.Context, transient, blameMachine bool, reason string) attemptResult {
+	t.res.state, t.res.transient, t.res.machine, t.res.reason = journal.StateFailed, transient, blameMachine, reason
+	if ctx.Err() != nil {
+		t.res.state, t.res.transient, t.res.reason = journal.StateCancelled, false, "cancelled: "+reason
+	}
+	t.e.record(journal.Entry{Job: t.js.job.ID, Attempt: t.js.attempts, Node: t.m.Name, State: t.res.state, Reason: t.res.reason})
+	t.lg.Error("job "+t.res.state, "attempt", t.js.attempts, "reason", t.res.reason)
+	return t.res
+}
+
+// attempt runs one attempt of js on ms and reports how it ended.
+func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s slot) attemptResult {
+	t := &try{e: e, js: js, m: ms.m, jobDir: e.opts.Run.JobDir(js.job.ID),
+		lg: e.log.With("job", js.job.ID, "node", ms.m.Name), res: attemptResult{js: js, ms: ms, slot: s}}
 	var h target.Handle
 	if js.reattach != nil {
 		h = *js.reattach
 		js.reattach = nil
-		lg.Info("re-attaching to job left running by an earlier controller", "ref", h.Ref)
+		t.lg.Info("re-attaching to job left running by an earlier controller", "ref", h.Ref)
 	} else {
-		// Whatever an earlier, cut-off job left on this machine goes first.
-		e.reapOrphans(ctx, m.Name)
-		if js.attempts > 0 {
-			// What a failed attempt brought back (a result written before
-			// its node died, say) moves aside: the job's directory holds
-			// the outputs of the attempt that counts, and only those.
-			if err := setAside(jobDir, js.attempts); err != nil {
-				return fail(false, false, err.Error())
-			}
-		}
-		js.attempts++
-		e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StatePreparing})
-		lg.Info("job preparing", "attempt", js.attempts)
-		if port, ok := e.freePort(ctx, m); ok {
-			s.port = port
-		}
-		platform, err := m.Target.Platform(ctx)
-		if err != nil {
-			return fail(target.IsTransient(err), true, err.Error())
-		}
-		bin, err := e.opts.Binaries.For(platform)
-		if err != nil {
-			return fail(false, true, err.Error())
-		}
-		spec, err := e.buildSpec(js, m, bin, s, js.attempts)
-		if err != nil {
-			return fail(false, false, err.Error())
-		}
-		h, err = m.Target.Prepare(ctx, spec)
-		if err != nil {
-			return fail(target.IsTransient(err), true, "prepare: "+err.Error())
-		}
-		h, err = m.Target.Start(ctx, spec, h)
-		if err != nil {
-			return fail(target.IsTransient(err), true, "start: "+err.Error())
+		var failed *attemptResult
+		if h, failed = t.start(ctx, s); failed != nil {
+			return *failed
 		}
 	}
-	e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StateRunning, Handle: &h})
-	lg.Info("job running", "attempt", js.attempts, "ref", h.Ref)
-
-	// Follow the job's output into a local log file and the debug log.
-	if err := os.MkdirAll(jobDir, 0o755); err != nil {
-		return fail(false, false, err.Error())
+	e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: t.m.Name, State: journal.StateRunning, Handle: &h})
+	t.lg.Info("job running", "attempt", js.attempts, "ref", h.Ref)
+	if err := os.MkdirAll(t.jobDir, 0o755); err != nil {
+		return t.fail(ctx, false, false, err.Error())
 	}
-	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
-	var logsDone sync.WaitGroup
-	if f, err := os.OpenFile(filepath.Join(jobDir, "stream.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-		logsDone.Add(1)
-		go func() {
-			defer logsDone.Done()
-			defer f.Close()
-			w := &lineLogger{file: f, log: func(line string) { lg.Debug(line) }}
-			if err := m.Target.Logs(logCtx, h, w); err != nil {
-				lg.Debug("log stream ended", "err", err)
-			}
-			w.Flush()
-		}()
-	}
-	defer func() {
-		// Logs end with the job; give the stream a moment to drain.
-		waitTimeout(&logsDone, 5*time.Second)
-		stopLogs()
-		logsDone.Wait()
-	}()
+	stopLogs := t.followLogs(ctx, h)
+	defer stopLogs()
 
 	waitCtx, cancelWait := context.WithTimeout(ctx, e.opts.Timeouts.Job)
-	ex, werr := m.Target.Wait(waitCtx, h)
+	ex, werr := t.m.Target.Wait(waitCtx, h)
 	timedOut := waitCtx.Err() == context.DeadlineExceeded
 	cancelWait()
 	if werr != nil || ctx.Err() != nil || timedOut {
-		// The job's fate is unknown or it must stop: kill it remotely with a
-		// context of its own, since ours may be the cancelled one.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		if err := m.Target.Cancel(cctx, h); err != nil {
-			lg.Warn("cancel failed; will kill the job once its machine answers", "err", err, "ref", h.Ref, "workdir", h.WorkDir)
-			e.addOrphan(m.Name, h)
-		}
-		e.fetch(cctx, m, h, js, jobDir, lg)
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return fail(false, false, "run cancelled")
-		case timedOut:
-			return fail(false, false, fmt.Sprintf("job timed out after %s", e.opts.Timeouts.Job))
-		default:
-			return fail(target.IsTransient(werr), true, "wait: "+werr.Error())
+		return t.stop(ctx, h, werr, timedOut)
+	}
+	return t.finish(ctx, h, ex)
+}
+
+// start prepares a fresh attempt and starts it on the machine.
+func (t *try) start(ctx context.Context, s slot) (target.Handle, *attemptResult) {
+	js, m := t.js, t.m
+	failed := func(transient, blameMachine bool, reason string) (target.Handle, *attemptResult) {
+		r := t.fail(ctx, transient, blameMachine, reason)
+		return target.Handle{}, &r
+	}
+	// Whatever an earlier, cut-off job left on this machine goes first.
+	t.e.reapOrphans(ctx, m.Name)
+	if js.attempts > 0 {
+		// What a failed attempt brought back (a result written before its
+		// node died, say) moves aside: the job's directory holds the
+		// outputs of the attempt that counts, and only those.
+		if err := setAside(t.jobDir, js.attempts); err != nil {
+			return failed(false, false, err.Error())
 		}
 	}
+	js.attempts++
+	t.e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StatePreparing})
+	t.lg.Info("job preparing", "attempt", js.attempts)
+	if port, ok := t.e.freePort(ctx, m); ok {
+		s.port = port
+	}
+	platform, err := m.Target.Platform(ctx)
+	if err != nil {
+		return failed(target.IsTransient(err), true, err.Error())
+	}
+	bin, err := t.e.opts.Binaries.For(platform)
+	if err != nil {
+		return failed(false, true, err.Error())
+	}
+	spec, err := t.e.buildSpec(js, m, bin, s, js.attempts)
+	if err != nil {
+		return failed(false, false, err.Error())
+	}
+	h, err := m.Target.Prepare(ctx, spec)
+	if err != nil {
+		return failed(target.IsTransient(err), true, "prepare: "+err.Error())
+	}
+	h, err = m.Target.Start(ctx, spec, h)
+	if err != nil {
+		return failed(target.IsTransient(err), true, "start: "+err.Error())
+	}
+	return h, nil
+}
 
-	e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StateFetching, Exit: &ex})
+// followLogs copies the job's output into stream.log and the debug log
+// until the returned stop is called (which lets the stream drain first).
+func (t *try) followLogs(ctx context.Context, h target.Handle) (stop func()) {
+	logCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var done sync.WaitGroup
+	f, err := os.OpenFile(filepath.Join(t.jobDir, "stream.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.lg.Warn("job output not kept", "err", err)
+		return cancel
+	}
+	done.Add(1)
+	go func() {
+		defer done.Done()
+		defer f.Close()
+		w := &lineLogger{file: f, log: func(line string) { t.lg.Debug(line) }}
+		if err := t.m.Target.Logs(logCtx, h, w); err != nil {
+			t.lg.Debug("log stream ended", "err", err)
+		}
+		w.Flush()
+	}()
+	return func() {
+		// Logs end with the job; give the stream a moment to drain.
+		waitTimeout(&done, 5*time.Second)
+		cancel()
+		done.Wait()
+	}
+}
+
+// stop kills a job whose fate is unknown or that must stop (cancelled,
+// timed out, lost), brings back what it left, and fails the attempt.
+func (t *try) stop(ctx context.Context, h target.Handle, werr error, timedOut bool) attemptResult {
+	// Our context may be the cancelled one: the kill gets its own.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := t.m.Target.Cancel(cctx, h); err != nil {
+		t.lg.Warn("cancel failed; will kill the job once its machine answers", "err", err, "ref", h.Ref, "workdir", h.WorkDir)
+		t.e.addOrphan(t.m.Name, h)
+	}
+	t.fetch(cctx, h)
+	switch {
+	case ctx.Err() != nil:
+		return t.fail(ctx, false, false, "run cancelled")
+	case timedOut:
+		return t.fail(ctx, false, false, fmt.Sprintf("job timed out after %s", t.e.opts.Timeouts.Job))
+	default:
+		return t.fail(ctx, target.IsTransient(werr), true, "wait: "+werr.Error())
+	}
+}
+
+// finish brings an ended job's outputs back and decides how it ended.
+func (t *try) finish(ctx context.Context, h target.Handle, ex target.Exit) attemptResult {
+	js, m := t.js, t.m
+	t.e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StateFetching, Exit: &ex})
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	if err := e.fetch(fctx, m, h, js, jobDir, lg); err != nil {
-		return fail(target.IsTransient(err), true, "fetch: "+err.Error())
+	if err := t.fetch(fctx, h); err != nil {
+		return t.fail(ctx, target.IsTransient(err), true, "fetch: "+err.Error())
 	}
-
-	row, rowErr := e.aggregate(js, m, jobDir)
+	row, rowErr := t.e.aggregate(js, m, t.jobDir)
 	if !ex.OK() {
-		transient := ex.State == "LOST" || ex.State == "NODE_FAIL" || ex.State == "PREEMPTED" || ex.State == "BOOT_FAIL"
-		reason := describeExit(ex, jobDir)
-		if ex.Code == jobServerDied && portClash(jobDir) {
-			// job.sh moves off a port that is taken before it starts the
-			// server, so a clash left is two jobs starting at once on a
-			// shared node: retry it, but it says nothing against the
-			// machine (three in a row would set a whole cluster aside).
-			return fail(true, false, reason)
-		}
-		if transient || ex.Code == jobGPUsBusy || ex.Code == jobDownloadFailed || ex.Code == jobImportFailed {
-			return fail(true, true, reason)
-		}
-		res.row = row // a failure ratio over its limit still wrote a result
-		return fail(false, false, reason)
+		transient, blameMachine, reason := classify(ex, t.jobDir)
+		return t.fail(ctx, transient, blameMachine, reason)
 	}
 	if rowErr != nil {
-		return fail(false, false, "result: "+rowErr.Error())
+		return t.fail(ctx, false, false, "result: "+rowErr.Error())
 	}
-	rel, _ := filepath.Rel(e.opts.RunDir, filepath.Join(jobDir, "row.json"))
-	e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StateDone, Exit: &ex, Result: rel})
-	lg.Info("job done", "attempt", js.attempts, "tput_per_gpu", fmt.Sprintf("%.1f", row.TputPerGPU))
-	if !e.opts.KeepWork {
+	rel := t.e.opts.Run.Rel(t.e.opts.Run.RowPath(js.job.ID))
+	t.e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StateDone, Exit: &ex, Result: rel})
+	t.lg.Info("job done", "attempt", js.attempts, "tput_per_gpu", fmt.Sprintf("%.1f", row.TputPerGPU))
+	if !t.e.opts.KeepWork {
 		if err := m.Target.Cleanup(fctx, h); err != nil {
-			lg.Warn("work dir not removed", "err", err)
+			t.lg.Warn("work dir not removed", "err", err)
 		}
 	}
-	res.state, res.row = journal.StateDone, row
-	return res
+	t.res.state = journal.StateDone
+	return t.res
+}
+
+// classify says whether a failed job is worth retrying and whether its
+// machine is to blame, and why it failed in words.
+func classify(ex target.Exit, jobDir string) (transient, blameMachine bool, reason string) {
+	reason = describeExit(ex, jobDir)
+	lost := ex.State == "LOST" || ex.State == "NODE_FAIL" || ex.State == "PREEMPTED" || ex.State == "BOOT_FAIL"
+	switch {
+	case ex.Code == jobServerDied && portClash(jobDir):
+		// job.sh moves off a port that is taken before it starts the
+		// server, so a clash left is two jobs starting at once on a
+		// shared node: retry it, but it says nothing against the machine
+		// (three in a row would set a whole cluster aside).
+		return true, false, reason
+	case lost || ex.Code == jobGPUsBusy || ex.Code == jobDownloadFailed || ex.Code == jobImportFailed:
+		return true, true, reason
+	}
+	return false, false, reason
 }
 
 // setAside moves the outputs of attempt n out of the way, into
@@ -200,17 +251,17 @@ func setAside(jobDir string, n int) error {
 	return nil
 }
 
-// fetch brings the job's outputs into jobDir.
-func (e *Engine) fetch(ctx context.Context, m *Machine, h target.Handle, js *jobState, jobDir string, lg interface{ Warn(any, ...any) }) error {
-	got, err := m.Target.Fetch(ctx, h, outputs(js.resultName(m.Name)), jobDir)
+// fetch brings the job's outputs into its local directory.
+func (t *try) fetch(ctx context.Context, h target.Handle) error {
+	got, err := t.m.Target.Fetch(ctx, h, outputs(t.js.resultName(t.m.Name)), t.jobDir)
 	if err != nil {
-		lg.Warn("fetch failed", "err", err, "fetched", strings.Join(got, ","))
+		t.lg.Warn("fetch failed", "err", err, "fetched", strings.Join(got, ","))
 	}
 	return err
 }
 
 // aggregate reads the client's result file and writes the row beside it.
-func (e *Engine) aggregate(js *jobState, m *Machine, jobDir string) (*results.Row, error) {
+func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*results.Row, error) {
 	name := js.resultName(m.Name)
 	raw, err := os.ReadFile(filepath.Join(jobDir, "results", name+".json"))
 	if err != nil {
@@ -218,7 +269,7 @@ func (e *Engine) aggregate(js *jobState, m *Machine, jobDir string) (*results.Ro
 	}
 	j := js.job
 	row, err := results.Aggregate(results.Meta{
-		RunID: e.opts.RunID, JobID: j.ID, Node: m.Name, HW: m.GPU,
+		RunID: e.opts.Run.ID(), JobID: j.ID, Node: m.Name, HW: m.GPU,
 		Model: j.Model, Framework: j.Framework, Precision: j.Precision, Image: j.Image,
 		TP: j.TP, EP: j.EP, PP: j.PP, DPAttn: j.DPAttn, Conc: j.Conc, ISL: j.ISL, OSL: j.OSL,
 		GPUs: j.GPUs(),
@@ -230,13 +281,13 @@ func (e *Engine) aggregate(js *jobState, m *Machine, jobDir string) (*results.Ro
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(jobDir, "row.json"), b); err != nil {
+	if err := run.WriteFileAtomic(filepath.Join(jobDir, run.RowFile), b); err != nil {
 		return nil, err
 	}
 	return row, nil
 }
 
-func (e *Engine) freePort(ctx context.Context, m *Machine) (int, bool) {
+func (e *Engine) freePort(ctx context.Context, m *machine.Machine) (int, bool) {
 	pf, ok := m.Target.(interface {
 		FreePort(context.Context) (int, error)
 	})
@@ -351,58 +402,4 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 	case <-ch:
 	case <-time.After(d):
 	}
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// writeSummary writes summary.json and summary.txt into the run dir.
-func writeSummary(runDir string, s *Summary) error {
-	type outcome struct {
-		Job      string `json:"job"`
-		Config   string `json:"config"`
-		GPU      string `json:"gpu,omitempty"`
-		State    string `json:"state"`
-		Node     string `json:"node,omitempty"`
-		Attempts int    `json:"attempts"`
-		Reason   string `json:"reason,omitempty"`
-	}
-	out := struct {
-		RunID string         `json:"run_id"`
-		Jobs  []outcome      `json:"jobs"`
-		Rows  []*results.Row `json:"rows"`
-	}{RunID: s.RunID, Rows: s.Rows}
-	for _, o := range s.Outcomes {
-		out.Jobs = append(out.Jobs, outcome{o.Job.ID, o.Job.Config, o.Job.GPU, o.State, o.Node, o.Attempts, o.Reason})
-	}
-	b, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(filepath.Join(runDir, "summary.json"), b); err != nil {
-		return fmt.Errorf("write summary: %w", err)
-	}
-	f, err := os.Create(filepath.Join(runDir, "summary.txt"))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return results.WriteTable(f, s.Rows)
 }

@@ -6,10 +6,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -20,33 +20,19 @@ import (
 	"github.com/fleetbench/fleet/internal/agentbin"
 	"github.com/fleetbench/fleet/internal/config"
 	"github.com/fleetbench/fleet/internal/journal"
+	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/plan"
 	"github.com/fleetbench/fleet/internal/results"
+	"github.com/fleetbench/fleet/internal/run"
 	"github.com/fleetbench/fleet/internal/target"
 )
 
-// Machine is one node or cluster jobs can run on.
-type Machine struct {
-	Name    string
-	GPU     string
-	GPUs    int
-	Runtime string
-	HFCache string
-	// Packing lets several jobs share the machine on disjoint GPUs.
-	Packing bool
-	// Slots caps how many jobs run at once (a Slurm cluster's max_nodes);
-	// 0 means one unless packing.
-	Slots   int
-	Env     map[string]string
-	Secrets map[string]string
-	Target  target.Target
-}
-
 // Options configure a run.
 type Options struct {
-	RunID    string
-	RunDir   string // results/<run-id>
-	Retries  int    // extra attempts for transient failures
+	// Run is the run directory the jobs' outputs, the journal and the
+	// summary go to; the caller created or opened it and closes it.
+	Run      *run.Dir
+	Retries  int // extra attempts for transient failures
 	Backoff  time.Duration
 	Timeouts config.Timeouts
 	Binaries *agentbin.Finder
@@ -60,37 +46,9 @@ type Options struct {
 	OnEvent func(journal.Entry)
 }
 
-// Outcome is how one job ended.
-type Outcome struct {
-	Job      *plan.Job
-	State    string // done, failed, cancelled
-	Node     string
-	Attempts int
-	Reason   string
-	Row      *results.Row
-}
-
-// Summary is what a run produced.
-type Summary struct {
-	RunID    string
-	Outcomes []*Outcome
-	Rows     []*results.Row
-}
-
-// Failed counts jobs that did not end done.
-func (s *Summary) Failed() int {
-	n := 0
-	for _, o := range s.Outcomes {
-		if o.State != journal.StateDone {
-			n++
-		}
-	}
-	return n
-}
-
 // Engine runs jobs on machines.
 type Engine struct {
-	machines []*Machine
+	machines []*machine.Machine
 	opts     Options
 	log      *log.Logger
 	journal  *journal.Journal
@@ -103,7 +61,7 @@ type Engine struct {
 }
 
 // New returns an engine over machines.
-func New(machines []*Machine, opts Options) *Engine {
+func New(machines []*machine.Machine, opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = log.New(os.Stderr)
 	}
@@ -131,7 +89,6 @@ func New(machines []*Machine, opts Options) *Engine {
 // jobState is the engine's book-keeping for one job.
 type jobState struct {
 	job       *plan.Job
-	dir       string // safe directory name from the job id
 	attempts  int
 	notBefore time.Time
 	lastNode  string
@@ -140,20 +97,9 @@ type jobState struct {
 
 func (js *jobState) resultName(node string) string { return plan.ResultName(js.job, node) }
 
-var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
-
-// dirName turns a job id into one path element.
-func dirName(id string) string {
-	s := strings.Trim(unsafeChars.ReplaceAllString(id, "_"), "_.")
-	if s == "" {
-		s = "job"
-	}
-	return s
-}
-
 // machineState tracks what runs on a machine.
 type machineState struct {
-	m        *Machine
+	m        *machine.Machine
 	running  int
 	usedGPUs map[int]bool
 	usedPort map[int]bool
@@ -167,22 +113,12 @@ type slot struct {
 	port    int
 }
 
-func (ms *machineState) capacity() int {
-	if ms.m.Slots > 0 {
-		return ms.m.Slots
-	}
-	if ms.m.Packing {
-		return max(ms.m.GPUs, 1)
-	}
-	return 1
-}
-
 // fits reports whether j can start on the machine now.
 func (ms *machineState) fits(j *plan.Job) bool {
-	if ms.aside || ms.running >= ms.capacity() {
+	if ms.aside || ms.running >= ms.m.Capacity() {
 		return false
 	}
-	if ms.m.Packing && ms.m.Slots == 0 {
+	if ms.m.Packing {
 		return ms.m.GPUs-len(ms.usedGPUs) >= j.GPUs()
 	}
 	return true
@@ -191,7 +127,7 @@ func (ms *machineState) fits(j *plan.Job) bool {
 func (ms *machineState) take(j *plan.Job) slot {
 	ms.running++
 	var s slot
-	if ms.m.Packing && ms.m.Slots == 0 {
+	if ms.m.Packing {
 		for g := 0; g < ms.m.GPUs && len(s.devices) < j.GPUs(); g++ {
 			if !ms.usedGPUs[g] {
 				ms.usedGPUs[g] = true
@@ -226,63 +162,102 @@ type attemptResult struct {
 	transient bool   // worth retrying
 	machine   bool   // the machine, not the job, is to blame
 	reason    string
-	row       *results.Row
+}
+
+// scheduler is one Run's state: what waits, what runs, where.
+type scheduler struct {
+	e        *Engine
+	machines map[string]*machineState
+	pending  []*jobState
+	running  int
+	done     chan attemptResult
+	wg       sync.WaitGroup
+	timer    *time.Timer
 }
 
 // Run executes jobs and returns when every job has ended or ctx is
-// cancelled (then running jobs are cancelled on their machines first).
-func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*Summary, error) {
-	if err := os.MkdirAll(filepath.Join(e.opts.RunDir, "jobs"), 0o755); err != nil {
-		return nil, fmt.Errorf("create run directory: %w", err)
+// cancelled (then running jobs are cancelled on their machines first). The
+// summary covers the whole run directory: on a resume, the jobs an earlier
+// controller finished too.
+func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*run.Summary, error) {
+	if e.opts.Run == nil {
+		return nil, errors.New("engine: no run directory")
 	}
 	if err := e.preflight(ctx, jobs); err != nil {
 		return nil, err
 	}
-	jpath := filepath.Join(e.opts.RunDir, "journal.jsonl")
-	var previous map[string]journal.Entry
-	if e.opts.Resume {
-		entries, err := journal.Read(jpath)
-		if err != nil {
-			return nil, fmt.Errorf("read journal %s: %w", jpath, err)
-		}
-		previous = journal.Last(entries)
-	}
-	jr, err := journal.Open(jpath)
+	jr, err := e.opts.Run.Journal()
 	if err != nil {
 		return nil, err
 	}
-	defer jr.Close()
 	e.journal = jr
-
-	machines := map[string]*machineState{}
+	s := &scheduler{e: e, machines: map[string]*machineState{}, done: make(chan attemptResult), timer: time.NewTimer(time.Hour)}
+	defer s.timer.Stop()
 	for _, m := range e.machines {
-		machines[m.Name] = &machineState{m: m, usedGPUs: map[int]bool{}, usedPort: map[int]bool{}}
+		s.machines[m.Name] = &machineState{m: m, usedGPUs: map[int]bool{}, usedPort: map[int]bool{}}
 	}
-	summary := &Summary{RunID: e.opts.RunID}
-	outcomes := map[*jobState]*Outcome{}
+	if s.pending, err = e.pendingJobs(jobs); err != nil {
+		return nil, err
+	}
+	for ctx.Err() == nil || s.running > 0 {
+		if ctx.Err() == nil {
+			s.dispatch(ctx)
+		}
+		if s.running == 0 && (len(s.pending) == 0 || ctx.Err() != nil) {
+			break
+		}
+		select {
+		case r := <-s.done:
+			s.finished(ctx, r)
+		case <-s.timer.C:
+		case <-ctx.Done():
+			// The loop stops dispatching and waits for the running
+			// attempts, which cancel their remote work.
+		}
+	}
+	s.wg.Wait()
+	e.reapOrphans(context.WithoutCancel(ctx), "")
+	for _, js := range s.pending {
+		e.record(journal.Entry{Job: js.job.ID, State: journal.StateCancelled, Reason: "not started: run cancelled"})
+	}
+	summary, err := e.opts.Run.WriteSummary()
+	if err != nil {
+		return nil, err
+	}
+	return summary, ctx.Err()
+}
+
+// pendingJobs is what this run has to do, longest first: on a resume,
+// jobs the journal records as done with a readable row are left out, and
+// jobs still running are re-attached.
+func (e *Engine) pendingJobs(jobs []*plan.Job) ([]*jobState, error) {
+	var previous *run.Folder
+	if e.opts.Resume {
+		entries, err := e.opts.Run.Entries()
+		if err != nil {
+			return nil, err
+		}
+		previous = run.Fold(entries)
+	}
 	var pending []*jobState
 	seen := map[string]bool{}
 	for _, j := range jobs {
-		js := &jobState{job: j, dir: dirName(j.ID)}
-		if seen[js.dir] {
+		dir := run.JobDirName(j.ID)
+		if seen[dir] {
 			return nil, fmt.Errorf("two jobs share the id %q", j.ID)
 		}
-		seen[js.dir] = true
-		o := &Outcome{Job: j, State: journal.StateQueued}
-		outcomes[js] = o
-		summary.Outcomes = append(summary.Outcomes, o)
-		if prev, ok := previous[j.ID]; ok {
+		seen[dir] = true
+		js := &jobState{job: j}
+		if prev, ok := previous.Outcome(j.ID); ok {
 			if prev.State == journal.StateDone && prev.Result != "" {
-				if row, err := results.ReadRow(filepath.Join(e.opts.RunDir, prev.Result)); err == nil {
-					o.State, o.Node, o.Attempts, o.Row = journal.StateDone, prev.Node, prev.Attempt, row
+				if _, err := results.ReadRow(filepath.Join(e.opts.Run.Path(), filepath.FromSlash(prev.Result))); err == nil {
 					e.log.Info("job already done", "job", j.ID, "node", prev.Node)
 					continue
 				}
 			}
-			js.attempts = prev.Attempt
-			if prev.State == journal.StateRunning && prev.Handle != nil {
-				h := *prev.Handle
-				js.reattach = &h
+			js.attempts = prev.Attempts
+			if prev.State == journal.StateRunning || prev.State == journal.StateFetching {
+				js.reattach = prev.Handle
 			}
 		}
 		pending = append(pending, js)
@@ -290,117 +265,78 @@ func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*Summary, error) {
 	// Longest jobs first: they bound the makespan.
 	sort.SliceStable(pending, func(a, b int) bool { return cost(pending[a].job) > cost(pending[b].job) })
 	for _, js := range pending {
-		e.record(journal.Entry{Job: js.job.ID, State: journal.StateQueued})
+		e.record(journal.Entry{Job: js.job.ID, Config: js.job.Config, GPU: js.job.GPU, State: journal.StateQueued})
 	}
+	return pending, nil
+}
 
-	done := make(chan attemptResult)
-	running := 0
-	var wg sync.WaitGroup
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+// dispatch starts every pending job that can start now, and fails those
+// that no machine can ever take.
+func (s *scheduler) dispatch(ctx context.Context) {
+	now := time.Now()
+	var next time.Time
+	kept := s.pending[:0]
+	for _, js := range s.pending {
+		if js.notBefore.After(now) {
+			if next.IsZero() || js.notBefore.Before(next) {
+				next = js.notBefore
+			}
+			kept = append(kept, js)
+			continue
+		}
+		ms := s.e.pick(s.machines, js)
+		if ms == nil {
+			kept = append(kept, js)
+			continue
+		}
+		sl := ms.take(js.job)
+		s.running++
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.done <- s.e.attempt(ctx, js, ms, sl)
+		}()
+	}
+	s.pending = kept
+	if !next.IsZero() {
+		s.timer.Reset(time.Until(next))
+	}
+	if s.running > 0 {
+		return
+	}
+	kept = s.pending[:0]
+	for _, js := range s.pending {
+		if s.e.placeable(s.machines, js) {
+			kept = append(kept, js)
+			continue
+		}
+		reason := "no machine left that fits (candidates: " + strings.Join(js.job.Candidates, ", ") + ")"
+		s.e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, State: journal.StateFailed, Reason: reason})
+	}
+	s.pending = kept
+}
 
-	for {
-		// Dispatch everything that can start now.
-		if ctx.Err() == nil {
-			now := time.Now()
-			var next time.Time
-			kept := pending[:0]
-			for _, js := range pending {
-				if js.notBefore.After(now) {
-					if next.IsZero() || js.notBefore.Before(next) {
-						next = js.notBefore
-					}
-					kept = append(kept, js)
-					continue
-				}
-				ms := e.pick(machines, js)
-				if ms == nil {
-					kept = append(kept, js)
-					continue
-				}
-				s := ms.take(js.job)
-				running++
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					done <- e.attempt(ctx, js, ms, s)
-				}()
-			}
-			pending = kept
-			if !next.IsZero() {
-				timer.Reset(time.Until(next))
-			}
-			// Jobs that no machine can ever take.
-			if running == 0 {
-				kept := pending[:0]
-				for _, js := range pending {
-					if e.placeable(machines, js) {
-						kept = append(kept, js)
-						continue
-					}
-					o := outcomes[js]
-					o.State, o.Attempts = journal.StateFailed, js.attempts
-					o.Reason = "no machine left that fits (candidates: " + strings.Join(js.job.Candidates, ", ") + ")"
-					e.record(journal.Entry{Job: js.job.ID, State: journal.StateFailed, Reason: o.Reason})
-				}
-				pending = kept
-			}
+// finished books an attempt's end: the machine's failure count, and a
+// retry when the failure is worth one.
+func (s *scheduler) finished(ctx context.Context, r attemptResult) {
+	s.running--
+	r.ms.release(r.slot)
+	if r.machine {
+		r.ms.failures++
+		if r.ms.failures >= s.e.opts.SetAsideAfter && !r.ms.aside {
+			r.ms.aside = true
+			s.e.log.Warn("machine set aside for the rest of the run", "node", r.ms.m.Name, "failures", r.ms.failures)
 		}
-		if running == 0 && (len(pending) == 0 || ctx.Err() != nil) {
-			break
-		}
-		select {
-		case r := <-done:
-			running--
-			r.ms.release(r.slot)
-			o := outcomes[r.js]
-			o.Node, o.Attempts, o.Reason, o.Row = r.ms.m.Name, r.js.attempts, r.reason, r.row
-			if r.machine {
-				r.ms.failures++
-				if r.ms.failures >= e.opts.SetAsideAfter && !r.ms.aside {
-					r.ms.aside = true
-					e.log.Warn("machine set aside for the rest of the run", "node", r.ms.m.Name, "failures", r.ms.failures)
-				}
-			} else if r.state == journal.StateDone {
-				r.ms.failures = 0
-			}
-			if r.state == journal.StateFailed && r.transient && r.js.attempts <= e.opts.Retries && ctx.Err() == nil {
-				r.js.notBefore = time.Now().Add(e.opts.Backoff * time.Duration(1<<min(r.js.attempts-1, 6)))
-				r.js.lastNode = r.ms.m.Name
-				e.record(journal.Entry{Job: r.js.job.ID, Attempt: r.js.attempts, Node: r.ms.m.Name, State: journal.StateRetrying, Reason: r.reason})
-				pending = append(pending, r.js)
-				o.State = journal.StateQueued
-				continue
-			}
-			o.State = r.state
-		case <-timer.C:
-		case <-ctx.Done():
-			// Fall through: the loop stops dispatching and waits for the
-			// running attempts, which cancel their remote work.
-		}
+	} else if r.state == journal.StateDone {
+		r.ms.failures = 0
 	}
-	wg.Wait()
-	e.reapOrphans(context.WithoutCancel(ctx), "")
-	for _, js := range pending {
-		o := outcomes[js]
-		if o.State == journal.StateQueued {
-			o.State, o.Reason = journal.StateCancelled, "not started: run cancelled"
-			e.record(journal.Entry{Job: js.job.ID, State: journal.StateCancelled, Reason: o.Reason})
-		}
+	if r.state != journal.StateFailed || !r.transient || r.js.attempts > s.e.opts.Retries || ctx.Err() != nil {
+		return
 	}
-	for _, o := range summary.Outcomes {
-		if o.Row != nil {
-			summary.Rows = append(summary.Rows, o.Row)
-		}
-	}
-	results.SortRows(summary.Rows)
-	if err := writeSummary(e.opts.RunDir, summary); err != nil {
-		return summary, err
-	}
-	if ctx.Err() != nil {
-		return summary, ctx.Err()
-	}
-	return summary, nil
+	r.js.notBefore = time.Now().Add(s.e.opts.Backoff * time.Duration(1<<min(r.js.attempts-1, 6)))
+	r.js.lastNode = r.ms.m.Name
+	s.e.record(journal.Entry{Job: r.js.job.ID, Attempt: r.js.attempts, Node: r.ms.m.Name, State: journal.StateRetrying, Reason: r.reason})
+	s.pending = append(s.pending, r.js)
 }
 
 // preflight asks every machine that can check ahead (Slurm: partition,
@@ -415,8 +351,7 @@ func (e *Engine) preflight(ctx context.Context, jobs []*plan.Job) error {
 		seen := map[int]bool{}
 		var gpus []int
 		for _, j := range jobs {
-			js := &jobState{job: j}
-			for _, c := range e.candidates(js) {
+			for _, c := range e.candidates(&jobState{job: j}) {
 				if c == m.Name && !seen[j.GPUs()] {
 					seen[j.GPUs()] = true
 					gpus = append(gpus, j.GPUs())

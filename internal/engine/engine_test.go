@@ -18,7 +18,9 @@ import (
 
 	"github.com/fleetbench/fleet/internal/agentbin"
 	"github.com/fleetbench/fleet/internal/journal"
+	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/plan"
+	"github.com/fleetbench/fleet/internal/run"
 	"github.com/fleetbench/fleet/internal/target"
 )
 
@@ -125,23 +127,43 @@ func jobsFor(n int, candidates ...string) []*plan.Job {
 	return out
 }
 
-func newEngine(t *testing.T, dir string, opts Options, ts ...*scriptedTarget) *Engine {
+// runDir creates (or, to resume, opens) the run "run" under results and
+// closes it when the test ends.
+func runDir(t *testing.T, results string, resume bool) *run.Dir {
 	t.Helper()
-	var ms []*Machine
-	for _, s := range ts {
-		ms = append(ms, &Machine{Name: s.name, GPU: "h200", GPUs: 8, Target: s})
+	var d *run.Dir
+	var err error
+	if resume {
+		d, err = run.Open(results, "run")
+	} else {
+		d, err = run.Create(results, run.Info{RunID: "run"})
 	}
-	opts.RunID, opts.RunDir = "run", dir
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// newEngine returns an engine over ts whose run lives under results
+// (results/run).
+func newEngine(t *testing.T, results string, opts Options, ts ...*scriptedTarget) *Engine {
+	t.Helper()
+	var ms []*machine.Machine
+	for _, s := range ts {
+		ms = append(ms, &machine.Machine{Name: s.name, GPU: "h200", GPUs: 8, Target: s})
+	}
+	opts.Run = runDir(t, results, opts.Resume)
 	opts.Binaries = &agentbin.Finder{Self: os.Args[0]}
 	opts.Logger = log.New(io.Discard)
 	opts.Backoff = time.Millisecond
 	return New(ms, opts)
 }
 
-func states(s *Summary) map[string]string {
+func states(s *run.Summary) map[string]string {
 	m := map[string]string{}
-	for _, o := range s.Outcomes {
-		m[o.Job.ID] = o.State
+	for _, o := range s.Jobs {
+		m[o.Job] = o.State
 	}
 	return m
 }
@@ -153,8 +175,8 @@ func TestEveryJobRunsOnceAndMachinesRunInParallel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Failed() != 0 || len(sum.Rows) != 6 {
-		t.Fatalf("failed=%d rows=%d, want 0 and 6", sum.Failed(), len(sum.Rows))
+	if sum.Failed != 0 || len(sum.Rows) != 6 {
+		t.Fatalf("failed=%d rows=%d, want 0 and 6", sum.Failed, len(sum.Rows))
 	}
 	if len(a.started) == 0 || len(b.started) == 0 || len(a.started)+len(b.started) != 6 {
 		t.Fatalf("starts a=%v b=%v: want the 6 jobs spread over both", a.started, b.started)
@@ -215,8 +237,8 @@ func TestMachineThatKeepsFailingIsSetAside(t *testing.T) {
 	if calls != 2 {
 		t.Errorf("machine tried %d times, want 2 before it is set aside", calls)
 	}
-	if sum.Failed() != 4 {
-		t.Errorf("failed = %d, want all 4 (no machine left)", sum.Failed())
+	if sum.Failed != 4 {
+		t.Errorf("failed = %d, want all 4 (no machine left)", sum.Failed)
 	}
 }
 
@@ -250,9 +272,11 @@ func TestResumeSkipsJobsAlreadyDone(t *testing.T) {
 		}
 		return target.Exit{}, nil
 	})
-	if _, err := newEngine(t, dir, Options{}, first).Run(context.Background(), jobsFor(3, "a")); err != nil {
+	e := newEngine(t, dir, Options{}, first)
+	if _, err := e.Run(context.Background(), jobsFor(3, "a")); err != nil {
 		t.Fatal(err)
 	}
+	e.opts.Run.Close() // the controller exits; the next one resumes
 	second := newScripted("a", ok)
 	sum, err := newEngine(t, dir, Options{Resume: true}, second).Run(context.Background(), jobsFor(3, "a"))
 	if err != nil {
@@ -261,8 +285,8 @@ func TestResumeSkipsJobsAlreadyDone(t *testing.T) {
 	if fmt.Sprint(second.started) != "[cfg_1k1k_tp8_conc16#2]" {
 		t.Errorf("resume started %v, want only the failed job, as attempt 2", second.started)
 	}
-	if sum.Failed() != 0 || len(sum.Rows) != 3 {
-		t.Errorf("after resume failed=%d rows=%d, want 0 and 3", sum.Failed(), len(sum.Rows))
+	if sum.Failed != 0 || len(sum.Rows) != 3 {
+		t.Errorf("after resume failed=%d rows=%d, want 0 and 3", sum.Failed, len(sum.Rows))
 	}
 }
 
@@ -345,14 +369,14 @@ func TestARetriedJobKeepsOnlyTheResultOfTheAttemptThatCounts(t *testing.T) {
 	e := newEngine(t, dir, Options{Retries: 1}, dying, good)
 	jobs := jobsFor(1, "dying", "good")
 	sum, err := e.Run(context.Background(), jobs)
-	if err != nil || sum.Failed() != 0 {
-		t.Fatalf("run: %v, failed %d", err, sum.Failed())
+	if err != nil || sum.Failed != 0 {
+		t.Fatalf("run: %v, failed %d", err, sum.Failed)
 	}
-	results, _ := filepath.Glob(filepath.Join(dir, "jobs", dirName(jobs[0].ID), "results", "*.json"))
+	results, _ := filepath.Glob(filepath.Join(dir, "run", "jobs", run.JobDirName(jobs[0].ID), "results", "*.json"))
 	if len(results) != 1 || !strings.HasSuffix(results[0], "_good.json") {
 		t.Fatalf("results = %v, want only the good attempt's", results)
 	}
-	aside, _ := filepath.Glob(filepath.Join(dir, "jobs", dirName(jobs[0].ID), "attempts", "1", "results", "*_dying.json"))
+	aside, _ := filepath.Glob(filepath.Join(dir, "run", "jobs", run.JobDirName(jobs[0].ID), "attempts", "1", "results", "*_dying.json"))
 	if len(aside) != 1 {
 		t.Fatalf("the failed attempt's outputs were not kept aside")
 	}

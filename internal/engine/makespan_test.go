@@ -11,7 +11,9 @@ import (
 	"github.com/charmbracelet/log"
 
 	"github.com/fleetbench/fleet/internal/agentbin"
+	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/plan"
+	"github.com/fleetbench/fleet/internal/run"
 	"github.com/fleetbench/fleet/internal/target"
 )
 
@@ -69,7 +71,7 @@ func BenchmarkMakespan(b *testing.B) {
 	var gpuHours, longest float64
 	for _, j := range jobs {
 		est := plan.Estimate(j)
-		dur[dirName(j.ID)] = time.Duration(est.Hours() * float64(scale))
+		dur[run.JobDirName(j.ID)] = time.Duration(est.Hours() * float64(scale))
 		gpuHours += est.Hours() * float64(j.GPUs())
 		longest = max(longest, est.Hours())
 	}
@@ -82,21 +84,26 @@ func BenchmarkMakespan(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			var total time.Duration
 			for i := 0; i < b.N; i++ {
-				var ms []*Machine
+				var ms []*machine.Machine
 				for n := 0; n < 4; n++ {
 					s := newScripted(fmt.Sprintf("node%d", n), ok)
-					ms = append(ms, &Machine{Name: s.name, GPU: "h200", GPUs: 8, Packing: packing, Target: &timedTarget{s, dur}})
+					ms = append(ms, &machine.Machine{Name: s.name, GPU: "h200", GPUs: 8, Packing: packing, Target: &timedTarget{s, dur}})
 				}
 				for _, j := range jobs {
 					j.Candidates = []string{"node0", "node1", "node2", "node3"}
 				}
-				e := New(ms, Options{RunID: "bench", RunDir: b.TempDir(), Binaries: &agentbin.Finder{Self: os.Args[0]}, Logger: log.New(io.Discard)})
+				d, err := run.Create(b.TempDir(), run.Info{RunID: "bench"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				e := New(ms, Options{Run: d, Binaries: &agentbin.Finder{Self: os.Args[0]}, Logger: log.New(io.Discard)})
 				start := time.Now()
 				sum, err := e.Run(context.Background(), jobs)
-				if err != nil || sum.Failed() != 0 {
-					b.Fatalf("run: %v, %d failed", err, sum.Failed())
+				if err != nil || sum.Failed != 0 {
+					b.Fatalf("run: %v, %d failed", err, sum.Failed)
 				}
 				total += time.Since(start)
+				d.Close()
 			}
 			makespan := float64(total/time.Duration(b.N)) / float64(scale)
 			b.ReportMetric(makespan, "est-hours")

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/fleetbench/fleet/internal/agentbin"
+	"github.com/fleetbench/fleet/internal/machine"
+	"github.com/fleetbench/fleet/internal/run"
 	"github.com/fleetbench/fleet/internal/target"
 	"github.com/fleetbench/fleet/scripts"
 )
@@ -25,7 +27,7 @@ func outputs(resultName string) []string {
 
 // buildSpec turns a planned job into what a target runs: the job scripts,
 // the fleet binary, and the environment contract of scripts/README.md.
-func (e *Engine) buildSpec(js *jobState, m *Machine, bin agentbin.Binary, slot slot, attempt int) (*target.Spec, error) {
+func (e *Engine) buildSpec(js *jobState, m *machine.Machine, bin agentbin.Binary, slot slot, attempt int) (*target.Spec, error) {
 	j := js.job
 	env := map[string]string{}
 	for k, v := range m.Env {
@@ -50,7 +52,7 @@ func (e *Engine) buildSpec(js *jobState, m *Machine, bin agentbin.Binary, slot s
 		percentiles = []string{"99"}
 	}
 	contract := map[string]string{
-		"FLEET_RUN_ID":       e.opts.RunID,
+		"FLEET_RUN_ID":       e.opts.Run.ID(),
 		"FLEET_JOB_ID":       j.ID,
 		"FLEET_NODE":         m.Name,
 		"FLEET_BIN":          "./bin/fleet",
@@ -103,8 +105,8 @@ func (e *Engine) buildSpec(js *jobState, m *Machine, bin agentbin.Binary, slot s
 	}
 	files = append(files, target.File{Path: "bin/fleet", Mode: 0o755, Source: bin.Path, Digest: bin.Digest, Shared: true})
 	return &target.Spec{
-		RunID:   e.opts.RunID,
-		JobID:   js.dir,
+		RunID:   e.opts.Run.ID(),
+		JobID:   run.JobDirName(j.ID),
 		Attempt: attempt,
 		Env:     env,
 		Secrets: m.Secrets,

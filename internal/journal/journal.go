@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"sync"
@@ -33,6 +34,8 @@ const (
 type Entry struct {
 	Time    time.Time      `json:"time"`
 	Job     string         `json:"job"`
+	Config  string         `json:"config,omitempty"` // on queued entries: the job's config key
+	GPU     string         `json:"gpu,omitempty"`    // on queued entries: the GPU type it asks for
 	Attempt int            `json:"attempt,omitempty"`
 	Node    string         `json:"node,omitempty"`
 	State   string         `json:"state"`
@@ -78,27 +81,49 @@ func (j *Journal) Append(e Entry) error {
 // Close closes the file.
 func (j *Journal) Close() error { return j.f.Close() }
 
-// Read reads every entry of path; a torn last line (a controller
-// killed mid-write) is ignored.
+// MaxLine bounds one journal line. fleet's own entries are far smaller
+// (reasons are capped before they are recorded); a longer line is damage
+// or someone else's writing, and is skipped rather than failing the read.
+const MaxLine = 1 << 20
+
+// Read reads every entry of path. A torn last line (a controller killed
+// mid-write), a line that is not an entry and a line over MaxLine are
+// skipped: one bad line must not make a run unreadable.
 func Read(path string) ([]Entry, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read journal: %w", err)
 	}
 	defer f.Close()
 	var out []Entry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for sc.Scan() {
+	r := bufio.NewReaderSize(f, 64*1024)
+	var line []byte
+	tooLong := false
+	for {
+		chunk, isPrefix, err := r.ReadLine()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return out, fmt.Errorf("read journal %s: %w", path, err)
+		}
+		if !tooLong {
+			line = append(line, chunk...)
+			tooLong = len(line) > MaxLine
+		}
+		if isPrefix {
+			continue
+		}
 		var e Entry
-		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Job != "" {
+		if !tooLong && json.Unmarshal(line, &e) == nil && e.Job != "" {
 			out = append(out, e)
 		}
+		line, tooLong = line[:0], false
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // Last maps each job to its latest journal entry.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fleetbench/fleet/internal/journal"
+	"github.com/fleetbench/fleet/internal/run"
 )
 
 // Board keeps the latest state of every job and machine and renders it.
@@ -19,13 +20,13 @@ type Board struct {
 	total    int
 	start    time.Time
 	now      func() time.Time
-	jobs     map[string]journal.Entry
-	machines map[string]journal.Entry // the latest entry of the job on each machine
-	started  map[string]time.Time     // job -> when its current attempt began
-	durs     []time.Duration          // durations of finished attempts
-	notes    []string                 // failures to print above the board
-	lines    int                      // lines drawn last time, to erase
-	slots    int                      // machines that run in parallel
+	fold     run.Folder             // job states, folded as status folds them
+	machines map[string]run.Outcome // the latest outcome of the job on each machine
+	started  map[string]time.Time   // job -> when its current attempt began
+	durs     []time.Duration        // durations of finished attempts
+	notes    []string               // failures to print above the board
+	lines    int                    // lines drawn last time, to erase
+	slots    int                    // machines that run in parallel
 }
 
 // New returns a board for a run of total jobs on slots parallel machines.
@@ -34,14 +35,14 @@ func New(total, slots int, now func() time.Time) *Board {
 		now = time.Now
 	}
 	return &Board{total: total, slots: max(slots, 1), start: now(), now: now,
-		jobs: map[string]journal.Entry{}, machines: map[string]journal.Entry{}, started: map[string]time.Time{}}
+		machines: map[string]run.Outcome{}, started: map[string]time.Time{}}
 }
 
 // Observe records an engine event; it is safe for concurrent use.
 func (b *Board) Observe(e journal.Entry) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.jobs[e.Job] = e
+	o := b.fold.Apply(e)
 	switch e.State {
 	case journal.StatePreparing:
 		b.started[e.Job] = b.now()
@@ -55,7 +56,7 @@ func (b *Board) Observe(e journal.Entry) {
 		}
 	}
 	if e.Node != "" {
-		b.machines[e.Node] = e
+		b.machines[e.Node] = o
 	}
 }
 
@@ -68,19 +69,20 @@ func (b *Board) Counts() (done, running, queued, failed int) {
 }
 
 func (b *Board) counts() (done, running, queued, failed int) {
-	for _, e := range b.jobs {
-		switch e.State {
-		case journal.StateDone:
+	outcomes := b.fold.Outcomes()
+	for _, o := range outcomes {
+		switch {
+		case o.State == journal.StateDone:
 			done++
-		case journal.StatePreparing, journal.StateRunning, journal.StateFetching:
+		case run.Active(o.State):
 			running++
-		case journal.StateFailed, journal.StateCancelled:
+		case run.Final(o.State):
 			failed++
 		default:
 			queued++
 		}
 	}
-	queued += b.total - len(b.jobs)
+	queued += max(b.total-len(outcomes), 0)
 	return
 }
 
@@ -133,15 +135,14 @@ func (b *Board) Render(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		e := b.machines[n]
+		o := b.machines[n]
 		what := "idle"
-		switch e.State {
-		case journal.StatePreparing, journal.StateRunning, journal.StateFetching:
+		if run.Active(o.State) {
 			since := ""
-			if t, ok := b.started[e.Job]; ok {
+			if t, ok := b.started[o.Job]; ok {
 				since = " " + b.now().Sub(t).Round(time.Second).String()
 			}
-			what = fmt.Sprintf("%-9s %s%s", e.State, e.Job, since)
+			what = fmt.Sprintf("%-9s %s%s", o.State, o.Job, since)
 		}
 		body = append(body, fmt.Sprintf("  %-16s %s", n, what))
 	}

@@ -18,8 +18,11 @@ import (
 	"github.com/fleetbench/fleet/internal/agentbin"
 	"github.com/fleetbench/fleet/internal/config"
 	"github.com/fleetbench/fleet/internal/engine"
+	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/plan"
+	"github.com/fleetbench/fleet/internal/run"
 	"github.com/fleetbench/fleet/internal/slurm"
+	"github.com/fleetbench/fleet/internal/target/shelltarget"
 )
 
 var agent struct {
@@ -107,12 +110,31 @@ func TestDemoSweepRunsThroughSbatch(t *testing.T) {
 			if len(placed.Jobs) != 3 {
 				t.Fatalf("%d jobs placed, want the demo's 3", len(placed.Jobs))
 			}
-			c := in.Cluster(name)
+			// The machine comes from fleet's one factory, as in `fleet
+			// sweep`; its login connection is watched to count sbatch calls.
+			var host *countingHost
+			m, err := machine.Open(context.Background(), in, name, machine.Options{
+				SlurmOptions: func(o *slurm.Options) { o.Poll, o.CancelWait = time.Second, time.Minute },
+				WrapHost: func(h shelltarget.Host) shelltarget.Host {
+					host = &countingHost{Host: h, calls: map[string]int{}}
+					return host
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Target.Close()
+			if m.Capacity() != 2 {
+				t.Errorf("capacity %d, want the cluster's max_nodes 2", m.Capacity())
+			}
+			rd, err := run.Create(filepath.Join(dir, "results"), run.Info{RunID: "demo-" + name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rd.Close()
 			var logs bytes.Buffer
-			eng := engine.New([]*engine.Machine{{
-				Name: c.Name, GPU: c.GPU, GPUs: c.GPUsPerNode, Slots: c.MaxNodes, Env: c.Env, Target: rc.tg,
-			}}, engine.Options{
-				RunID: "demo-" + name, RunDir: filepath.Join(dir, "results"), Retries: sw.Retries,
+			eng := engine.New([]*machine.Machine{m}, engine.Options{
+				Run: rd, Retries: sw.Retries,
 				Backoff: time.Second, Timeouts: sw.Timeouts, Binaries: &agentbin.Finder{Explicit: bins},
 				Logger: log.NewWithOptions(&syncWriter{w: &logs}, log.Options{Level: log.InfoLevel}),
 			})
@@ -122,11 +144,11 @@ func TestDemoSweepRunsThroughSbatch(t *testing.T) {
 			if err != nil {
 				t.Fatalf("run: %v\n%s", err, logs.String())
 			}
-			if sum.Failed() != 0 || len(sum.Rows) != 3 {
-				for _, o := range sum.Outcomes {
-					t.Logf("%s: %s %s", o.Job.ID, o.State, o.Reason)
+			if sum.Failed != 0 || len(sum.Rows) != 3 {
+				for _, o := range sum.Jobs {
+					t.Logf("%s: %s %s", o.Job, o.State, o.Reason)
 				}
-				t.Fatalf("failed=%d rows=%d, want 0 and 3\n%s", sum.Failed(), len(sum.Rows), logs.String())
+				t.Fatalf("failed=%d rows=%d, want 0 and 3\n%s", sum.Failed, len(sum.Rows), logs.String())
 			}
 			for _, r := range sum.Rows {
 				if r.TputPerGPU <= 0 || r.Metrics["median_ttft"] <= 0 || r.Failed != 0 {
@@ -134,10 +156,10 @@ func TestDemoSweepRunsThroughSbatch(t *testing.T) {
 				}
 			}
 			// Every job went through sbatch, at most max_nodes at a time.
-			if n := rc.host.count("sbatch"); n < 3 {
+			if n := host.count("sbatch"); n < 3 {
 				t.Errorf("%d sbatch calls for 3 jobs", n)
 			}
-			jobs, _ := filepath.Glob(filepath.Join(dir, "results", "jobs", "*", "job.log"))
+			jobs, _ := filepath.Glob(filepath.Join(dir, "results", "demo-"+name, "jobs", "*", "job.log"))
 			if len(jobs) != 3 {
 				t.Errorf("fetched job logs: %v", jobs)
 			}

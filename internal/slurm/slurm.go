@@ -503,3 +503,20 @@ func (t *Target) Close() error {
 	t.poll.close()
 	return t.host.Close()
 }
+
+// DefaultWorkDir is where a cluster's jobs go when the inventory sets no
+// workdir: fleet-work in the login user's home, which clusters share
+// between login and compute nodes as a rule (a site without that sets
+// workdir).
+func DefaultWorkDir(ctx context.Context, host shelltarget.Host) (string, error) {
+	var out, errb bytes.Buffer
+	code, err := host.Exec(ctx, `printf '%s' "$HOME"`, nil, &out, &errb)
+	if err != nil {
+		return "", fmt.Errorf("no workdir set and the login node's home is unknown: %w", err)
+	}
+	home := strings.TrimSpace(out.String())
+	if code != 0 || !path.IsAbs(home) {
+		return "", fmt.Errorf("no workdir set and $HOME on %s is %q (exit %d: %s): set workdir in the cluster block", host.Name(), home, code, strings.TrimSpace(errb.String()))
+	}
+	return path.Join(home, "fleet-work"), nil
+}

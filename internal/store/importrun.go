@@ -3,39 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
-	"time"
 
-	"github.com/fleetbench/fleet/internal/journal"
-	"github.com/fleetbench/fleet/internal/results"
+	"github.com/fleetbench/fleet/internal/run"
 )
-
-// runSummary is the part of summary.json the store reads.
-type runSummary struct {
-	RunID string `json:"run_id"`
-	Jobs  []struct {
-		Job      string `json:"job"`
-		Config   string `json:"config"`
-		GPU      string `json:"gpu"` // not written by every engine version
-		State    string `json:"state"`
-		Node     string `json:"node"`
-		Attempts int    `json:"attempts"`
-		Reason   string `json:"reason"`
-	} `json:"jobs"`
-}
-
-// runInfo is run.json.
-type runInfo struct {
-	RunID   string `json:"run_id"`
-	Sweep   string `json:"sweep"`
-	Started string `json:"started"`
-}
 
 // ImportStats says what an import recorded.
 type ImportStats struct {
@@ -46,205 +17,51 @@ type ImportStats struct {
 }
 
 // IsRunDir reports whether dir looks like a run directory fleet wrote.
-func IsRunDir(dir string) bool {
-	for _, name := range []string{"journal.jsonl", "summary.json", "run.json"} {
-		if st, err := os.Stat(filepath.Join(dir, name)); err == nil && st.Mode().IsRegular() {
-			return true
-		}
-	}
-	return false
-}
+func IsRunDir(dir string) bool { return run.IsDir(dir) }
 
-// ImportRun loads a run directory (results/<run-id>: run.json,
-// journal.jsonl, summary.json, jobs/<job>/row.json) into the store,
+// ImportRun indexes a run directory (results/<run-id>) in the store,
 // replacing whatever the store held for that run: importing twice yields
-// the same rows once.
+// the same rows once. It is the store's one way in for fleet's own runs:
+// a sweep calls it as jobs end and once more at the end, and reports call
+// it for the run directories they are given.
 func (s *Store) ImportRun(ctx context.Context, runDir string) (*ImportStats, error) {
-	if !IsRunDir(runDir) {
-		return nil, fmt.Errorf("import run %s: not a run directory (no run.json, journal.jsonl or summary.json)", runDir)
-	}
-	abs, err := filepath.Abs(runDir)
+	rec, err := run.Load(runDir)
 	if err != nil {
-		return nil, fmt.Errorf("import run %s: %w", runDir, err)
+		return nil, fmt.Errorf("import run: %w", err)
 	}
-	run := Run{ID: filepath.Base(abs), Source: SourceSweep, Location: abs}
-	var info runInfo
-	if err := readJSON(filepath.Join(abs, "run.json"), &info); err != nil {
-		return nil, fmt.Errorf("import run %s: %w", runDir, err)
-	}
-	if info.RunID != "" {
-		run.ID = info.RunID
-	}
-	run.Sweep = info.Sweep
-	run.Started, _ = time.Parse(time.RFC3339, info.Started)
-
-	var sum runSummary
-	if err := readJSON(filepath.Join(abs, "summary.json"), &sum); err != nil {
-		return nil, fmt.Errorf("import run %s: %w", runDir, err)
-	}
-	if info.RunID == "" && sum.RunID != "" {
-		run.ID = sum.RunID
-	}
-
-	entries, err := journal.Read(filepath.Join(abs, "journal.jsonl"))
-	if err != nil {
-		return nil, fmt.Errorf("import run %s: %w", runDir, err)
-	}
-	if run.Started.IsZero() && len(entries) > 0 {
-		run.Started = entries[0].Time
-	}
-
-	jobs := map[string]*Job{}
-	var order []string
-	job := func(id string) *Job {
-		j, ok := jobs[id]
-		if !ok {
-			j = &Job{RunID: run.ID, ID: id, State: StateQueued}
-			jobs[id] = j
-			order = append(order, id)
-		}
-		return j
-	}
-	type akey struct {
-		job string
-		n   int
-	}
-	attempts := map[akey]*Attempt{}
-	var aorder []akey
-	rowFiles := map[string]string{}
-	for _, e := range entries {
-		j := job(e.Job)
-		if e.Node != "" {
-			j.Node = e.Node
-		}
-		j.Attempts = max(j.Attempts, e.Attempt)
-		switch e.State {
-		case StateRetrying:
-			j.State, j.Reason = StateQueued, e.Reason
-		case StateDone, StateFailed, StateCancelled:
-			j.State, j.Reason = e.State, e.Reason
-		default:
-			j.State = e.State
-		}
-		if e.Result != "" {
-			rowFiles[e.Job] = filepath.Join(abs, filepath.FromSlash(e.Result))
-		}
-		if e.Attempt <= 0 {
-			continue
-		}
-		k := akey{e.Job, e.Attempt}
-		a, ok := attempts[k]
-		if !ok {
-			a = &Attempt{RunID: run.ID, JobID: e.Job, N: e.Attempt, Started: e.Time}
-			attempts[k] = a
-			aorder = append(aorder, k)
-		}
-		if e.Node != "" {
-			a.Node = e.Node
-		}
-		a.State = e.State
-		if e.State == StateRetrying {
-			a.State = StateFailed
-		}
-		if e.Reason != "" {
-			a.Reason = e.Reason
-		}
-		if e.Exit != nil {
-			c := e.Exit.Code
-			a.ExitCode = &c
-		}
-		if terminal(e.State) {
-			a.Ended = e.Time
-		}
-	}
-	// summary.json is the engine's last word on each job.
-	gpuOf := map[string]string{}
-	for _, sj := range sum.Jobs {
-		j := job(sj.Job)
-		j.Config, j.State, j.Reason = sj.Config, sj.State, sj.Reason
-		if sj.Node != "" {
-			j.Node = sj.Node
-		}
-		j.Attempts = max(j.Attempts, sj.Attempts)
-		if sj.GPU != "" {
-			gpuOf[sj.Job] = sj.GPU
-		}
-	}
-	// Rows: those the journal points at, then any row.json left in jobs/
-	// (a job whose client failed too many requests still writes one).
-	byJob := map[string]*results.Row{}
-	for id, path := range rowFiles {
-		if r, err := results.ReadRow(path); err == nil {
-			byJob[id] = r
-		}
-	}
-	found, _ := filepath.Glob(filepath.Join(abs, "jobs", "*", "row.json"))
-	sort.Strings(found)
-	for _, path := range found {
-		r, err := results.ReadRow(path)
-		if err != nil {
-			return nil, fmt.Errorf("import run %s: %w", runDir, err)
-		}
-		id := r.JobID
-		if id == "" {
-			id = filepath.Base(filepath.Dir(path))
-		}
-		if _, ok := byJob[id]; ok {
-			continue
-		}
-		byJob[id] = r
-		if _, known := jobs[id]; !known {
-			// Nothing says how it ended but it has a result: a run
-			// directory copied without its journal.
-			job(id).State = StateDone
-		}
-	}
-	hwOfNode, hwOfConfig := map[string]string{}, map[string]string{}
-	for id, r := range byJob {
-		j := job(id)
-		r.RunID, r.JobID = run.ID, id
-		if r.Node == "" {
-			r.Node = j.Node
-		}
-		j.Row = r
-		if r.HW != "" {
-			hwOfNode[r.Node] = r.HW
-			if j.Config != "" {
-				hwOfConfig[j.Config] = r.HW
+	r := Run{ID: rec.Info.RunID, Source: SourceSweep, Location: rec.Dir, Sweep: rec.Info.Sweep, Started: rec.Info.Started}
+	jobs := make([]Job, 0, len(rec.Outcomes))
+	for _, o := range rec.Outcomes {
+		j := Job{RunID: r.ID, ID: o.Job, Config: o.Config, State: o.State, Node: o.Node, Attempts: o.Attempts, Reason: o.Reason, HW: o.GPU}
+		if row := rec.Rows[o.Job]; row != nil {
+			row.RunID, row.JobID = r.ID, o.Job
+			if row.Node == "" {
+				row.Node = j.Node
 			}
+			j.Row = row
 		}
+		jobs = append(jobs, j)
 	}
-	for _, j := range jobs {
-		switch {
-		case j.Row != nil && j.Row.HW != "":
-			j.HW = j.Row.HW
-		case gpuOf[j.ID] != "":
-			j.HW = gpuOf[j.ID]
-		case hwOfNode[j.Node] != "":
-			j.HW = hwOfNode[j.Node]
-		default:
-			j.HW = hwOfConfig[j.Config]
-		}
-	}
-
-	stats := &ImportStats{RunID: run.ID, Jobs: len(jobs), Attempts: len(attempts)}
+	fillHW(jobs)
+	stats := &ImportStats{RunID: r.ID, Jobs: len(jobs), Attempts: len(rec.Attempts)}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.upsertRun(ctx, tx, run); err != nil {
+		if err := s.upsertRun(ctx, tx, r); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE run_id = ?`, run.ID); err != nil {
-			return fmt.Errorf("replace jobs of run %s: %w", run.ID, err)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE run_id = ?`, r.ID); err != nil {
+			return fmt.Errorf("replace jobs of run %s: %w", r.ID, err)
 		}
-		for _, id := range order {
-			if err := upsertJob(ctx, tx, *jobs[id]); err != nil {
+		for _, j := range jobs {
+			if err := upsertJob(ctx, tx, j); err != nil {
 				return err
 			}
-			if jobs[id].Row != nil && jobs[id].State == StateDone {
+			if j.Row != nil {
 				stats.Rows++
 			}
 		}
-		for _, k := range aorder {
-			if err := upsertAttempt(ctx, tx, *attempts[k]); err != nil {
+		for _, a := range rec.Attempts {
+			at := Attempt{RunID: r.ID, JobID: a.Job, N: a.N, Node: a.Node, State: a.State, Reason: a.Reason, ExitCode: a.ExitCode, Started: a.Started, Ended: a.Ended}
+			if err := upsertAttempt(ctx, tx, at); err != nil {
 				return err
 			}
 		}
@@ -256,17 +73,29 @@ func (s *Store) ImportRun(ctx context.Context, runDir string) (*ImportStats, err
 	return stats, nil
 }
 
-// readJSON decodes path into v; a missing file leaves v as it is.
-func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+// fillHW gives every job a GPU type: its row's, the one it asked for, or
+// failing both (a job that never ran, journalled by an older fleet) that
+// of another job on its node or of its config.
+func fillHW(jobs []Job) {
+	hwOfNode, hwOfConfig := map[string]string{}, map[string]string{}
+	for _, j := range jobs {
+		if j.Row != nil && j.Row.HW != "" {
+			hwOfNode[j.Row.Node] = j.Row.HW
+			if j.Config != "" {
+				hwOfConfig[j.Config] = j.Row.HW
+			}
+		}
 	}
-	if err != nil {
-		return err
+	for i := range jobs {
+		j := &jobs[i]
+		switch {
+		case j.Row != nil && j.Row.HW != "":
+			j.HW = j.Row.HW
+		case j.HW != "":
+		case hwOfNode[j.Node] != "":
+			j.HW = hwOfNode[j.Node]
+		default:
+			j.HW = hwOfConfig[j.Config]
+		}
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }

@@ -116,21 +116,6 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// loadJob returns one job with its row and metrics, nil when absent.
-func loadJob(ctx context.Context, q queryer, runID, jobID string) (*Job, error) {
-	j, err := scanJob(q.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE run_id = ? AND job_id = ?`, runID, jobID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read job %s of run %s: %w", jobID, runID, err)
-	}
-	if err := fillMetrics(ctx, q, []*Job{j}, []string{runID}); err != nil {
-		return nil, err
-	}
-	return j, nil
-}
-
 // Jobs returns the jobs of the given runs (all runs when none is named),
 // rows and metrics included, ordered by run then job id.
 func (s *Store) Jobs(ctx context.Context, runIDs ...string) ([]*Job, error) {

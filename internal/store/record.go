@@ -64,32 +64,6 @@ type Attempt struct {
 	Ended    time.Time
 }
 
-// Event is one job state change as the engine sees it (its journal entry),
-// for filling the store while a sweep runs.
-type Event struct {
-	Time     time.Time
-	Job      string
-	Config   string
-	HW       string
-	Attempt  int
-	Node     string
-	State    string
-	Reason   string
-	ExitCode *int
-	// Row is the job's aggregated result when State is done; RowFile, the
-	// path of its row.json, is read instead when Row is nil.
-	Row     *results.Row
-	RowFile string
-}
-
-// Sink receives job state changes as they happen. *Store implements it;
-// the engine's OnEvent hook feeds it.
-type Sink interface {
-	JobEvent(ctx context.Context, runID string, ev Event) error
-}
-
-var _ Sink = (*Store)(nil)
-
 // RecordRun creates the run or updates what is known about it.
 func (s *Store) RecordRun(ctx context.Context, r Run) error {
 	if r.ID == "" {
@@ -230,84 +204,6 @@ ON CONFLICT(run_id, job_id, attempt) DO UPDATE SET
 		return fmt.Errorf("record attempt %d of job %s: %w", a.N, a.JobID, err)
 	}
 	return nil
-}
-
-// JobEvent records one state change of a job of a running sweep: the
-// job's current state, its attempt, and its row once done.
-func (s *Store) JobEvent(ctx context.Context, runID string, ev Event) error {
-	if ev.Job == "" {
-		return fmt.Errorf("job event of run %s: no job id", runID)
-	}
-	if ev.Time.IsZero() {
-		ev.Time = s.now()
-	}
-	row := ev.Row
-	if row == nil && ev.State == StateDone && ev.RowFile != "" {
-		r, err := results.ReadRow(ev.RowFile)
-		if err != nil {
-			return fmt.Errorf("job event of %s: read row: %w", ev.Job, err)
-		}
-		row = r
-	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.ensureRun(ctx, tx, runID); err != nil {
-			return err
-		}
-		cur, err := loadJob(ctx, tx, runID, ev.Job)
-		if err != nil {
-			return err
-		}
-		if cur == nil {
-			cur = &Job{RunID: runID, ID: ev.Job}
-		}
-		if ev.Config != "" {
-			cur.Config = ev.Config
-		}
-		if ev.HW != "" {
-			cur.HW = ev.HW
-		}
-		if ev.Node != "" {
-			cur.Node = ev.Node
-		}
-		cur.Attempts = max(cur.Attempts, ev.Attempt)
-		switch ev.State {
-		case StateRetrying:
-			// The job goes back to the queue; its attempt failed.
-			cur.State, cur.Reason = StateQueued, ev.Reason
-		case StateDone, StateFailed, StateCancelled:
-			cur.State, cur.Reason = ev.State, ev.Reason
-		default:
-			cur.State = ev.State
-		}
-		if row != nil {
-			cur.Row = row
-		}
-		if err := upsertJob(ctx, tx, *cur); err != nil {
-			return err
-		}
-		if ev.Attempt <= 0 {
-			return nil
-		}
-		a := Attempt{RunID: runID, JobID: ev.Job, N: ev.Attempt, Node: ev.Node, State: ev.State, Reason: ev.Reason, ExitCode: ev.ExitCode}
-		if ev.State == StateRetrying {
-			a.State = StateFailed
-		}
-		if terminal(ev.State) {
-			a.Ended = ev.Time
-		} else {
-			a.Started = ev.Time
-		}
-		return upsertAttempt(ctx, tx, a)
-	})
-}
-
-// terminal reports whether an attempt ends in state.
-func terminal(state string) bool {
-	switch state {
-	case StateDone, StateFailed, StateRetrying, StateCancelled:
-		return true
-	}
-	return false
 }
 
 func fmtTime(t time.Time) string {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/results"
 )
 
@@ -94,8 +94,8 @@ func TestImportRunRecordsJobsAttemptsAndRows(t *testing.T) {
 		{"failed jobs", `SELECT COUNT(*) FROM jobs WHERE state = 'failed'`, 3},
 		{"attempts, the retried job's two included", `SELECT COUNT(*) FROM attempts`, 26},
 		{"the retried job's first attempt failed", `SELECT COUNT(*) FROM attempts WHERE attempt = 1 AND state = 'failed' AND reason LIKE '%connection lost%'`, 1},
-		{"rows: done jobs and the one whose client failed too many requests", `SELECT COUNT(*) FROM jobs WHERE has_row`, 24},
-		{"metrics of every row", `SELECT COUNT(DISTINCT job_id) FROM metrics`, 24},
+		{"rows: only done jobs (a job whose client failed too many requests wrote one, but it is not a result)", `SELECT COUNT(*) FROM jobs WHERE has_row`, 23},
+		{"metrics of every row", `SELECT COUNT(DISTINCT job_id) FROM metrics`, 23},
 		{"every job has a GPU type, even one that never ran", `SELECT COUNT(*) FROM jobs WHERE hw = ''`, 0},
 	}
 	for _, c := range checks {
@@ -138,77 +138,67 @@ func TestImportRunRecordsJobsAttemptsAndRows(t *testing.T) {
 	}
 }
 
-// The engine's live feed and the import at the end of a sweep must agree,
-// so that either fills the store the same way.
-func TestJobEventsFromTheJournalMatchTheImport(t *testing.T) {
+// A sweep indexes its run directory while the journal grows; each index
+// replaces the last, so the store ends as an import of the finished run.
+func TestIndexingARunAsItsJournalGrowsEndsAsTheImport(t *testing.T) {
 	ctx := context.Background()
-	live, imported := openTemp(t), openTemp(t)
+	imported, live := openTemp(t), openTemp(t)
 	if _, err := imported.ImportRun(ctx, fixtureDir); err != nil {
 		t.Fatal(err)
 	}
-	entries, err := journal.Read(filepath.Join(fixtureDir, "journal.jsonl"))
+	journalBytes, err := os.ReadFile(filepath.Join(fixtureDir, "journal.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range entries {
-		ev := Event{Time: e.Time, Job: e.Job, Attempt: e.Attempt, Node: e.Node, State: e.State, Reason: e.Reason}
-		if e.Exit != nil {
-			c := e.Exit.Code
-			ev.ExitCode = &c
-		}
-		if e.Result != "" {
-			ev.RowFile = filepath.Join(fixtureDir, e.Result)
-		}
-		if err := live.JobEvent(ctx, fixtureRun, ev); err != nil {
+	lines := strings.SplitAfter(string(journalBytes), "\n")
+	dir := filepath.Join(t.TempDir(), fixtureRun)
+	if err := os.CopyFS(dir, os.DirFS(fixtureDir)); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "summary.json")) // written only at the end of a run
+	for _, n := range []int{len(lines) / 3, 2 * len(lines) / 3} {
+		if err := os.WriteFile(filepath.Join(dir, "journal.jsonl"), []byte(strings.Join(lines[:n], "")), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := live.ImportRun(ctx, dir); err != nil {
+			t.Fatal(err)
+		}
+		done := count(t, live, `SELECT COUNT(*) FROM jobs WHERE state = 'done'`)
+		if done >= 23 {
+			t.Fatalf("after %d of %d journal lines the store already has %d done jobs", n, len(lines), done)
+		}
 	}
-	type view struct {
-		State, Node string
-		Attempts    int
-		Reason      string
-		Tput        float64
-		Metrics     int
+	if err := os.WriteFile(filepath.Join(dir, "journal.jsonl"), journalBytes, 0o644); err != nil {
+		t.Fatal(err)
 	}
-	summarize := func(s *Store) map[string]view {
+	b, err := os.ReadFile(filepath.Join(fixtureDir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "summary.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := live.ImportRun(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	view := func(s *Store) []string {
 		jobs, err := s.Jobs(ctx, fixtureRun)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := map[string]view{}
-		for _, j := range jobs {
-			v := view{State: j.State, Node: j.Node, Attempts: j.Attempts, Reason: j.Reason}
-			if j.Row != nil && j.State == StateDone {
-				v.Tput, v.Metrics = j.Row.TputPerGPU, len(j.Row.Metrics)
-			}
-			m[j.ID] = v
-		}
-		return m
-	}
-	a, b := summarize(live), summarize(imported)
-	if len(a) != 26 {
-		t.Fatalf("live feed recorded %d jobs, want 26", len(a))
-	}
-	for id, want := range b {
-		if a[id] != want {
-			t.Errorf("job %s: live %+v, imported %+v", id, a[id], want)
-		}
-	}
-	la, _ := live.Attempts(ctx, fixtureRun)
-	ia, _ := imported.Attempts(ctx, fixtureRun)
-	strip := func(as []Attempt) []string {
 		var out []string
-		for _, a := range as {
-			code := "-"
-			if a.ExitCode != nil {
-				code = string(rune('0' + *a.ExitCode))
+		for _, j := range jobs {
+			tput := 0.0
+			if j.Row != nil {
+				tput = j.Row.TputPerGPU
 			}
-			out = append(out, strings.Join([]string{a.JobID, a.Node, a.State, a.Reason, code, a.Started.String(), a.Ended.String()}, "|"))
+			out = append(out, fmt.Sprintf("%s %s %s %d %q %.3f", j.ID, j.State, j.Node, j.Attempts, j.Reason, tput))
 		}
+		sort.Strings(out)
 		return out
 	}
-	if !reflect.DeepEqual(strip(la), strip(ia)) {
-		t.Errorf("attempts differ:\nlive     %v\nimported %v", strip(la), strip(ia))
+	if a, b := view(live), view(imported); !reflect.DeepEqual(a, b) {
+		t.Errorf("indexed as it grew:\n%s\nimported whole:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
 	}
 }
 
@@ -455,45 +445,4 @@ func keys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// The engine reports job events from one goroutine per running job.
-func TestJobEventsFromConcurrentJobs(t *testing.T) {
-	ctx := context.Background()
-	s := openTemp(t)
-	const jobs = 12
-	errs := make(chan error, jobs)
-	for i := range jobs {
-		go func() {
-			id := "job" + string(rune('a'+i))
-			row := &results.Row{HW: "h200", TP: 8, EP: 1, Conc: 4 << (i % 4), JobID: id, TputPerGPU: float64(100 + i),
-				Metrics: map[string]float64{"median_ttft": 0.1, "median_intvty": 50}}
-			var err error
-			for _, st := range []string{StateQueued, "preparing", "running", "fetching", StateDone} {
-				ev := Event{Job: id, Attempt: 1, Node: "n1", State: st}
-				if st == StateQueued {
-					ev.Attempt = 0
-				}
-				if st == StateDone {
-					ev.Row = row
-				}
-				if err = s.JobEvent(ctx, "run", ev); err != nil {
-					break
-				}
-			}
-			errs <- err
-		}()
-	}
-	for range jobs {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	rows, err := s.Rows(ctx, "run")
-	if err != nil || len(rows) != jobs {
-		t.Fatalf("%d rows, %v; want %d", len(rows), err, jobs)
-	}
-	if n := count(t, s, `SELECT COUNT(*) FROM attempts WHERE state = 'done' AND started_at != '' AND ended_at != ''`); n != jobs {
-		t.Errorf("%d complete attempts, want %d", n, jobs)
-	}
 }

@@ -24,16 +24,15 @@ const Dir = "testdata/rendered"
 // env files are sourced by sh.
 const (
 	Sh      = "#!/bin/sh\n"
-	Bash    = "#!/bin/bash\n"
 	Sourced = "# shellcheck shell=sh\n"
 )
 
 // Check compares script with Dir/name, rewriting the file first when
 // update is set (go test -update). script must start with a #! line or a
-// shellcheck shell= directive (prefix a fragment with Sh, Bash or
-// Sourced) so that the shellcheck test reads it in the right dialect; it
-// must also pass that shell's syntax check (-n), which runs even where
-// shellcheck is not installed. A final newline is added where script has
+// shellcheck shell= directive (prefix a fragment with Sh or Sourced), so
+// that the shellcheck test reads it in the right dialect, and pass that
+// shell's syntax check (-n), which runs even where shellcheck is not
+// installed. A final newline is added where script has
 // none, so that the files read well; it changes nothing a shell does.
 func Check(t testing.TB, update bool, name, script string) {
 	t.Helper()

@@ -38,6 +38,12 @@ rm -f "$stop"
 exit 0`, shellquote.Quote(dir), shellquote.Quote(stop))
 }
 
+// stopFollowing creates the stop file of followScript, unless the job's
+// .fleet directory is gone (the work directory was cleaned up).
+func stopFollowing(stop string) string {
+	return "[ -d " + shellquote.Quote(path.Dir(stop)) + " ] && touch " + shellquote.Quote(stop)
+}
+
 // Logs follows the job's output (its --output file in the work directory)
 // into w until the job ends or ctx is done. It prints nothing and does
 // not block the caller's Wait while the job is queued.
@@ -76,7 +82,7 @@ func (t *Target) Logs(ctx context.Context, h target.Handle, w io.Writer) error {
 	// Ask the follower to print what is left and stop; it also stops by
 	// itself when its connection goes (tail --pid).
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	t.host.Exec(sctx, "[ -d "+shellquote.Quote(path.Dir(stop))+" ] && touch "+shellquote.Quote(stop), nil, nil, nil)
+	t.host.Exec(sctx, stopFollowing(stop), nil, nil, nil)
 	scancel()
 	select {
 	case <-done:

@@ -376,10 +376,15 @@ func (t *Target) Wait(ctx context.Context, h target.Handle) (target.Exit, error)
 		// The script removes the secrets file itself, but not when its
 		// node died or the job never ran.
 		if h.WorkDir != "" {
-			t.exec(ctx, "remove secrets file", "rm -f "+shellquote.Quote(path.Join(h.WorkDir, ".fleet", "secrets.env")))
+			t.exec(ctx, "remove secrets file", removeSecrets(h.WorkDir))
 		}
 		return res.exit, nil
 	}
+}
+
+// removeSecrets removes the secrets file of the job in workDir.
+func removeSecrets(workDir string) string {
+	return "rm -f " + shellquote.Quote(path.Join(workDir, ".fleet", "secrets.env"))
 }
 
 // Fetch copies outputs from the shared work directory.
@@ -411,7 +416,7 @@ func (t *Target) Cancel(ctx context.Context, h target.Handle) error {
 	}
 	body := "scancel " + clusterFlag(ref.Cluster) + ref.ID
 	if h.WorkDir != "" {
-		body += "\nrc=$?; rm -f " + shellquote.Quote(path.Join(h.WorkDir, ".fleet", "secrets.env")) + "; exit $rc"
+		body += "\nrc=$?; " + removeSecrets(h.WorkDir) + "; exit $rc"
 	}
 	r, err := t.exec(ctx, "cancel Slurm job "+ref.ID, body)
 	if err != nil {

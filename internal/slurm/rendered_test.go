@@ -98,5 +98,5 @@ func TestRenderedShellMatchesGolden(t *testing.T) {
 	stop := dir + "/.fleet/logs-stop.1-1"
 	shellgolden.Check(t, *update, "follow.sh", shellgolden.Sh+followScript(dir, stop))
 	shellgolden.Check(t, *update, "stop-following.sh", shellgolden.Sh+stopFollowing(stop))
-	shellgolden.Check(t, *update, "remove-secrets.sh", shellgolden.Sh+removeSecrets(dir))
+	shellgolden.Check(t, *update, "remove-secrets.sh", shellgolden.Sh+removeSecretsCmd(dir))
 }

@@ -376,14 +376,15 @@ func (t *Target) Wait(ctx context.Context, h target.Handle) (target.Exit, error)
 		// The script removes the secrets file itself, but not when its
 		// node died or the job never ran.
 		if h.WorkDir != "" {
-			t.exec(ctx, "remove secrets file", removeSecrets(h.WorkDir))
+			t.exec(ctx, "remove secrets file", removeSecretsCmd(h.WorkDir))
 		}
 		return res.exit, nil
 	}
 }
 
-// removeSecrets removes the secrets file of the job in workDir.
-func removeSecrets(workDir string) string {
+// removeSecretsCmd is the command that removes the secrets file of the
+// job in workDir.
+func removeSecretsCmd(workDir string) string {
 	return "rm -f " + shellquote.Quote(path.Join(workDir, ".fleet", "secrets.env"))
 }
 
@@ -416,7 +417,7 @@ func (t *Target) Cancel(ctx context.Context, h target.Handle) error {
 	}
 	body := "scancel " + clusterFlag(ref.Cluster) + ref.ID
 	if h.WorkDir != "" {
-		body += "\nrc=$?; " + removeSecrets(h.WorkDir) + "; exit $rc"
+		body += "\nrc=$?; " + removeSecretsCmd(h.WorkDir) + "; exit $rc"
 	}
 	r, err := t.exec(ctx, "cancel Slurm job "+ref.ID, body)
 	if err != nil {

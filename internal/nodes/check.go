@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fleetbench/fleet/internal/config"
+	"github.com/fleetbench/fleet/internal/shellquote"
 	"github.com/fleetbench/fleet/internal/ssh"
 	"github.com/fleetbench/fleet/internal/target/shelltarget"
 )
@@ -131,12 +132,12 @@ func (r *Result) connectFailed(err error) {
 // mean the remote home.
 func remotePath(p string) string {
 	if rest, ok := strings.CutPrefix(p, "~/"); ok {
-		return `"$HOME"/` + ssh.ShellQuote(rest)
+		return `"$HOME"/` + shellquote.Quote(rest)
 	}
 	if p == "~" {
 		return `"$HOME"`
 	}
-	return ssh.ShellQuote(p)
+	return shellquote.Quote(p)
 }
 
 // probeScript gathers everything in one session, as "@@section" headers

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fleetbench/fleet/internal/shellquote"
 )
 
 // fleetBin is a real fleet binary built once for the tests: the fake
@@ -102,7 +104,7 @@ func newRig(t *testing.T, gpu string, names ...string) *rig {
 		must(t, os.Symlink("fake", filepath.Join(r.bin, n)))
 	}
 	env := fmt.Sprintf("FAKE_DIR=%s\nFAKE_FLEET_BIN=%s\nFAKE_PATH=%s\nFAKE_GPU=%s\n",
-		shq(r.fake), shq(fleetBin), shq(r.bin+":/usr/local/bin:/usr/bin:/bin"), shq(gpu))
+		shellquote.Quote(r.fake), shellquote.Quote(fleetBin), shellquote.Quote(r.bin+":/usr/local/bin:/usr/bin:/bin"), shellquote.Quote(gpu))
 	must(t, os.WriteFile(filepath.Join(r.bin, "fake.env"), []byte(env), 0o644))
 	t.Cleanup(r.killLeftovers)
 	return r
@@ -386,9 +388,6 @@ func copyTree(t *testing.T, from, to string, keep func(rel string) bool) {
 		return os.WriteFile(dst, b, 0o755)
 	}))
 }
-
-// shq quotes a value for fake.env (sourced by bash).
-func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func must(t *testing.T, err error) {
 	t.Helper()

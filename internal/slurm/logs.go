@@ -8,8 +8,8 @@ import (
 	"path"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/shellquote"
 	"github.com/fleetbench/fleet/internal/target"
-	"github.com/fleetbench/fleet/internal/target/shelltarget"
 )
 
 // followScript follows the job's log on the login node (the shared
@@ -35,7 +35,13 @@ sleep 1.5
 kill $t 2>/dev/null
 wait $t 2>/dev/null
 rm -f "$stop"
-exit 0`, shelltarget.ShellQuote(dir), shelltarget.ShellQuote(stop))
+exit 0`, shellquote.Quote(dir), shellquote.Quote(stop))
+}
+
+// stopFollowing creates the stop file of followScript, unless the job's
+// .fleet directory is gone (the work directory was cleaned up).
+func stopFollowing(stop string) string {
+	return "[ -d " + shellquote.Quote(path.Dir(stop)) + " ] && touch " + shellquote.Quote(stop)
 }
 
 // Logs follows the job's output (its --output file in the work directory)
@@ -76,7 +82,7 @@ func (t *Target) Logs(ctx context.Context, h target.Handle, w io.Writer) error {
 	// Ask the follower to print what is left and stop; it also stops by
 	// itself when its connection goes (tail --pid).
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	t.host.Exec(sctx, "[ -d "+shelltarget.ShellQuote(path.Dir(stop))+" ] && touch "+shelltarget.ShellQuote(stop), nil, nil, nil)
+	t.host.Exec(sctx, stopFollowing(stop), nil, nil, nil)
 	scancel()
 	select {
 	case <-done:

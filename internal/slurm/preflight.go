@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fleetbench/fleet/internal/shellquote"
 	"github.com/fleetbench/fleet/internal/target"
-	"github.com/fleetbench/fleet/internal/target/shelltarget"
 )
 
 // Preflight checks, before a sweep starts, that the cluster accepts a job
@@ -21,7 +21,7 @@ func (t *Target) Preflight(ctx context.Context, gpus []int) error {
 	slices.Sort(counts)
 	counts = slices.Compact(counts)
 
-	wd := shelltarget.ShellQuote(t.opts.WorkDir)
+	wd := shellquote.Quote(t.opts.WorkDir)
 	r, err := t.exec(ctx, "check work dir", "mkdir -p "+wd+" && test -w "+wd)
 	if err != nil {
 		return err
@@ -42,7 +42,7 @@ func (t *Target) Preflight(ctx context.Context, gpus []int) error {
 		if err != nil {
 			return err
 		}
-		r, err := t.exec(ctx, "check a "+strconv.Itoa(n)+"-GPU job", "sbatch "+strings.Join(args, " "))
+		r, err := t.exec(ctx, "check a "+strconv.Itoa(n)+"-GPU job", shellquote.Join(append([]string{"sbatch"}, args...)...))
 		if err != nil {
 			return err
 		}
@@ -53,7 +53,7 @@ func (t *Target) Preflight(ctx context.Context, gpus []int) error {
 	return nil
 }
 
-// testArgs is sbatch --test-only for a job of n GPUs, shell-quoted.
+// testArgs is sbatch --test-only for a job of n GPUs.
 func (t *Target) testArgs(n int) ([]string, error) {
 	a := []string{"--test-only", "--job-name=fleet-preflight", "--nodes=1"}
 	if t.opts.Partition != "" {
@@ -77,9 +77,6 @@ func (t *Target) testArgs(n int) ([]string, error) {
 	}
 	a = append(a, t.opts.SbatchArgs...)
 	a = append(a, "--output=/dev/null", "--wrap=true")
-	for i := range a {
-		a[i] = shelltarget.ShellQuote(a[i])
-	}
 	return a, nil
 }
 

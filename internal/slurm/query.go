@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fleetbench/fleet/internal/target/shelltarget"
+	"github.com/fleetbench/fleet/internal/shellquote"
 )
 
 // maxIDsPerCall keeps one query's command line short on clusters with
@@ -283,7 +283,7 @@ func (t *Target) exitFiles(ctx context.Context, jobs []pollJob) (map[string]int,
 	for _, j := range jobs {
 		if j.WorkDir != "" {
 			fmt.Fprintf(&b, "printf '%%s|' %s; cat %s 2>/dev/null; echo\n", j.Ref.ID,
-				shelltarget.ShellQuote(path.Join(j.WorkDir, ".fleet", "exit")))
+				shellquote.Quote(path.Join(j.WorkDir, ".fleet", "exit")))
 		}
 	}
 	if b.Len() == 0 {

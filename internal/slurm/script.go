@@ -12,8 +12,8 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/shellquote"
 	"github.com/fleetbench/fleet/internal/target"
-	"github.com/fleetbench/fleet/internal/target/shelltarget"
 )
 
 // batchTemplate is the sbatch script of one job attempt. Directives come
@@ -27,7 +27,7 @@ import (
 // the time limit: the job is stopped gracefully (job.sh stops its server
 // and frees the GPUs), then the script waits for Slurm to end the job, so
 // that the job still ends as TIMEOUT rather than as an ordinary failure.
-var batchTemplate = template.Must(template.New("sbatch").Funcs(template.FuncMap{"sh": shelltarget.ShellQuote}).Parse(`#!/bin/bash
+var batchTemplate = template.Must(template.New("sbatch").Funcs(template.FuncMap{"sh": shellquote.Quote}).Parse(`#!/bin/bash
 {{- range .Directives}}
 #SBATCH {{.}}
 {{- end}}
@@ -175,11 +175,7 @@ func renderScript(o *Options, in scriptInput) ([]byte, error) {
 		d.Directives = append(d.Directives, q)
 	}
 
-	cmd := make([]string, len(spec.Command))
-	for i, a := range spec.Command {
-		cmd[i] = shelltarget.ShellQuote(a)
-	}
-	d.Command = strings.Join(cmd, " ")
+	d.Command = shellquote.Join(spec.Command...)
 	if o.Container == ContainerPyxis && spec.Env["IMAGE"] != "" {
 		img := spec.Env["IMAGE"]
 		d.Image = img
@@ -202,13 +198,9 @@ func renderScript(o *Options, in scriptInput) ([]byte, error) {
 		srun := []string{"srun", "--ntasks=1", "--container-image=" + d.Squash,
 			"--container-mounts=" + strings.Join(m, ","), "--container-workdir=" + in.WorkDir,
 			"--no-container-entrypoint", "--export=ALL"}
-		q := make([]string, len(srun))
-		for i, a := range srun {
-			q[i] = shelltarget.ShellQuote(a)
-		}
 		// The step gets every CPU of the allocation: srun's default of one
 		// CPU per task would starve the inference server.
-		d.Command = strings.Join(q, " ") + ` --cpus-per-task="${SLURM_CPUS_ON_NODE:-1}" ` + d.Command
+		d.Command = shellquote.Join(srun...) + ` --cpus-per-task="${SLURM_CPUS_ON_NODE:-1}" ` + d.Command
 	}
 	var b bytes.Buffer
 	if err := batchTemplate.Execute(&b, d); err != nil {

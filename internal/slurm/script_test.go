@@ -13,11 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/shellgolden"
 	"github.com/fleetbench/fleet/internal/target"
 	"github.com/fleetbench/fleet/internal/target/local"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/rendered")
 
 const nasty = "a 'quoted' \"double\" $(touch /tmp/pwned) `id` $HOME #not-a-comment \\ end"
 
@@ -32,25 +33,27 @@ func TestBatchScriptMatchesGolden(t *testing.T) {
 		opts   Options
 		dir    string
 		env    map[string]string
+		cmd    []string
 	}{
 		{
-			golden: "plain.sbatch",
+			golden: "sbatch-plain.sh",
 			opts:   Options{Partition: "gpu", Account: "inference", SbatchArgs: []string{"--qos=normal"}},
 			dir:    "/shared/fleet/20260101-120000/sim70b_tp8_conc4/2",
 			env:    map[string]string{"IMAGE": ""},
 		},
 		{
-			golden: "pyxis.sbatch",
+			golden: "sbatch-pyxis.sh",
 			opts: Options{Partition: "gpu", Account: "inference", TimeLimit: "3:00:00", Container: ContainerPyxis,
 				SquashDir: "/shared/squash", HFCache: "/shared/hf-cache", GPUsPerNodeFlag: true},
 			dir: "/shared/fleet/20260101-120000/sim70b_tp8_conc4/2",
 		},
 		{
-			golden: "nasty.sbatch",
+			golden: "sbatch-nasty.sh",
 			opts: Options{Partition: "gpu " + nasty, Account: nasty, Shared: true, Container: ContainerPyxis,
 				SquashDir: "/sq/it's here", SbatchArgs: []string{"--comment=" + nasty, "--qos=a b"}},
 			dir: "/shared/it's a \"dir\" $(x) 100%",
 			env: map[string]string{"IMAGE": "lmsysorg/sglang:v0.5.2 $(id)"},
+			cmd: []string{"bash", "scripts/job.sh", "it's\n$(id) `x`", "A=b", ""},
 		},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
@@ -58,31 +61,18 @@ func TestBatchScriptMatchesGolden(t *testing.T) {
 			if tc.env != nil {
 				s.Env = tc.env
 			}
+			if tc.cmd != nil {
+				s.Command = tc.cmd
+			}
 			o := tc.opts
 			o.WorkDir = "/shared/fleet"
 			got, err := renderScript(&o, scriptInput{Name: jobName(&s), WorkDir: tc.dir, Spec: &s})
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", tc.golden)
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestBatchScriptMatchesGolden -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("rendered script differs from %s (go test -update rewrites it):\n%s", path, got)
-			}
-			// Whatever the values, the result is a valid bash script.
-			check := exec.Command("bash", "-n")
-			check.Stdin = bytes.NewReader(got)
-			if out, err := check.CombinedOutput(); err != nil {
-				t.Errorf("bash -n: %v: %s", err, out)
-			}
+			// Compared with the golden file, and a valid bash script
+			// whatever the values (bash -n; shellcheck in scriptstest).
+			shellgolden.Check(t, *update, tc.golden, string(got))
 		})
 	}
 }

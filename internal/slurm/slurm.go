@@ -18,11 +18,11 @@ import (
 	"fmt"
 	"maps"
 	"path"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/shellquote"
 	"github.com/fleetbench/fleet/internal/target"
 	"github.com/fleetbench/fleet/internal/target/shelltarget"
 )
@@ -86,6 +86,9 @@ type Target struct {
 	shell *shelltarget.Target
 	opts  Options
 	poll  *poller
+	// cmdEnv exports the cluster's command environment ahead of every
+	// Slurm command (Options.CommandEnv).
+	cmdEnv string
 
 	mu         sync.Mutex
 	accounting int       // 0 unknown, 1 sacct works, -1 accounting storage disabled
@@ -120,10 +123,9 @@ func New(host shelltarget.Host, opts Options) (*Target, error) {
 	default:
 		return nil, fmt.Errorf("cluster %s: container %q: want %q or \"none\"", opts.Name, opts.Container, ContainerPyxis)
 	}
-	for k := range opts.CommandEnv {
-		if !validName(k) {
-			return nil, fmt.Errorf("cluster %s: environment variable name %q for Slurm commands: want letters, digits and _", opts.Name, k)
-		}
+	cmdEnv, err := shellquote.Exports(opts.CommandEnv)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: environment for Slurm commands: %w", opts.Name, err)
 	}
 	for _, a := range opts.SbatchArgs {
 		if _, err := sbatchQuote(a); err != nil {
@@ -143,9 +145,10 @@ func New(host shelltarget.Host, opts Options) (*Target, error) {
 		opts.CancelWait = 2 * time.Minute
 	}
 	t := &Target{
-		host:  host,
-		shell: shelltarget.New(host, shelltarget.Options{WorkDir: opts.WorkDir}),
-		opts:  opts,
+		host:   host,
+		shell:  shelltarget.New(host, shelltarget.Options{WorkDir: opts.WorkDir}),
+		opts:   opts,
+		cmdEnv: cmdEnv,
 	}
 	t.poll = newPoller(t.statuses, opts.Poll, opts.GiveUp)
 	return t, nil
@@ -157,33 +160,8 @@ func (t *Target) Name() string { return t.opts.Name }
 // Host is the login node.
 func (t *Target) Host() shelltarget.Host { return t.host }
 
-func validName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i, r := range k {
-		switch {
-		case r == '_', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
-		case r >= '0' && r <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // script prefixes a shell script with the cluster's command environment.
-func (t *Target) script(body string) string {
-	if len(t.opts.CommandEnv) == 0 {
-		return body
-	}
-	var b strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(t.opts.CommandEnv)) {
-		fmt.Fprintf(&b, "export %s=%s\n", k, shelltarget.ShellQuote(t.opts.CommandEnv[k]))
-	}
-	b.WriteString(body)
-	return b.String()
-}
+func (t *Target) script(body string) string { return t.cmdEnv + body }
 
 // cmdResult is one command's outcome on the login node.
 type cmdResult struct {
@@ -251,7 +229,7 @@ func (t *Target) Platform(ctx context.Context) (target.Platform, error) {
 	t.mu.Unlock()
 	part := ""
 	if t.opts.Partition != "" {
-		part = "-p " + shelltarget.ShellQuote(t.opts.Partition) + " "
+		part = "-p " + shellquote.Quote(t.opts.Partition) + " "
 	}
 	r, err := t.exec(ctx, "detect compute node platform",
 		"n=$(sinfo -h -N "+part+"-o %N 2>/dev/null | head -n 1)\n[ -n \"$n\" ] && scontrol -o show node \"$n\"")
@@ -337,7 +315,7 @@ func (t *Target) Start(ctx context.Context, spec *target.Spec, h target.Handle) 
 	if err := t.host.Put(ctx, target.File{Path: ".fleet/job.sbatch", Mode: 0o644, Data: script}, file); err != nil {
 		return h, fmt.Errorf("cluster %s: push batch script of %s: %w", t.Name(), spec.JobID, err)
 	}
-	r, err := t.exec(ctx, "submit "+spec.JobID, "cd "+shelltarget.ShellQuote(h.WorkDir)+" && sbatch --parsable .fleet/job.sbatch")
+	r, err := t.exec(ctx, "submit "+spec.JobID, "cd "+shellquote.Quote(h.WorkDir)+" && sbatch --parsable .fleet/job.sbatch")
 	if err != nil {
 		// sbatch may have queued the job before the connection dropped:
 		// find it by name and work dir, or a retry would run it twice.
@@ -364,7 +342,7 @@ func (t *Target) findSubmitted(ctx context.Context, name, dir string) (jobRef, b
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	r, err := t.exec(ctx, "look for a submitted job",
-		`squeue -h -u "$(id -un)" -t all -n `+shelltarget.ShellQuote(name)+` -o '%i|%Z'`)
+		`squeue -h -u "$(id -un)" -t all -n `+shellquote.Quote(name)+` -o '%i|%Z'`)
 	if err != nil || r.code != 0 {
 		return jobRef{}, false
 	}
@@ -398,10 +376,16 @@ func (t *Target) Wait(ctx context.Context, h target.Handle) (target.Exit, error)
 		// The script removes the secrets file itself, but not when its
 		// node died or the job never ran.
 		if h.WorkDir != "" {
-			t.exec(ctx, "remove secrets file", "rm -f "+shelltarget.ShellQuote(path.Join(h.WorkDir, ".fleet", "secrets.env")))
+			t.exec(ctx, "remove secrets file", removeSecretsCmd(h.WorkDir))
 		}
 		return res.exit, nil
 	}
+}
+
+// removeSecretsCmd is the command that removes the secrets file of the
+// job in workDir.
+func removeSecretsCmd(workDir string) string {
+	return "rm -f " + shellquote.Quote(path.Join(workDir, ".fleet", "secrets.env"))
 }
 
 // Fetch copies outputs from the shared work directory.
@@ -433,7 +417,7 @@ func (t *Target) Cancel(ctx context.Context, h target.Handle) error {
 	}
 	body := "scancel " + clusterFlag(ref.Cluster) + ref.ID
 	if h.WorkDir != "" {
-		body += "\nrc=$?; rm -f " + shelltarget.ShellQuote(path.Join(h.WorkDir, ".fleet", "secrets.env")) + "; exit $rc"
+		body += "\nrc=$?; " + removeSecretsCmd(h.WorkDir) + "; exit $rc"
 	}
 	r, err := t.exec(ctx, "cancel Slurm job "+ref.ID, body)
 	if err != nil {
@@ -469,7 +453,7 @@ func clusterFlag(cluster string) string {
 	if cluster == "" {
 		return ""
 	}
-	return "-M " + cluster + " "
+	return "-M " + shellquote.Quote(cluster) + " "
 }
 
 // memoryState asks the controller (not accounting) for a job's state:

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/shellquote"
 	"github.com/fleetbench/fleet/internal/ssh"
 	"github.com/fleetbench/fleet/internal/target"
 	"github.com/fleetbench/fleet/internal/testrig"
@@ -42,7 +43,7 @@ func fleetJob(ctx context.Context, c *ssh.Client, small, large, dir, local strin
 	if err := c.Put(ctx, target.File{Source: large, Mode: 0o644}, dir+"/large.bin"); err != nil {
 		return err
 	}
-	code, err := c.Exec(ctx, "cd "+ssh.ShellQuote(dir)+" && wc -c small.bin large.bin > result.txt", nil, nil, nil)
+	code, err := c.Exec(ctx, "cd "+shellquote.Quote(dir)+" && wc -c small.bin large.bin > result.txt", nil, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -135,8 +135,8 @@ func (c *Client) Stats() Stats {
 
 // Exec runs cmd with the remote user's login shell (OpenSSH semantics:
 // `$SHELL -c cmd`), so cmd is a complete, properly quoted command line
-// (see ShellQuote). stdin, stdout and stderr may be nil. The exit status
-// (128+N for a signal) comes back with a nil error; an error with code -1
+// (values quoted with internal/shellquote). stdin, stdout and stderr may
+// be nil. The exit status (128+N for a signal) comes back with a nil error; an error with code -1
 // means the transport failed and the command's fate is unknown. When
 // writing the output locally failed, the command still ran to its end (its
 // output drained) and the error comes with its real exit status. Cancelling ctx closes

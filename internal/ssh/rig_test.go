@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/shellquote"
 	"github.com/fleetbench/fleet/internal/ssh"
 	"github.com/fleetbench/fleet/internal/target"
 	"github.com/fleetbench/fleet/internal/testrig"
@@ -410,7 +411,7 @@ func TestRigOutputStreamsWhileTheCommandRuns(t *testing.T) {
 	rec := &lineRecorder{lines: make(chan string, 100)}
 	done := make(chan error, 1)
 	go func() {
-		cmd := fmt.Sprintf(`echo first; while [ ! -e %s ]; do sleep 0.05; done; for i in 1 2 3; do echo "after $i"; done`, ssh.ShellQuote(gate))
+		cmd := fmt.Sprintf(`echo first; while [ ! -e %s ]; do sleep 0.05; done; for i in 1 2 3; do echo "after $i"; done`, shellquote.Quote(gate))
 		code, err := c.Exec(t.Context(), cmd, nil, rec, nil)
 		if err == nil && code != 0 {
 			err = fmt.Errorf("exit %d", code)
@@ -455,7 +456,7 @@ func TestRigCancelClosesTheSession(t *testing.T) {
 		// output pipe is gone and the write kills it (SIGPIPE). sshd
 		// refuses "signal" requests for root sessions, so this is how the
 		// remote side shows that the session ended.
-		cmd := fmt.Sprintf("echo $$ > %s; while :; do echo tick; sleep 0.2; done", ssh.ShellQuote(pidFile))
+		cmd := fmt.Sprintf("echo $$ > %s; while :; do echo tick; sleep 0.2; done", shellquote.Quote(pidFile))
 		_, err := c.Exec(ctx, cmd, nil, io.Discard, nil)
 		done <- err
 	}()
@@ -593,7 +594,7 @@ func TestRigSFTP(t *testing.T) {
 			if err := c.Put(t.Context(), target.File{Data: []byte(body), Mode: 0o755}, p); err != nil {
 				t.Fatal(err)
 			}
-			if code, out, _ := run(t, c, ssh.ShellQuote(p)); code != 0 || !strings.HasPrefix(body, "#!/bin/sh\necho "+strings.TrimSpace(out)) {
+			if code, out, _ := run(t, c, shellquote.Quote(p)); code != 0 || !strings.HasPrefix(body, "#!/bin/sh\necho "+strings.TrimSpace(out)) {
 				t.Fatalf("code %d out %q", code, out)
 			}
 		}
@@ -631,16 +632,12 @@ func TestRigQuotedValuesArriveLiterally(t *testing.T) {
 		"a && b || c | d > /tmp/fleet-pwned < e & f", "*?[abc]{x,y}~", "-n", "日本語 🚀", "\x01\x7f\xff",
 	}
 	for _, v := range values {
-		code, out, errOut := run(t, c, "printf %s "+ssh.ShellQuote(v))
+		code, out, errOut := run(t, c, "printf %s "+shellquote.Quote(v))
 		if code != 0 || out != v {
 			t.Errorf("value %q arrived as %q (exit %d, stderr %q)", v, out, code, errOut)
 		}
 	}
-	line, err := ssh.QuoteArgs(values)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, out, _ := run(t, c, `printf '%s\0' `+line)
+	code, out, _ := run(t, c, `printf '%s\0' `+shellquote.Join(values...))
 	got := strings.Split(out, "\x00")
 	if code != 0 || len(got) != len(values)+1 {
 		t.Fatalf("exit %d, %d words", code, len(got)-1)
@@ -790,7 +787,7 @@ func TestRigFaults(t *testing.T) {
 		gate := filepath.Join(t.TempDir(), "gate")
 		done := make(chan error, 1)
 		go func() {
-			code, err := c.Exec(t.Context(), fmt.Sprintf("echo started; while [ ! -e %s ]; do sleep 0.05; done; echo finished", ssh.ShellQuote(gate)), nil, rec, nil)
+			code, err := c.Exec(t.Context(), fmt.Sprintf("echo started; while [ ! -e %s ]; do sleep 0.05; done; echo finished", shellquote.Quote(gate)), nil, rec, nil)
 			if err == nil && code != 0 {
 				err = fmt.Errorf("exit %d", code)
 			}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pkg/sftp"
 
+	"github.com/fleetbench/fleet/internal/shellquote"
 	"github.com/fleetbench/fleet/internal/target"
 )
 
@@ -180,6 +181,11 @@ func (c *Client) PutFile(ctx context.Context, f target.File, dst string) (copied
 	return true, nil
 }
 
+// sumCommand prints the sha256 of the remote file dst.
+func sumCommand(dst string) string {
+	return "sha256sum -- " + shellquote.Quote(dst) + " 2>/dev/null"
+}
+
 // sameContents compares the local file's sha256 with the remote one's.
 // A missing remote file, or a node without sha256sum, is "not the same".
 func (c *Client) sameContents(ctx context.Context, local io.Reader, dst string) (bool, error) {
@@ -189,7 +195,7 @@ func (c *Client) sameContents(ctx context.Context, local io.Reader, dst string) 
 	}
 	want := hex.EncodeToString(h.Sum(nil))
 	var out bytes.Buffer
-	code, err := c.Exec(ctx, "sha256sum -- "+ShellQuote(dst)+" 2>/dev/null", nil, &out, nil)
+	code, err := c.Exec(ctx, sumCommand(dst), nil, &out, nil)
 	if err != nil {
 		return false, err
 	}

@@ -2,8 +2,8 @@ package shelltarget
 
 import (
 	"fmt"
-	"sort"
-	"strings"
+
+	"github.com/fleetbench/fleet/internal/shellquote"
 )
 
 // The launch protocol. A job's work directory holds a .fleet/ folder:
@@ -33,67 +33,6 @@ while :; do
 done
 echo "$rc" > .fleet/exit.tmp && mv .fleet/exit.tmp .fleet/exit`
 
-// ShellQuote quotes s for a POSIX shell: the result is one word that the
-// shell turns back into exactly s, whatever s contains.
-func ShellQuote(s string) string {
-	if s == "" {
-		return "''"
-	}
-	safe := true
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./-_", r)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// quoteArgs quotes each argument and joins them with spaces.
-func quoteArgs(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = ShellQuote(a)
-	}
-	return strings.Join(q, " ")
-}
-
-// exportLines renders env as sorted `export K='v'` lines. Keys must be
-// valid shell names; that is checked so a key can never inject code.
-func exportLines(env map[string]string) (string, error) {
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		if !validName(k) {
-			return "", fmt.Errorf("environment variable name %q: want letters, digits and _ only, not starting with a digit", k)
-		}
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "export %s=%s\n", k, ShellQuote(env[k]))
-	}
-	return b.String(), nil
-}
-
-func validName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i, r := range k {
-		switch {
-		case r == '_', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
-		case r >= '0' && r <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // startScript starts argv detached in dir and prints the job's pgid.
 func startScript(dir string, argv []string) string {
 	return fmt.Sprintf(`cd %s || exit 97
@@ -105,7 +44,7 @@ while [ ! -s .fleet/pgid ]; do
   i=$((i+1)); [ $i -gt 200 ] && { echo "job did not start within 10s" >&2; exit 99; }
   sleep 0.05
 done
-cat .fleet/pgid`, ShellQuote(dir), ShellQuote(wrapper), quoteArgs(argv))
+cat .fleet/pgid`, shellquote.Quote(dir), shellquote.Quote(wrapper), shellquote.Join(argv...))
 }
 
 // sessionFns define members SID (the live processes of the job's session)
@@ -139,7 +78,7 @@ while [ ! -e .fleet/exit ]; do
   fi
   sleep %s
 done
-cat .fleet/exit`, ShellQuote(dir), pgid, poll)
+cat .fleet/exit`, shellquote.Quote(dir), pgid, poll)
 }
 
 // cancelScript sends TERM to every process of the job's session, waits up
@@ -160,7 +99,7 @@ if alive $pg; then
   echo "process group $pg still alive after KILL" >&2; exit 1
 fi
 [ -e %s/.fleet/exit ] || echo 137 > %s/.fleet/exit
-exit 0`, pgid, graceTenths, ShellQuote(dir), ShellQuote(dir))
+exit 0`, pgid, graceTenths, shellquote.Quote(dir), shellquote.Quote(dir))
 }
 
 // logsScript follows job.log until the job's session leader exits.
@@ -168,5 +107,5 @@ func logsScript(dir, pgid string) string {
 	return fmt.Sprintf(`cd %s || exit 0
 i=0
 while [ ! -e job.log ]; do i=$((i+1)); [ $i -gt 100 ] && exit 0; sleep 0.1; done
-exec tail -n +1 -f --pid=%s job.log`, ShellQuote(dir), pgid)
+exec tail -n +1 -f --pid=%s job.log`, shellquote.Quote(dir), pgid)
 }

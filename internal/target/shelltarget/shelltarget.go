@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/shellquote"
 	"github.com/fleetbench/fleet/internal/target"
 )
 
@@ -132,7 +133,7 @@ func (t *Target) Prepare(ctx context.Context, spec *target.Spec) (target.Handle,
 	h := target.Handle{Target: t.Name(), JobID: spec.JobID, Attempt: spec.Attempt, WorkDir: dir}
 	// A fresh directory: an earlier, interrupted try of the same attempt
 	// must not leave a result that looks like ours.
-	mk := fmt.Sprintf("rm -rf %[1]s && mkdir -p %[1]s/.fleet && chmod 700 %[1]s/.fleet", ShellQuote(dir))
+	mk := fmt.Sprintf("rm -rf %[1]s && mkdir -p %[1]s/.fleet && chmod 700 %[1]s/.fleet", shellquote.Quote(dir))
 	if _, err := t.run(ctx, "create work dir "+dir, mk, nil); err != nil {
 		return h, err
 	}
@@ -148,7 +149,7 @@ func (t *Target) Prepare(ctx context.Context, spec *target.Spec) (target.Handle,
 				name = path.Join(path.Dir(f.Path), f.Digest[:16]+"-"+path.Base(f.Path))
 			}
 			cached := path.Join(t.opts.WorkDir, "cache", name)
-			links = append(links, fmt.Sprintf("mkdir -p %s && ln -sfn %s %s", ShellQuote(path.Dir(dst)), ShellQuote(cached), ShellQuote(dst)))
+			links = append(links, fmt.Sprintf("mkdir -p %s && ln -sfn %s %s", shellquote.Quote(path.Dir(dst)), shellquote.Quote(cached), shellquote.Quote(dst)))
 			dst = cached
 		}
 		if err := t.host.Put(ctx, f, dst); err != nil {
@@ -160,7 +161,7 @@ func (t *Target) Prepare(ctx context.Context, spec *target.Spec) (target.Handle,
 			return h, err
 		}
 	}
-	env, err := exportLines(spec.Env)
+	env, err := shellquote.Exports(spec.Env)
 	if err != nil {
 		return h, err
 	}
@@ -168,7 +169,7 @@ func (t *Target) Prepare(ctx context.Context, spec *target.Spec) (target.Handle,
 		return h, fmt.Errorf("%s: push environment: %w", t.Name(), err)
 	}
 	if len(spec.Secrets) > 0 {
-		sec, err := exportLines(spec.Secrets)
+		sec, err := shellquote.Exports(spec.Secrets)
 		if err != nil {
 			return h, err
 		}
@@ -289,7 +290,7 @@ func (t *Target) Cleanup(ctx context.Context, h target.Handle) error {
 	if h.WorkDir == "" {
 		return nil
 	}
-	_, err := t.run(ctx, "remove work dir", "rm -rf "+ShellQuote(h.WorkDir), nil)
+	_, err := t.run(ctx, "remove work dir", "rm -rf "+shellquote.Quote(h.WorkDir), nil)
 	return err
 }
 

@@ -61,7 +61,8 @@ child=""
 stopping=""
 trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' USR1
 trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT HUP
-srun --ntasks=1 '--container-image=/sq/it'\''s here/lmsysorg+sglang+v0.5.2+id.sqsh' '--container-mounts=/shared/it'\''s a "dir" $(x) 100%:/shared/it'\''s a "dir" $(x) 100%' '--container-workdir=/shared/it'\''s a "dir" $(x) 100%' --no-container-entrypoint --export=ALL --cpus-per-task="${SLURM_CPUS_ON_NODE:-1}" bash scripts/job.sh < /dev/null &
+srun --ntasks=1 '--container-image=/sq/it'\''s here/lmsysorg+sglang+v0.5.2+id.sqsh' '--container-mounts=/shared/it'\''s a "dir" $(x) 100%:/shared/it'\''s a "dir" $(x) 100%' '--container-workdir=/shared/it'\''s a "dir" $(x) 100%' --no-container-entrypoint --export=ALL --cpus-per-task="${SLURM_CPUS_ON_NODE:-1}" bash scripts/job.sh 'it'\''s
+$(id) `x`' 'A=b' '' < /dev/null &
 child=$!
 while :; do
   wait "$child"; rc=$?

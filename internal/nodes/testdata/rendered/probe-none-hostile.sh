@@ -1,0 +1,9 @@
+#!/bin/sh
+echo @@uname; uname -sm
+if command -v nvidia-smi >/dev/null 2>&1; then echo @@nvidia; nvidia-smi --query-gpu=index,name,uuid --format=csv,noheader,nounits 2>&1; rc=$?; echo @@nvidia.rc; echo $rc; echo @@nvidia-apps; nvidia-smi --query-compute-apps=pid,gpu_uuid --format=csv,noheader,nounits 2>&1; fi
+if command -v rocm-smi >/dev/null 2>&1; then echo @@rocm; rocm-smi --showproductname --showuse --json 2>&1; echo; echo @@rocm-pids; rocm-smi --showpids --json 2>&1; echo; fi
+echo @@runtime; echo "@@runtime.rc"; echo 0
+echo @@df; d='/data/it'\''s "$(touch /tmp/pwned)" `id` $HOME
+line2 \ %'; while [ ! -d "$d" ]; do d=$(dirname "$d"); done; echo "$d"; df -Pk "$d" | tail -n 1
+echo @@hf; h="$HOME"/'/data/it'\''s "$(touch /tmp/pwned)" `id` $HOME
+line2 \ %'; echo "$h"; if [ -d "$h" ]; then echo yes; else echo no; fi

@@ -1,0 +1,2 @@
+#!/bin/sh
+uname -s; uname -m

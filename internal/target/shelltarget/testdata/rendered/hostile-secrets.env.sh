@@ -1,0 +1,2 @@
+# shellcheck shell=sh
+export HF_TOKEN='hf_'\''$(x)`y`'

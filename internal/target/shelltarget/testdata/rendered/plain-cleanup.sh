@@ -1,0 +1,2 @@
+#!/bin/sh
+rm -rf /tmp/fleet-work/20260101-120000/sim70b_tp8_conc4/1

@@ -186,7 +186,7 @@ func checkEveryJobAccounted(t *testing.T, runDir string, wantJobs int) map[strin
 	if err != nil {
 		t.Fatalf("read journal: %v", err)
 	}
-	last := journal.Last(entries)
+	last := lastEntries(entries)
 	if len(last) != wantJobs {
 		t.Errorf("journal knows %d jobs, want %d", len(last), wantJobs)
 	}
@@ -537,7 +537,7 @@ func TestKilledControllerResumesJobsOnSSHAndSlurm(t *testing.T) {
 		entries, _ := journal.Read(jpath)
 		running = map[string]journal.Entry{}
 		var ssh, slurm bool
-		for id, e := range journal.Last(entries) {
+		for id, e := range lastEntries(entries) {
 			if e.State == journal.StateRunning {
 				running[id] = e
 				ssh = ssh || e.Node != "acct"

@@ -63,7 +63,7 @@ func waitForState(t *testing.T, jpath, state string, timeout time.Duration) jour
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		entries, _ := journal.Read(jpath)
-		for _, e := range journal.Last(entries) {
+		for _, e := range lastEntries(entries) {
 			if e.State == state {
 				return e
 			}
@@ -127,7 +127,7 @@ func TestInterruptCancelsRunningJobsAndExits130(t *testing.T) {
 		t.Fatalf("job's processes (group %s) still running after the controller exited", pgid)
 	}
 	entries, _ := journal.Read(jpath)
-	for id, e := range journal.Last(entries) {
+	for id, e := range lastEntries(entries) {
 		if e.State != journal.StateCancelled {
 			t.Errorf("job %s ended %s, want cancelled", id, e.State)
 		}
@@ -161,7 +161,7 @@ func TestKilledControllerResumesWithEveryResultExactlyOnce(t *testing.T) {
 		t.Errorf("resume did not re-attach to the running job %s:\n%s", running.Job, out)
 	}
 	entries, _ := journal.Read(jpath)
-	last := journal.Last(entries)
+	last := lastEntries(entries)
 	if len(last) != 3 {
 		t.Fatalf("journal knows %d jobs, want 3", len(last))
 	}
@@ -275,7 +275,7 @@ config "crash" {
 				t.Fatalf("controller ended with %v, want exit %d\n%s", err, ExitFailed, out)
 			}
 			entries, _ := journal.Read(jpath)
-			last := journal.Last(entries)[running.Job]
+			last := lastEntries(entries)[running.Job]
 			if last.State != journal.StateFailed || !strings.Contains(last.Reason, tc.wantReason) {
 				t.Errorf("job ended %s (%q), want failed with %q", last.State, last.Reason, tc.wantReason)
 			}
@@ -287,4 +287,13 @@ config "crash" {
 			}
 		})
 	}
+}
+
+// lastEntries maps each job to its latest journal entry.
+func lastEntries(entries []journal.Entry) map[string]journal.Entry {
+	m := map[string]journal.Entry{}
+	for _, e := range entries {
+		m[e.Job] = e
+	}
+	return m
 }

@@ -281,7 +281,7 @@ func waitRunningOn(t *testing.T, jpath string, minDone int, limit time.Duration,
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		entries, _ := journal.Read(jpath)
-		last := journal.Last(entries)
+		last := lastEntries(entries)
 		n := 0
 		for _, e := range last {
 			if e.State == journal.StateDone {

@@ -157,7 +157,7 @@ func TestNetworkCutMidJobIsRetriedElsewhere(t *testing.T) {
 			retried = true
 		}
 	}
-	last := journal.Last(entries)[e.Job]
+	last := lastEntries(entries)[e.Job]
 	if !retried || last.State != journal.StateDone || last.Node == victim.Name {
 		t.Fatalf("want a retry after the cut and the job done elsewhere; journal:\n%s", fmt.Sprint(entries))
 	}

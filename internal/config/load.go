@@ -63,9 +63,6 @@ func ParseVars(args []string) (map[string]string, error) {
 	return out, nil
 }
 
-// Files returns every file parsed so far, for hcl.NewDiagnosticTextWriter.
-func (l *Loader) Files() map[string]*hcl.File { return l.parser.Files() }
-
 // WriteDiagnostics renders diags as HCL does (severity, summary, the
 // source lines, detail), with "file:line:col: " put before the summary so
 // editors and grep find the spot.

@@ -125,12 +125,3 @@ func Read(path string) ([]Entry, error) {
 	}
 	return out, nil
 }
-
-// Last maps each job to its latest journal entry.
-func Last(entries []Entry) map[string]Entry {
-	m := map[string]Entry{}
-	for _, e := range entries {
-		m[e.Job] = e
-	}
-	return m
-}

@@ -60,14 +60,9 @@ func (b *Board) Observe(e journal.Entry) {
 	}
 }
 
-// Counts returns jobs by state: done, running (preparing, running,
-// fetching), queued (queued, retrying, not seen yet) and failed.
-func (b *Board) Counts() (done, running, queued, failed int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.counts()
-}
-
+// counts returns jobs by state: done, running (preparing, running,
+// fetching), queued (queued, retrying, not seen yet) and failed. The
+// caller holds b.mu.
 func (b *Board) counts() (done, running, queued, failed int) {
 	outcomes := b.fold.Outcomes()
 	for _, o := range outcomes {
@@ -86,13 +81,8 @@ func (b *Board) counts() (done, running, queued, failed int) {
 	return
 }
 
-// ETA estimates the time left from the mean duration of finished attempts.
-func (b *Board) ETA() (time.Duration, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.eta()
-}
-
+// eta estimates the time left from the mean duration of finished
+// attempts. The caller holds b.mu.
 func (b *Board) eta() (time.Duration, bool) {
 	if len(b.durs) == 0 {
 		return 0, false

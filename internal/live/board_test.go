@@ -22,12 +22,12 @@ func TestBoardCountsStatesAndEstimatesTimeLeft(t *testing.T) {
 	b.Observe(journal.Entry{Job: "a", Node: "n1", State: journal.StateDone})
 	b.Observe(journal.Entry{Job: "b", Node: "n2", State: journal.StateRunning})
 	b.Observe(journal.Entry{Job: "c", Node: "n1", State: journal.StatePreparing})
-	done, running, queued, failed := b.Counts()
+	done, running, queued, failed := b.counts()
 	if done != 1 || running != 2 || queued != 1 || failed != 0 {
 		t.Fatalf("counts = %d %d %d %d, want 1 done, 2 running, 1 queued, 0 failed", done, running, queued, failed)
 	}
 	// One 10 s attempt so far; 1 queued + 2 running/2 = 2 jobs' worth over 2 machines.
-	if eta, ok := b.ETA(); !ok || eta != 10*time.Second {
+	if eta, ok := b.eta(); !ok || eta != 10*time.Second {
 		t.Fatalf("ETA = %v, %v; want 10s", eta, ok)
 	}
 	b.Observe(journal.Entry{Job: "c", Node: "n1", State: journal.StateFailed, Reason: "server died"})

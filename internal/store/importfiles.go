@@ -90,52 +90,75 @@ func (s *Store) ImportFiles(ctx context.Context, paths []string, opts ImportOpti
 	rep := &ImportReport{}
 	var cands []*candidate
 	for _, arg := range paths {
-		st, err := os.Stat(arg)
+		cs, err := s.collect(ctx, arg, opts, rep)
 		if err != nil {
-			return rep, fmt.Errorf("import %s: %w", arg, err)
+			return rep, err
 		}
-		if !st.IsDir() {
-			cs, err := s.parseFile(arg, arg, opts, rep)
-			if err != nil {
-				return rep, err
-			}
-			cands = append(cands, cs...)
-			continue
+		cands = append(cands, cs...)
+	}
+	keep := latestPerJob(cands, rep)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.upsertCandidateRuns(ctx, tx, keep); err != nil {
+			return err
 		}
-		err = filepath.WalkDir(arg, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
+		for _, c := range keep {
+			if err := recordCandidate(ctx, tx, c, &rep.Files[c.idx]); err != nil {
 				return err
 			}
-			if d.IsDir() {
-				if IsRunDir(path) && (opts.RunID == "" || path == arg) {
-					stats, err := s.ImportRun(ctx, path)
-					if err != nil {
-						return err
-					}
-					rep.Files = append(rep.Files, FileResult{Path: path, RunID: stats.RunID, Status: FileRun,
-						Note: fmt.Sprintf("%d jobs, %d rows", stats.Jobs, stats.Rows)})
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if !strings.HasSuffix(path, ".json") {
-				return nil
-			}
-			cs, err := s.parseFile(path, arg, opts, rep)
-			if err != nil {
-				rep.Files = append(rep.Files, FileResult{Path: path, Status: FileSkipped, Note: err.Error()})
-				return nil
-			}
-			cands = append(cands, cs...)
-			return nil
-		})
-		if err != nil {
-			return rep, fmt.Errorf("import %s: %w", arg, err)
 		}
+		return nil
+	})
+	return rep, err
+}
+
+// collect reads one import argument: a file, or a directory walked for
+// result files, whose fleet run directories are imported whole on the way.
+func (s *Store) collect(ctx context.Context, arg string, opts ImportOptions, rep *ImportReport) ([]*candidate, error) {
+	st, err := os.Stat(arg)
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", arg, err)
 	}
-	// When several results land on one job, the latest (by the date the
-	// client recorded, then by order) is kept: a rerun replaces its flaky
-	// predecessor instead of adding a second row.
+	if !st.IsDir() {
+		return s.parseFile(arg, arg, opts, rep)
+	}
+	var cands []*candidate
+	err = filepath.WalkDir(arg, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if IsRunDir(path) && (opts.RunID == "" || path == arg) {
+				stats, err := s.ImportRun(ctx, path)
+				if err != nil {
+					return err
+				}
+				rep.Files = append(rep.Files, FileResult{Path: path, RunID: stats.RunID, Status: FileRun,
+					Note: fmt.Sprintf("%d jobs, %d rows", stats.Jobs, stats.Rows)})
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".json") {
+			return nil
+		}
+		cs, err := s.parseFile(path, arg, opts, rep)
+		if err != nil {
+			rep.Files = append(rep.Files, FileResult{Path: path, Status: FileSkipped, Note: err.Error()})
+			return nil
+		}
+		cands = append(cands, cs...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", arg, err)
+	}
+	return cands, nil
+}
+
+// latestPerJob keeps, when several results land on one job, the latest (by
+// the date the client recorded, then by order): a rerun replaces its flaky
+// predecessor instead of adding a second row.
+func latestPerJob(cands []*candidate, rep *ImportReport) []*candidate {
 	winner := map[[2]string]*candidate{}
 	for _, c := range cands {
 		k := [2]string{c.job.RunID, c.job.ID}
@@ -154,51 +177,57 @@ func (s *Store) ImportFiles(ctx context.Context, paths []string, opts ImportOpti
 			keep = append(keep, c)
 		}
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		runs := map[string]Run{}
-		var runOrder []string
-		for _, c := range keep {
-			r, ok := runs[c.run.ID]
-			if !ok {
-				runOrder = append(runOrder, c.run.ID)
-				r = c.run
-			}
-			if !c.run.Started.IsZero() && (r.Started.IsZero() || c.run.Started.Before(r.Started)) {
-				r.Started = c.run.Started
-			}
-			runs[c.run.ID] = r
+	return keep
+}
+
+// upsertCandidateRuns records the runs the candidates belong to, each
+// starting at its earliest result.
+func (s *Store) upsertCandidateRuns(ctx context.Context, tx *sql.Tx, keep []*candidate) error {
+	runs := map[string]Run{}
+	var runOrder []string
+	for _, c := range keep {
+		r, ok := runs[c.run.ID]
+		if !ok {
+			runOrder = append(runOrder, c.run.ID)
+			r = c.run
 		}
-		for _, id := range runOrder {
-			if err := s.upsertRun(ctx, tx, runs[id]); err != nil {
-				return err
-			}
+		if !c.run.Started.IsZero() && (r.Started.IsZero() || c.run.Started.Before(r.Started)) {
+			r.Started = c.run.Started
 		}
-		for _, c := range keep {
-			fr := &rep.Files[c.idx]
-			var prevRun, prevJob string
-			err := tx.QueryRowContext(ctx, `SELECT run_id, job_id FROM jobs WHERE source_sha256 = ? LIMIT 1`, c.job.SourceSHA256).Scan(&prevRun, &prevJob)
-			if err == nil {
-				fr.Status, fr.Note = FileDuplicate, "already imported as run "+prevRun+" job "+prevJob
-				continue
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("look up %s: %w", fr.Path, err)
-			}
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE run_id = ? AND job_id = ?`, c.job.RunID, c.job.ID).Scan(&n); err != nil {
-				return fmt.Errorf("look up %s: %w", fr.Path, err)
-			}
-			fr.Status = FileImported
-			if n > 0 {
-				fr.Status = FileReplaced
-			}
-			if err := upsertJob(ctx, tx, c.job); err != nil {
-				return fmt.Errorf("import %s: %w", fr.Path, err)
-			}
+		runs[c.run.ID] = r
+	}
+	for _, id := range runOrder {
+		if err := s.upsertRun(ctx, tx, runs[id]); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// recordCandidate records one result unless this very file was imported
+// before, and says in fr what happened.
+func recordCandidate(ctx context.Context, tx *sql.Tx, c *candidate, fr *FileResult) error {
+	var prevRun, prevJob string
+	err := tx.QueryRowContext(ctx, `SELECT run_id, job_id FROM jobs WHERE source_sha256 = ? LIMIT 1`, c.job.SourceSHA256).Scan(&prevRun, &prevJob)
+	if err == nil {
+		fr.Status, fr.Note = FileDuplicate, "already imported as run "+prevRun+" job "+prevJob
 		return nil
-	})
-	return rep, err
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("look up %s: %w", fr.Path, err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE run_id = ? AND job_id = ?`, c.job.RunID, c.job.ID).Scan(&n); err != nil {
+		return fmt.Errorf("look up %s: %w", fr.Path, err)
+	}
+	fr.Status = FileImported
+	if n > 0 {
+		fr.Status = FileReplaced
+	}
+	if err := upsertJob(ctx, tx, c.job); err != nil {
+		return fmt.Errorf("import %s: %w", fr.Path, err)
+	}
+	return nil
 }
 
 // parseFile reads one file into candidates and notes it in rep.

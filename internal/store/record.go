@@ -64,14 +64,6 @@ type Attempt struct {
 	Ended    time.Time
 }
 
-// RecordRun creates the run or updates what is known about it.
-func (s *Store) RecordRun(ctx context.Context, r Run) error {
-	if r.ID == "" {
-		return fmt.Errorf("record run: empty run id")
-	}
-	return s.tx(ctx, func(tx *sql.Tx) error { return s.upsertRun(ctx, tx, r) })
-}
-
 func (s *Store) upsertRun(ctx context.Context, tx *sql.Tx, r Run) error {
 	if r.Source == "" {
 		r.Source = SourceSweep
@@ -88,35 +80,6 @@ ON CONFLICT(id) DO UPDATE SET source = excluded.source,
 		r.ID, r.Source, r.Location, r.Sweep, fmtTime(r.Started), fmtTime(r.Recorded))
 	if err != nil {
 		return fmt.Errorf("record run %s: %w", r.ID, err)
-	}
-	return nil
-}
-
-// RecordJob creates or replaces a job of an existing run, its row and
-// metrics included (its attempts are kept).
-func (s *Store) RecordJob(ctx context.Context, j Job) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return upsertJob(ctx, tx, j) })
-}
-
-// RecordRow records a finished job's aggregated row as a done job of run
-// (creating the run when needed): the simplest way to feed the store.
-func (s *Store) RecordRow(ctx context.Context, runID string, row *results.Row) error {
-	if row.JobID == "" {
-		return fmt.Errorf("record row of run %s: the row has no job id", runID)
-	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.ensureRun(ctx, tx, runID); err != nil {
-			return err
-		}
-		return upsertJob(ctx, tx, Job{RunID: runID, ID: row.JobID, State: StateDone, Node: row.Node, HW: row.HW, Row: row})
-	})
-}
-
-func (s *Store) ensureRun(ctx context.Context, tx *sql.Tx, runID string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO runs(id, source, recorded_at, started_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
-		runID, SourceSweep, fmtTime(s.now()), fmtTime(s.now()))
-	if err != nil {
-		return fmt.Errorf("record run %s: %w", runID, err)
 	}
 	return nil
 }
@@ -178,11 +141,6 @@ ON CONFLICT(run_id, job_id) DO UPDATE SET
 		}
 	}
 	return nil
-}
-
-// RecordAttempt creates or updates one attempt of a job; the job must exist.
-func (s *Store) RecordAttempt(ctx context.Context, a Attempt) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return upsertAttempt(ctx, tx, a) })
 }
 
 func upsertAttempt(ctx context.Context, tx *sql.Tx, a Attempt) error {

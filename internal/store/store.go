@@ -134,9 +134,6 @@ CREATE TABLE metrics (
 );`},
 }
 
-// SchemaVersion is the schema this fleet writes.
-func SchemaVersion() int { return len(migrations) }
-
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER PRIMARY KEY,

@@ -12,24 +12,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/results"
 	"github.com/fleetbench/fleet/internal/target"
 )
 
-// Exit codes of scripts/job.sh that say where a job failed.
-const (
-	jobFailureRatio   = 3
-	jobServerDied     = 10
-	jobHealthTimeout  = 11
-	jobBenchTimeout   = 12
-	jobServerCrashed  = 13
-	jobBadEnv         = 14
-	jobGPUsBusy       = 15
-	jobDownloadFailed = 16
-	jobImportFailed   = 17 // Slurm with pyxis: enroot import of the image
-	cleanupTimeout    = 2 * time.Minute
-)
+const cleanupTimeout = 2 * time.Minute
 
 // attempt runs one attempt of js on ms and reports how it ended.
 func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s slot) (res attemptResult) {
@@ -66,9 +55,6 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s 
 		js.attempts++
 		e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StatePreparing})
 		lg.Info("job preparing", "attempt", js.attempts)
-		if port, ok := e.freePort(ctx, m); ok {
-			s.port = port
-		}
 		platform, err := m.Target.Platform(ctx)
 		if err != nil {
 			return fail(target.IsTransient(err), true, err.Error())
@@ -104,7 +90,12 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s 
 		go func() {
 			defer logsDone.Done()
 			defer f.Close()
-			w := &lineLogger{file: f, log: func(line string) { lg.Debug(line) }}
+			w := &lineLogger{file: f, log: func(line string) {
+				if p, ok := jobspec.ParseProgress(line); ok && e.opts.OnProgress != nil {
+					e.opts.OnProgress(js.job.ID, p)
+				}
+				lg.Debug(line)
+			}}
 			if err := m.Target.Logs(logCtx, h, w); err != nil {
 				lg.Debug("log stream ended", "err", err)
 			}
@@ -151,17 +142,13 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s 
 
 	row, rowErr := e.aggregate(js, m, jobDir)
 	if !ex.OK() {
-		transient := ex.State == "LOST" || ex.State == "NODE_FAIL" || ex.State == "PREEMPTED" || ex.State == "BOOT_FAIL"
 		reason := describeExit(ex, jobDir)
-		if ex.Code == jobServerDied && portClash(jobDir) {
-			// job.sh moves off a port that is taken before it starts the
-			// server, so a clash left is two jobs starting at once on a
-			// shared node: retry it, but it says nothing against the
-			// machine (three in a row would set a whole cluster aside).
-			return fail(true, false, reason)
-		}
-		if transient || ex.Code == jobGPUsBusy || ex.Code == jobDownloadFailed || ex.Code == jobImportFailed {
+		if ex.State == "LOST" || ex.State == "NODE_FAIL" || ex.State == "PREEMPTED" || ex.State == "BOOT_FAIL" {
 			return fail(true, true, reason)
+		}
+		// The exit code table says whether to retry and whom to blame.
+		if c, ok := jobspec.Lookup(ex.Code); ok && c.Retry {
+			return fail(true, c.Machine, reason)
 		}
 		res.row = row // a failure ratio over its limit still wrote a result
 		return fail(false, false, reason)
@@ -236,64 +223,33 @@ func (e *Engine) aggregate(js *jobState, m *Machine, jobDir string) (*results.Ro
 	return row, nil
 }
 
-func (e *Engine) freePort(ctx context.Context, m *Machine) (int, bool) {
-	pf, ok := m.Target.(interface {
-		FreePort(context.Context) (int, error)
-	})
-	if !ok {
-		return 0, false
-	}
-	p, err := pf.FreePort(ctx)
-	return p, err == nil && p > 0
-}
-
-// describeExit says in words why the job script failed.
+// describeExit says in words why the job failed, with the last line of
+// the log that tells most.
 func describeExit(ex target.Exit, jobDir string) string {
-	var what string
-	switch {
+	what := jobspec.Describe(ex.Code)
+	switch _, known := jobspec.Lookup(ex.Code); {
 	case ex.State != "" && ex.State != "COMPLETED":
 		what = ex.String()
-	case ex.Code == jobBadEnv:
-		what = "job script rejected its environment"
-	case ex.Code == jobGPUsBusy:
-		what = "the GPUs were busy"
-	case ex.Code == jobDownloadFailed:
-		what = "model download failed"
-	case ex.Code == jobImportFailed:
-		what = "container image import failed"
-	case ex.Code == jobFailureRatio:
-		what = "too many failed requests (client failure ratio over its limit)"
-	case ex.Code == jobServerDied:
-		what = "server exited before it became healthy"
-	case ex.Code == jobHealthTimeout:
-		what = "server did not become healthy in time"
-	case ex.Code == jobBenchTimeout:
-		what = "benchmark timed out"
-	case ex.Code == jobServerCrashed:
-		what = "server died during the benchmark"
-	default:
+	case !known || ex.Signal != "":
 		what = "job script failed: " + ex.String()
 	}
-	switch {
-	case ex.Code >= jobServerDied && ex.Code <= jobServerCrashed:
-		if tail := lastLine(filepath.Join(jobDir, "logs", "server.log")); tail != "" {
-			what += ": " + tail
-		}
-	case ex.Code != 0 && ex.Code < jobServerDied:
+	var log string
+	switch ex.Code {
+	case jobspec.ExitServerExited, jobspec.ExitHealthTimeout, jobspec.ExitBenchTimeout, jobspec.ExitServerDied, jobspec.ExitPortClash:
+		log = filepath.Join("logs", "server.log")
+	case jobspec.ExitClientError, jobspec.ExitFailureRatio:
 		if tail := lastLine(filepath.Join(jobDir, "logs", "client.log")); tail != "" {
-			what += ": client said: " + tail
+			return what + ": client said: " + tail
 		}
-	case ex.Code >= jobBadEnv:
-		if tail := lastLine(filepath.Join(jobDir, "job.log")); tail != "" {
+	default:
+		log = "job.log"
+	}
+	if log != "" {
+		if tail := lastLine(filepath.Join(jobDir, log)); tail != "" {
 			what += ": " + tail
 		}
 	}
 	return what
-}
-
-func portClash(jobDir string) bool {
-	b, _ := os.ReadFile(filepath.Join(jobDir, "logs", "server.log"))
-	return strings.Contains(strings.ToLower(string(b)), "address already in use")
 }
 
 func lastLine(path string) string {

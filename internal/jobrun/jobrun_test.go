@@ -147,14 +147,14 @@ func (s *syncBuffer) progress() []jobspec.Progress {
 	return out
 }
 
-func run(t *testing.T, dir string, j *jobspec.Job) (error, *syncBuffer) {
+func run(t *testing.T, dir string, j *jobspec.Job) (*syncBuffer, error) {
 	t.Helper()
 	out := &syncBuffer{}
 	self, err := os.Executable()
 	must(t, err)
 	err = Run(context.Background(), Options{Dir: dir, Job: j, Out: out, Self: self, Environ: os.Environ(),
 		StopGrace: 5 * time.Second, HealthPoll: 20 * time.Millisecond, ProgressEvery: 10 * time.Millisecond, DeathGrace: 2 * time.Second})
-	return err, out
+	return out, err
 }
 
 func code(err error) int {
@@ -200,7 +200,7 @@ func TestRun(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(j)
 			}
-			err, out := run(t, dir, j)
+			out, err := run(t, dir, j)
 			if got := code(err); got != tt.want || tt.says != "" && (err == nil || !strings.Contains(err.Error(), tt.says)) {
 				server, _ := os.ReadFile(filepath.Join(dir, "logs", "server.log"))
 				t.Fatalf("code %d (%v), want %d and %q; log:\n%s\nserver.log:\n%s", got, err, tt.want, tt.says, out, server)
@@ -239,7 +239,7 @@ func TestRunProgress(t *testing.T) {
 	dir := workDir(t)
 	j := testJob(freePort(t), "sim,itl=5ms")
 	j.NumPrompts, j.OSL = 20, 8
-	err, out := run(t, dir, j)
+	out, err := run(t, dir, j)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -277,7 +277,7 @@ func TestRunMovesOffATakenPort(t *testing.T) {
 	must(t, err)
 	defer squat.Close()
 	taken := squat.Addr().(*net.TCPAddr).Port
-	err, out := run(t, dir, testJob(taken, "sim"))
+	out, err := run(t, dir, testJob(taken, "sim"))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -211,7 +211,8 @@ func (j *Job) Write(path string) error {
 		return fmt.Errorf("write job file %s: %w", path, err)
 	}
 	defer os.Remove(f.Name()) // after the rename there is nothing to remove
-	if _, err := f.Write(b); err == nil {
+	_, err = f.Write(b)
+	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

@@ -52,4 +52,5 @@ while :; do
 	wait "$job" || rc=$?
 	kill -0 "$job" 2>/dev/null || break
 done
+log "done (fleet job exit $rc)"
 exit "$rc"

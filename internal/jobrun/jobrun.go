@@ -289,6 +289,7 @@ func (r *runner) startServer(launcher string) error {
 	cmd := exec.Command("bash", append([]string{launcher}, r.j.ServerArgs...)...)
 	cmd.Dir = r.o.Dir
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = serverAttr()
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -27,6 +28,9 @@ import (
 func TestMain(m *testing.M) {
 	if mode, ok := os.LookupEnv("FAKE_SERVER"); ok {
 		os.Exit(fakeServer(mode))
+	}
+	if dir, ok := os.LookupEnv("FAKE_FLEET_JOB"); ok {
+		os.Exit(fakeFleetJob(dir))
 	}
 	os.Exit(m.Run())
 }
@@ -309,7 +313,7 @@ func serverGone(t *testing.T, dir string) {
 		return // never started
 	}
 	pid, _ := strconv.Atoi(string(b))
-	if pid > 0 && syscall.Kill(pid, 0) == nil {
+	if pid > 0 && alive(pid) {
 		t.Errorf("the server (pid %d) still runs after the job ended", pid)
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
@@ -338,4 +342,76 @@ func TestRunCancelled(t *testing.T) {
 	if !strings.Contains(out.String(), "stopping server") {
 		t.Errorf("the server was not stopped:\n%s", out)
 	}
+}
+
+// fakeFleetJob is `fleet job` in a process of its own: it runs the job
+// file in dir.
+func fakeFleetJob(dir string) int {
+	j, err := jobspec.Read(filepath.Join(dir, jobspec.Path))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	self, _ := os.Executable()
+	err = Run(context.Background(), Options{Dir: dir, Job: j, Out: os.Stdout, Self: self, Environ: os.Environ(), HealthPoll: 20 * time.Millisecond})
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+// TestServerStopsWhenFleetJobIsKilled: fleet job killed outright (no
+// chance to stop the server) still leaves no server behind.
+func TestServerStopsWhenFleetJobIsKilled(t *testing.T) {
+	dir := workDir(t)
+	j := testJob(freePort(t), "sim,itl=200ms")
+	j.OSL, j.NumPrompts = 200, 4
+	must(t, j.Write(filepath.Join(dir, jobspec.Path)))
+	out, err := os.Create(filepath.Join(dir, "out.log"))
+	must(t, err)
+	defer out.Close()
+	self, err := os.Executable()
+	must(t, err)
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), "FAKE_FLEET_JOB="+dir)
+	cmd.Stdout, cmd.Stderr = out, out
+	must(t, cmd.Start())
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(dir, "out.log"))
+		if strings.Contains(string(b), `"phase":"benchmark"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the benchmark did not start:\n%s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	must(t, cmd.Process.Kill())
+	cmd.Wait()
+	b, err := os.ReadFile(filepath.Join(dir, "fake.pid"))
+	must(t, err)
+	pid, _ := strconv.Atoi(string(b))
+	for deadline := time.Now().Add(15 * time.Second); alive(pid); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the server (pid %d) outlived fleet job by 15s", pid)
+		}
+	}
+}
+
+// alive: the process runs and is not a zombie waiting for its new parent
+// to reap it.
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // no /proc: trust kill -0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }

@@ -122,6 +122,7 @@ Exit codes: 0 ok, 1 error (bad input, setup), 2 usage, 3 some work failed,
 		a.statusCmd(),
 		a.versionCmd(),
 		a.probeCmd(),
+		a.jobCmd(),
 	)
 	for _, extra := range a.extraCmds() {
 		root.AddCommand(extra)

@@ -220,13 +220,14 @@ func TestCrashesEndTheJobWithAReasonAndLeaveNothingRunning(t *testing.T) {
 			name:       "the client is killed mid-benchmark",
 			serverArgs: `"--timing", "fixed", "--ttft", "20ms", "--itl", "100ms"`,
 			crash: func(t *testing.T, pgid string) {
-				// Find fleet bench among the job's processes and kill it.
+				// Find fleet job, whose client runs in-process, among the
+				// job's processes and kill it.
 				deadline := time.Now().Add(20 * time.Second)
 				for time.Now().Before(deadline) {
 					out, _ := exec.Command("ps", "-e", "-o", "pid=,sid=,args=").Output()
 					for _, line := range strings.Split(string(out), "\n") {
 						f := strings.Fields(line)
-						if len(f) > 3 && f[1] == pgid && strings.HasSuffix(f[2], "/fleet") && f[3] == "bench" {
+						if len(f) > 3 && f[1] == pgid && strings.HasSuffix(f[2], "/fleet") && f[3] == "job" {
 							exec.Command("kill", "-KILL", f[0]).Run()
 							return
 						}

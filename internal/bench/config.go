@@ -114,6 +114,19 @@ type Config struct {
 
 	// Version is recorded as fleet_version.
 	Version string
+
+	// OnProgress, when set, is called every ProgressEvery (5s by default)
+	// during the measured run, and once more when it ends.
+	OnProgress    func(Progress)
+	ProgressEvery time.Duration
+}
+
+// Progress is how far the measured run has come.
+type Progress struct {
+	Done, Total, Failed int
+	OutputTokens        int64         // streamed so far
+	TokensPerSec        float64       // output tokens per second since the last report
+	Elapsed             time.Duration // since the measured run started
 }
 
 // DefaultConfig returns bench_serving's defaults.

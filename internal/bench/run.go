@@ -106,8 +106,8 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 
 	reqs := make([]RequestResult, ds.Len())
 	var prog *progressLine
-	if progress != nil {
-		prog = newProgressLine(progress, len(reqs))
+	if progress != nil || cfg.OnProgress != nil {
+		prog = newProgressLine(progress, len(reqs), cfg.OnProgress, cfg.ProgressEvery)
 		q.onChunk = prog.addTokens
 		defer prog.stop()
 	}
@@ -228,9 +228,10 @@ func WaitReady(ctx context.Context, client *http.Client, base string, timeout ti
 	}
 }
 
-// progressLine redraws "done/total, tok/s, failures" on a terminal.
+// progressLine redraws "done/total, tok/s, failures" on a terminal, and
+// reports the same numbers to a callback every so often.
 type progressLine struct {
-	w      io.Writer
+	w      io.Writer // nil: no terminal line
 	total  int
 	tokens atomic.Int64
 	ok     atomic.Int64
@@ -238,14 +239,27 @@ type progressLine struct {
 	start  time.Time
 	quit   chan struct{}
 	wg     sync.WaitGroup
+
+	report     func(Progress) // nil: no callback
+	every      time.Duration
+	lastTokens int64
+	lastReport time.Time
 }
 
-func newProgressLine(w io.Writer, total int) *progressLine {
-	p := &progressLine{w: w, total: total, start: time.Now(), quit: make(chan struct{})}
+func newProgressLine(w io.Writer, total int, report func(Progress), every time.Duration) *progressLine {
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	p := &progressLine{w: w, total: total, start: time.Now(), quit: make(chan struct{}), report: report, every: every}
+	p.lastReport = p.start
+	tickEvery := 250 * time.Millisecond
+	if w == nil {
+		tickEvery = every
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		t := time.NewTicker(250 * time.Millisecond)
+		t := time.NewTicker(tickEvery)
 		defer t.Stop()
 		var lastTokens int64
 		last := time.Now()
@@ -253,8 +267,11 @@ func newProgressLine(w io.Writer, total int) *progressLine {
 		for {
 			select {
 			case <-p.quit:
-				p.draw(rate)
-				fmt.Fprintln(p.w)
+				if w != nil {
+					p.draw(rate)
+					fmt.Fprintln(p.w)
+				}
+				p.callback(time.Now())
 				return
 			case now := <-t.C:
 				tok := p.tokens.Load()
@@ -263,11 +280,33 @@ func newProgressLine(w io.Writer, total int) *progressLine {
 					rate = 0.5*rate + 0.5*float64(tok-lastTokens)/dt
 				}
 				lastTokens, last = tok, now
-				p.draw(rate)
+				if w != nil {
+					p.draw(rate)
+				}
+				if now.Sub(p.lastReport) >= p.every {
+					p.callback(now)
+				}
 			}
 		}
 	}()
 	return p
+}
+
+// callback reports the numbers so far, with the token rate since the
+// last report.
+func (p *progressLine) callback(now time.Time) {
+	if p.report == nil {
+		return
+	}
+	tok := p.tokens.Load()
+	rate := 0.0
+	if dt := now.Sub(p.lastReport).Seconds(); dt > 0 {
+		rate = float64(tok-p.lastTokens) / dt
+	}
+	p.lastTokens, p.lastReport = tok, now
+	failed := int(p.failed.Load())
+	p.report(Progress{Done: int(p.ok.Load()) + failed, Total: p.total, Failed: failed,
+		OutputTokens: tok, TokensPerSec: rate, Elapsed: now.Sub(p.start)})
 }
 
 func (p *progressLine) addTokens(n int) { p.tokens.Add(int64(n)) }

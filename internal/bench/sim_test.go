@@ -220,3 +220,29 @@ func BenchmarkClientAgainstSim(b *testing.B) {
 		})
 	}
 }
+
+// TestRunReportsProgress: the callback sees the run's numbers grow and a
+// last report with every request done.
+func TestRunReportsProgress(t *testing.T) {
+	_, url := startSim(t, fixedSim(5*time.Millisecond, 2*time.Millisecond))
+	cfg := simBench(url, 2, 12, 8)
+	cfg.ProgressEvery = 5 * time.Millisecond
+	var reports []bench.Progress
+	cfg.OnProgress = func(p bench.Progress) { reports = append(reports, p) } // one goroutine calls it
+	res, err := bench.Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) == 0 {
+		t.Fatal("no progress reported")
+	}
+	for i := 1; i < len(reports); i++ {
+		if reports[i].Done < reports[i-1].Done || reports[i].OutputTokens < reports[i-1].OutputTokens {
+			t.Errorf("progress went back: %+v after %+v", reports[i], reports[i-1])
+		}
+	}
+	last := reports[len(reports)-1]
+	if last.Done != 12 || last.Total != 12 || last.Failed != 0 || last.OutputTokens != int64(res.TotalOutputTokens) {
+		t.Errorf("last report %+v; want 12/12 done, none failed, %d tokens", last, res.TotalOutputTokens)
+	}
+}

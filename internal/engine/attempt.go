@@ -14,6 +14,7 @@ import (
 
 	"github.com/charmbracelet/log"
 
+	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/results"
@@ -21,19 +22,7 @@ import (
 	"github.com/fleetbench/fleet/internal/target"
 )
 
-// Exit codes of scripts/job.sh that say where a job failed.
-const (
-	jobFailureRatio   = 3
-	jobServerDied     = 10
-	jobHealthTimeout  = 11
-	jobBenchTimeout   = 12
-	jobServerCrashed  = 13
-	jobBadEnv         = 14
-	jobGPUsBusy       = 15
-	jobDownloadFailed = 16
-	jobImportFailed   = 17 // Slurm with pyxis: enroot import of the image
-	cleanupTimeout    = 2 * time.Minute
-)
+const cleanupTimeout = 2 * time.Minute
 
 // try is one attempt of a job on a machine while it runs.
 type try struct {
@@ -110,9 +99,6 @@ func (t *try) start(ctx context.Context, s slot) (target.Handle, *attemptResult)
 	js.attempts++
 	t.e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StatePreparing})
 	t.lg.Info("job preparing", "attempt", js.attempts)
-	if port, ok := t.e.freePort(ctx, m); ok {
-		s.port = port
-	}
 	platform, err := m.Target.Platform(ctx)
 	if err != nil {
 		return failed(target.IsTransient(err), true, err.Error())
@@ -150,7 +136,12 @@ func (t *try) followLogs(ctx context.Context, h target.Handle) (stop func()) {
 	go func() {
 		defer done.Done()
 		defer f.Close()
-		w := &lineLogger{file: f, log: func(line string) { t.lg.Debug(line) }}
+		w := &lineLogger{file: f, log: func(line string) {
+			if p, ok := jobspec.ParseProgress(line); ok && t.e.opts.OnProgress != nil {
+				t.e.opts.OnProgress(t.js.job.ID, p)
+			}
+			t.lg.Debug(line)
+		}}
 		if err := t.m.Target.Logs(logCtx, h, w); err != nil {
 			t.lg.Debug("log stream ended", "err", err)
 		}
@@ -218,16 +209,12 @@ func (t *try) finish(ctx context.Context, h target.Handle, ex target.Exit) attem
 // machine is to blame, and why it failed in words.
 func classify(ex target.Exit, jobDir string) (transient, blameMachine bool, reason string) {
 	reason = describeExit(ex, jobDir)
-	lost := ex.State == "LOST" || ex.State == "NODE_FAIL" || ex.State == "PREEMPTED" || ex.State == "BOOT_FAIL"
-	switch {
-	case ex.Code == jobServerDied && portClash(jobDir):
-		// job.sh moves off a port that is taken before it starts the
-		// server, so a clash left is two jobs starting at once on a
-		// shared node: retry it, but it says nothing against the machine
-		// (three in a row would set a whole cluster aside).
-		return true, false, reason
-	case lost || ex.Code == jobGPUsBusy || ex.Code == jobDownloadFailed || ex.Code == jobImportFailed:
+	if ex.State == "LOST" || ex.State == "NODE_FAIL" || ex.State == "PREEMPTED" || ex.State == "BOOT_FAIL" {
 		return true, true, reason
+	}
+	// The exit code table says whether to retry and whom to blame.
+	if c, ok := jobspec.Lookup(ex.Code); ok && c.Retry {
+		return true, c.Machine, reason
 	}
 	return false, false, reason
 }
@@ -287,72 +274,51 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 	return row, nil
 }
 
-func (e *Engine) freePort(ctx context.Context, m *machine.Machine) (int, bool) {
-	pf, ok := m.Target.(interface {
-		FreePort(context.Context) (int, error)
-	})
-	if !ok {
-		return 0, false
-	}
-	p, err := pf.FreePort(ctx)
-	return p, err == nil && p > 0
-}
-
-// describeExit says in words why the job script failed.
+// describeExit says in words why the job failed, with the last line of
+// the log that tells most.
 func describeExit(ex target.Exit, jobDir string) string {
-	var what string
-	switch {
+	what := jobspec.Describe(ex.Code)
+	switch _, known := jobspec.Lookup(ex.Code); {
 	case ex.State != "" && ex.State != "COMPLETED":
 		what = ex.String()
-	case ex.Code == jobBadEnv:
-		what = "job script rejected its environment"
-	case ex.Code == jobGPUsBusy:
-		what = "the GPUs were busy"
-	case ex.Code == jobDownloadFailed:
-		what = "model download failed"
-	case ex.Code == jobImportFailed:
-		what = "container image import failed"
-	case ex.Code == jobFailureRatio:
-		what = "too many failed requests (client failure ratio over its limit)"
-	case ex.Code == jobServerDied:
-		what = "server exited before it became healthy"
-	case ex.Code == jobHealthTimeout:
-		what = "server did not become healthy in time"
-	case ex.Code == jobBenchTimeout:
-		what = "benchmark timed out"
-	case ex.Code == jobServerCrashed:
-		what = "server died during the benchmark"
-	default:
+	case !known || ex.Signal != "":
 		what = "job script failed: " + ex.String()
 	}
-	switch {
-	case ex.Code >= jobServerDied && ex.Code <= jobServerCrashed:
-		if tail := lastLine(filepath.Join(jobDir, "logs", "server.log")); tail != "" {
-			what += ": " + tail
-		}
-	case ex.Code != 0 && ex.Code < jobServerDied:
+	var log string
+	switch ex.Code {
+	case jobspec.ExitServerExited, jobspec.ExitHealthTimeout, jobspec.ExitBenchTimeout, jobspec.ExitServerDied, jobspec.ExitPortClash:
+		log = filepath.Join("logs", "server.log")
+	case jobspec.ExitClientError, jobspec.ExitFailureRatio:
 		if tail := lastLine(filepath.Join(jobDir, "logs", "client.log")); tail != "" {
-			what += ": client said: " + tail
+			return what + ": client said: " + tail
 		}
-	case ex.Code >= jobBadEnv:
-		if tail := lastLine(filepath.Join(jobDir, "job.log")); tail != "" {
+	default:
+		log = "job.log"
+	}
+	if log != "" {
+		if tail := lastLine(filepath.Join(jobDir, log)); tail != "" {
 			what += ": " + tail
 		}
 	}
 	return what
 }
 
-func portClash(jobDir string) bool {
-	b, _ := os.ReadFile(filepath.Join(jobDir, "logs", "server.log"))
-	return strings.Contains(strings.ToLower(string(b)), "address already in use")
-}
-
+// lastLine returns the last line of a log, read from its end: a log can
+// be large, and only its end says why a job failed.
 func lastLine(path string) string {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return ""
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	defer f.Close()
+	const tail = 16 << 10
+	buf := make([]byte, tail)
+	off := int64(0)
+	if st, err := f.Stat(); err == nil && st.Size() > tail {
+		off = st.Size() - tail
+	}
+	n, _ := f.ReadAt(buf, off)
+	lines := strings.Split(strings.TrimSpace(string(buf[:n])), "\n")
 	l := strings.TrimSpace(lines[len(lines)-1])
 	if len(l) > 200 {
 		l = l[:200] + "..."

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fleetbench/fleet/internal/agentbin"
 	"github.com/fleetbench/fleet/internal/config"
+	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/plan"
@@ -44,6 +45,10 @@ type Options struct {
 	SetAsideAfter int
 	// OnEvent, when set, sees every state change (for live views).
 	OnEvent func(journal.Entry)
+	// OnProgress, when set, sees every progress line a running job prints
+	// (jobspec.FormatProgress), by job id. It is called from the jobs' log
+	// followers, concurrently for different jobs.
+	OnProgress func(job string, p jobspec.Progress)
 }
 
 // Engine runs jobs on machines.

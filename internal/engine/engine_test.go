@@ -17,6 +17,7 @@ import (
 	"github.com/charmbracelet/log"
 
 	"github.com/fleetbench/fleet/internal/agentbin"
+	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/plan"
@@ -89,7 +90,7 @@ func (s *scriptedTarget) Fetch(_ context.Context, h target.Handle, paths []strin
 	s.mu.Lock()
 	ex := s.exits[h.Ref]
 	s.mu.Unlock()
-	if ex.Code != 0 && ex.Code != jobFailureRatio {
+	if ex.Code != 0 && ex.Code != jobspec.ExitFailureRatio {
 		return nil, nil
 	}
 	p := filepath.Join(dir, paths[0])
@@ -119,7 +120,7 @@ func jobsFor(n int, candidates ...string) []*plan.Job {
 	var out []*plan.Job
 	for i := 0; i < n; i++ {
 		out = append(out, &plan.Job{
-			ID: fmt.Sprintf("cfg/1k1k/tp8/conc%d", 4<<i), Config: "cfg", ModelPrefix: "m", Seq: "1k1k", Precision: "fp8",
+			ID: fmt.Sprintf("cfg/1k1k/tp8/conc%d", 4<<i), Config: "cfg", Model: "org/m", ModelPrefix: "m", Seq: "1k1k", Precision: "fp8",
 			Framework: "sim", TP: 8, EP: 1, Conc: 4 << i, ISL: 1024, OSL: 1024, MaxModelLen: 2304, RangeRatio: 0.8,
 			NumPrompts: 40, NumWarmups: 8, Candidates: candidates,
 		})

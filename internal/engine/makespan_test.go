@@ -47,7 +47,7 @@ func mixedTPSweep() []*plan.Job {
 	}{{"1k1k", 1024, 1024}, {"1k8k", 1024, 8192}, {"8k1k", 8192, 1024}} {
 		for _, tp := range []int{1, 2, 4, 8} {
 			for _, conc := range []int{4, 8, 16, 32, 64} {
-				j := &plan.Job{Config: "llama70b-fp8-h200-vllm", ModelPrefix: "llama70b", Precision: "fp8", Framework: "vllm",
+				j := &plan.Job{Config: "llama70b-fp8-h200-vllm", Model: "meta-llama/Llama-3.3-70B-Instruct", ModelPrefix: "llama70b", Precision: "fp8", Framework: "vllm",
 					Runner: []string{"h200"}, GPU: "h200", Seq: seq.name, ISL: seq.isl, OSL: seq.osl, TP: tp, EP: 1, Conc: conc,
 					NumPrompts: 10 * conc, NumWarmups: 2 * conc, MaxModelLen: seq.isl + seq.osl + 256, RangeRatio: 0.8}
 				j.ID = plan.JobID(j)

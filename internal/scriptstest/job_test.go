@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fleetbench/fleet/internal/jobspec"
 )
 
 // TestJobEndToEnd runs scripts/job.sh with each fake framework: the
@@ -33,7 +35,9 @@ func TestJobEndToEnd(t *testing.T) {
 			t.Parallel()
 			r := newRig(t, tt.gpu)
 			port := freePort(t)
-			s := r.start(r.env(port, tt.vars...), "bash", "scripts/job.sh")
+			env := r.env(port, tt.vars...)
+			r.writeJob(env)
+			s := r.start(env, "bash", "scripts/job.sh")
 			if code := s.wait(t, 90*time.Second); code != 0 {
 				log, _ := os.ReadFile(filepath.Join(r.work, "logs", "server.log"))
 				t.Fatalf("job.sh exited %d; output:\n%s\nserver.log:\n%s", code, s.out, log)
@@ -69,6 +73,7 @@ func TestJobCancel(t *testing.T) {
 	r := newRig(t, "H200")
 	port := freePort(t)
 	env := r.env(port, "FRAMEWORK=vllm", "RUNTIME=docker", "IMAGE=vllm/vllm-openai:v0.10.2", "NUM_PROMPTS=100000", "BENCH_TIMEOUT=600")
+	r.writeJob(env)
 	s := r.start(env, "bash", "scripts/job.sh")
 	waitHealthy(t, s, port)
 	if c := r.containers(); len(c) != 1 {
@@ -310,5 +315,41 @@ func TestShellcheck(t *testing.T) {
 	cmd.Dir = repo
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("shellcheck: %v\n%s", err, out)
+	}
+}
+
+// TestJobExitCodes: job.sh's own checks end with the codes of
+// scripts/lib/exitcodes.sh, before fleet job starts anything.
+func TestJobExitCodes(t *testing.T) {
+	tests := []struct {
+		name    string
+		busy    string
+		noJob   bool
+		vars    []string
+		want    int
+		wantOut string
+	}{
+		{name: "no job file", noJob: true, want: jobspec.ExitBadEnv, wantOut: "no job file .fleet/job.json"},
+		{name: "a contract variable missing", vars: []string{"MODEL="}, want: jobspec.ExitBadEnv, wantOut: "required variable MODEL"},
+		{name: "busy GPUs", busy: "4242 3\n", want: jobspec.ExitGPUsBusy, wantOut: "GPUs busy"},
+		{name: "a failed download", vars: []string{"FAKE_DOWNLOAD_RC=1"}, want: jobspec.ExitDownload, wantOut: "download of meta/Test-Model failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t, "H200")
+			must(t, os.WriteFile(filepath.Join(r.fake, "busy"), []byte(tt.busy), 0o644))
+			env := r.env(freePort(t), tt.vars...)
+			if !tt.noJob {
+				r.writeJob(r.env(1))
+			}
+			s := r.start(env, "bash", "scripts/job.sh")
+			if code := s.wait(t, 30*time.Second); code != tt.want || !strings.Contains(s.out.String(), tt.wantOut) {
+				t.Errorf("exit %d, want %d with %q; output:\n%s", code, tt.want, tt.wantOut, s.out)
+			}
+			if len(r.callsOf("vllm", "")) != 0 {
+				t.Errorf("the server started")
+			}
+		})
 	}
 }

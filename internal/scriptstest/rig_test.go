@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/shellquote"
 )
 
@@ -419,4 +420,61 @@ func (r *rig) noSecret(dirs ...string) {
 			return nil
 		})
 	}
+}
+
+// writeJob writes the job file of a job whose contract is env, as the
+// engine does (jobspec.Path): job.sh hands it to fleet job. Values that
+// are no part of the job (PATH, secrets, the fakes' settings) stay in
+// the environment only.
+func (r *rig) writeJob(env []string) {
+	r.t.Helper()
+	m := map[string]string{}
+	for _, e := range env {
+		k, v, _ := strings.Cut(e, "=")
+		m[k] = v
+	}
+	num := func(k string) int {
+		if m[k] == "" {
+			return 0
+		}
+		n, err := strconv.Atoi(m[k])
+		must(r.t, err)
+		return n
+	}
+	float := func(s string) float64 {
+		f, err := strconv.ParseFloat(s, 64)
+		must(r.t, err)
+		return f
+	}
+	list := func(s string) []string {
+		if s == "" {
+			return nil
+		}
+		return strings.Split(s, "\n")
+	}
+	j := &jobspec.Job{
+		RunID: m["FLEET_RUN_ID"], JobID: m["FLEET_JOB_ID"], Node: m["FLEET_NODE"],
+		Model: m["MODEL"], Image: m["IMAGE"], Framework: m["FRAMEWORK"], Precision: m["PRECISION"],
+		TP: num("TP"), EP: num("EP"), PP: num("PP"), DPAttn: m["DP_ATTN"] == "true",
+		Conc: num("CONC"), ISL: num("ISL"), OSL: num("OSL"), MaxModelLen: num("MAX_MODEL_LEN"),
+		RangeRatio: float(m["RANDOM_RANGE_RATIO"]), NumPrompts: num("NUM_PROMPTS"), NumWarmups: num("NUM_WARMUPS"),
+		ResultFilename: m["RESULT_FILENAME"], Port: num("PORT"), GPUCount: num("GPU_COUNT"),
+		ServerArgs: list(m["SERVER_ARGS"]), ClientArgs: list(m["CLIENT_ARGS"]),
+		Runtime: m["RUNTIME"], GPUType: m["GPU_TYPE"], HFHome: m["HF_HOME"],
+		HealthTimeout: jobspec.Duration(time.Duration(num("HEALTH_TIMEOUT")) * time.Second),
+		BenchTimeout:  jobspec.Duration(time.Duration(num("BENCH_TIMEOUT")) * time.Second),
+	}
+	for _, p := range strings.Split(m["PERCENTILES"], ",") {
+		if p != "" {
+			j.Percentiles = append(j.Percentiles, float(p))
+		}
+	}
+	for _, g := range strings.Split(m["GPUS"], ",") {
+		if g != "" {
+			n, err := strconv.Atoi(g)
+			must(r.t, err)
+			j.Devices = append(j.Devices, n)
+		}
+	}
+	must(r.t, j.Write(filepath.Join(r.work, jobspec.Path)))
 }

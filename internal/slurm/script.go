@@ -12,6 +12,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/shellquote"
 	"github.com/fleetbench/fleet/internal/target"
 )
@@ -46,17 +47,6 @@ fi
 # until this script ends so that a requeued run still finds it.
 if [ -f .fleet/secrets.env ]; then . ./.fleet/secrets.env; fi
 trap 'rm -f .fleet/secrets.env' EXIT
-# PORT is fleet's choice, made without seeing the node: when something
-# already listens there (another job on a shared node), take the next free
-# port rather than fail on a clash.
-if [ -n "${PORT:-}" ]; then
-  p=$PORT
-  while [ $((p - PORT)) -lt 200 ] && (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
-  if [ "$p" != "$PORT" ]; then
-    echo "[fleet] port $PORT is taken on $(hostname); the server uses $p"
-    export PORT=$p
-  fi
-fi
 finish() {
   echo "$1" > .fleet/exit.tmp && mv .fleet/exit.tmp .fleet/exit
   exit "$1"
@@ -66,7 +56,7 @@ finish() {
 # every job of the cluster shares, under a lock: concurrent imports of one
 # image on a shared filesystem fail (stale handles, full temp space).
 sqsh={{sh .Squash}}
-mkdir -p "${sqsh%/*}" || finish 17
+mkdir -p "${sqsh%/*}" || finish {{.ImportFailed}}
 (
   flock -w 7200 9 || { echo "[fleet] no lock on $sqsh.lock after 2 hours" >&2; exit 1; }
   if [ -s "$sqsh" ] && { ! command -v unsquashfs >/dev/null 2>&1 || unsquashfs -s "$sqsh" >/dev/null 2>&1; }; then
@@ -76,7 +66,7 @@ mkdir -p "${sqsh%/*}" || finish 17
   rm -f "$sqsh" "$sqsh.part"
   echo "[fleet] importing "{{sh .ImageURI}}" into $sqsh"
   enroot import -o "$sqsh.part" {{sh .ImageURI}} && mv -f "$sqsh.part" "$sqsh"
-) 9>"$sqsh.lock" || { echo "[fleet] container image import failed" >&2; finish 17; }
+) 9>"$sqsh.lock" || { echo "[fleet] container image import failed" >&2; finish {{.ImportFailed}}; }
 {{- end}}
 child=""
 stopping=""
@@ -112,6 +102,8 @@ type scriptData struct {
 	Image      string // set when the job runs in a pyxis container
 	ImageURI   string // enroot's docker://REGISTRY#IMAGE form
 	Squash     string
+	// ImportFailed is the exit code of a failed image import.
+	ImportFailed int
 }
 
 // renderScript renders the sbatch script of one job attempt.
@@ -128,7 +120,9 @@ func renderScript(o *Options, in scriptInput) ([]byte, error) {
 		// its %-patterns), so the log would land elsewhere.
 		return nil, fmt.Errorf("render sbatch script: work dir %q: Slurm cannot write output under a path with a backslash", in.WorkDir)
 	}
-	d := scriptData{WorkDir: in.WorkDir}
+	// fleet job, on the node, moves the server off a taken port: the
+	// script passes PORT on as the engine chose it.
+	d := scriptData{WorkDir: in.WorkDir, ImportFailed: jobspec.ExitImageImport}
 	var args []string
 	add := func(opt, val string) { args = append(args, opt+"="+val) }
 	add("--job-name", in.Name)

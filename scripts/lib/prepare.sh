@@ -4,8 +4,8 @@
 # Hugging Face cache, and run the GPU monitor. Defines functions only.
 #
 #   . scripts/lib/prepare.sh
-#   fleet_check_gpus_idle || exit 15     # GPUs busy: transient
-#   fleet_download_model || exit 16      # download failed
+#   fleet_check_gpus_idle || exit "$FLEET_EXIT_GPUS_BUSY"
+#   fleet_download_model || exit "$FLEET_EXIT_DOWNLOAD"
 #   fleet_monitor_start logs/gpu.csv     # ... fleet_monitor_stop on exit
 
 _fleet_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -13,6 +13,8 @@ _fleet_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$_fleet_lib/gpu.sh"
 # shellcheck source=scripts/lib/runtime.sh
 . "$_fleet_lib/runtime.sh"
+# shellcheck source=scripts/lib/exitcodes.sh
+. "$_fleet_lib/exitcodes.sh"
 
 # _fleet_no_gpu: the simulator and machines without a vendor tool have no
 # GPUs to check or watch.
@@ -42,7 +44,7 @@ fleet_check_gpus_idle() {
 	local tool="nvidia-smi --query-compute-apps"
 	[ "$(fleet_gpu_vendor)" = amd ] && tool="rocm-smi --showpids"
 	fleet_log "GPUs busy${GPUS:+ (GPUs $GPUS)}: processes $(echo "$pids" | tr '\n' ' ')still use them after ${waited}s ($tool); not starting the server"
-	return 15
+	return "$FLEET_EXIT_GPUS_BUSY"
 }
 
 # fleet_model_is_local: a path, not a Hugging Face id.
@@ -73,13 +75,13 @@ fleet_download_model() {
 	marker="$cache/.fleet-$key.done"
 	mkdir -p "$cache" || {
 		fleet_log "cannot create the Hugging Face cache $cache"
-		return 16
+		return "$FLEET_EXIT_DOWNLOAD"
 	}
 	[ -f "$marker" ] && return 0
 	(
 		flock -w "${DOWNLOAD_LOCK_WAIT:-14400}" 9 || {
 			fleet_log "no lock on $lock: another job has been downloading $MODEL for too long"
-			exit 16
+			exit "$FLEET_EXIT_DOWNLOAD"
 		}
 		[ -f "$marker" ] && exit 0
 		fleet_log "downloading $MODEL into $cache"
@@ -99,7 +101,7 @@ fleet_download_model() {
 		fi
 		if [ "$rc" -ne 0 ]; then
 			fleet_log "download of $MODEL failed (status $rc)"
-			exit 16
+			exit "$FLEET_EXIT_DOWNLOAD"
 		fi
 		date -u +%FT%TZ >"$marker"
 	) 9>"$lock"

@@ -14,16 +14,19 @@
 # process tree is killed when it does not stop within SERVER_STOP_TIMEOUT
 # seconds (10).
 
+# shellcheck source=scripts/lib/exitcodes.sh
+. "$(dirname "${BASH_SOURCE[0]}")/exitcodes.sh"
+
 fleet_log() { printf '[fleet-server %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
-# fleet_require NAME...: fail (status 14, as job.sh does) when a contract
+# fleet_require NAME...: fail (FLEET_EXIT_BAD_ENV, as job.sh does) when a contract
 # variable is missing.
 fleet_require() {
 	local v
 	for v in "$@"; do
 		if [ -z "${!v:-}" ]; then
 			fleet_log "required variable $v is not set (see scripts/README.md)"
-			exit 14
+			exit "$FLEET_EXIT_BAD_ENV"
 		fi
 	done
 }
@@ -201,7 +204,7 @@ _fleet_serve_docker() {
 	shift
 	if [ -z "${IMAGE:-}" ]; then
 		fleet_log "RUNTIME=docker needs IMAGE (the config's image)"
-		exit 14
+		exit "$FLEET_EXIT_BAD_ENV"
 	fi
 	local name
 	name=$(fleet_container_name)
@@ -252,13 +255,13 @@ _fleet_serve_enroot() {
 	shift
 	if [ -z "${IMAGE:-}" ]; then
 		fleet_log "RUNTIME=enroot needs IMAGE (the config's image)"
-		exit 14
+		exit "$FLEET_EXIT_BAD_ENV"
 	fi
 	local name sq n
 	name=$(fleet_container_name)
 	sq=$(fleet_enroot_squash) || {
 		fleet_log "enroot import of $IMAGE failed"
-		exit 15
+		exit "$FLEET_EXIT_IMAGE_IMPORT"
 	}
 	enroot remove -f "$name" >/dev/null 2>&1 || true
 	enroot create -n "$name" "$sq" >/dev/null || {

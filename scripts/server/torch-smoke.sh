@@ -8,10 +8,12 @@
 # The server is one process that stops on TERM, so the launcher execs it:
 # job.sh's TERM reaches it directly.
 set -euo pipefail
+# shellcheck source=scripts/lib/exitcodes.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/exitcodes.sh"
 server=${TORCH_SMOKE_SERVER:-$(dirname "${BASH_SOURCE[0]}")/../gpu-smoke/server.py}
 if [ ! -f "$server" ]; then
 	echo "torch-smoke.sh: no server at $server (set TORCH_SMOKE_SERVER)" >&2
-	exit 14
+	exit "$FLEET_EXIT_BAD_ENV"
 fi
 exec "${TORCH_SMOKE_PYTHON:-python3}" -u "$server" \
 	--host 127.0.0.1 \

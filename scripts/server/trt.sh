@@ -42,7 +42,7 @@ fleet_require MODEL TP CONC ISL OSL MAX_MODEL_LEN PORT
 vendor=$(fleet_gpu_vendor)
 if [ "$vendor" != nvidia ]; then
 	fleet_log "TensorRT-LLM runs on NVIDIA GPUs only; this machine has $vendor GPUs"
-	exit 14
+	exit "$FLEET_EXIT_BAD_ENV"
 fi
 arch=$(fleet_gpu_arch)
 family=$(fleet_model_family)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,18 +95,6 @@ func (h *Host) Get(_ context.Context, src, dst string) error {
 
 // Close does nothing: there is no connection.
 func (h *Host) Close() error { return nil }
-
-// FreePort asks the kernel for a free TCP port on loopback. Jobs on this
-// machine share its network with whatever else runs here, so fixed ports
-// would clash.
-func (h *Host) FreePort(context.Context) (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
 
 // writeAtomic writes r to a temp file beside dst, syncs it, and renames it
 // over dst, so a reader never sees a half-written file under dst's name.

@@ -294,17 +294,5 @@ func (t *Target) Cleanup(ctx context.Context, h target.Handle) error {
 	return err
 }
 
-// FreePort asks the host for a free port when it can tell (this machine);
-// remote hosts have their own network namespaces and use fixed ports.
-func (t *Target) FreePort(ctx context.Context) (int, error) {
-	pf, ok := t.host.(interface {
-		FreePort(context.Context) (int, error)
-	})
-	if !ok {
-		return 0, errors.New("host cannot pick ports")
-	}
-	return pf.FreePort(ctx)
-}
-
 // Close closes the host connection.
 func (t *Target) Close() error { return t.host.Close() }

@@ -27,17 +27,6 @@ fi
 # until this script ends so that a requeued run still finds it.
 if [ -f .fleet/secrets.env ]; then . ./.fleet/secrets.env; fi
 trap 'rm -f .fleet/secrets.env' EXIT
-# PORT is fleet's choice, made without seeing the node: when something
-# already listens there (another job on a shared node), take the next free
-# port rather than fail on a clash.
-if [ -n "${PORT:-}" ]; then
-  p=$PORT
-  while [ $((p - PORT)) -lt 200 ] && (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
-  if [ "$p" != "$PORT" ]; then
-    echo "[fleet] port $PORT is taken on $(hostname); the server uses $p"
-    export PORT=$p
-  fi
-fi
 finish() {
   echo "$1" > .fleet/exit.tmp && mv .fleet/exit.tmp .fleet/exit
   exit "$1"

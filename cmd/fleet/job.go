@@ -1,0 +1,78 @@
+package main
+
+import (
+	"errors"
+
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetbench/fleet/internal/jobrun"
+	"github.com/fleetbench/fleet/internal/jobspec"
+)
+
+// jobCmd is `fleet job`: what scripts/job.sh runs on the node once the
+// machine is ready (GPUs idle, model downloaded).
+func (a *App) jobCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "job [JOBFILE]",
+		Short: "Run one benchmark job from its job file, in its work directory (used by scripts/job.sh)",
+		Long: `fleet job runs one job on the node from its job file (default ` + jobspec.Path + `,
+written by the controller): it picks a free port from the preferred one,
+starts scripts/server/<framework>.sh with the environment contract of
+scripts/README.md, waits for /health, runs the benchmark client, writes
+results/<result_filename>.json, stops the server, and exits with the code of
+the exit code table in scripts/README.md. It prints progress lines
+(` + jobspec.ProgressPrefix + `{json}) as it goes.
+
+SERVER_STOP_GRACE (seconds, 30) and HEALTH_POLL (seconds, 1) tune it.`,
+		Hidden: true,
+		Args:   cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := jobspec.Path
+			if len(args) == 1 {
+				path = args[0]
+			}
+			j, err := jobspec.Read(path)
+			if err != nil {
+				return withCode(jobspec.ExitBadEnv, err)
+			}
+			dir, err := os.Getwd()
+			if err != nil {
+				return withCode(jobspec.ExitBadEnv, err)
+			}
+			self, err := os.Executable()
+			if err != nil {
+				self = filepath.Join(dir, jobspec.BinPath)
+			}
+			o := jobrun.Options{Dir: dir, Job: j, Out: cmd.OutOrStdout(), Self: self, Version: version(),
+				StopGrace: a.seconds("SERVER_STOP_GRACE"), HealthPoll: a.seconds("HEALTH_POLL")}
+			if a.Environ != nil {
+				o.Environ = a.Environ()
+			}
+			err = jobrun.Run(cmd.Context(), o)
+			var f *jobrun.Failure
+			if errors.As(err, &f) {
+				return withCode(f.Code, err)
+			}
+			return err
+		},
+	}
+	return cmd
+}
+
+// seconds reads a duration in seconds from the environment (0 when unset
+// or not a number: the default applies).
+func (a *App) seconds(name string) time.Duration {
+	if a.Getenv == nil {
+		return 0
+	}
+	v, err := strconv.ParseFloat(a.Getenv(name), 64)
+	if err != nil || v <= 0 {
+		return 0
+	}
+	return time.Duration(v * float64(time.Second))
+}

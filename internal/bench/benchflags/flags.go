@@ -1,0 +1,214 @@
+// Package benchflags defines bench_serving's command-line flags on a
+// bench.Config, once: `fleet bench` parses a command line with them, and
+// `fleet job` parses a sweep's client extra_args with the same definitions
+// over the job's own settings.
+package benchflags
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/fleetbench/fleet/internal/bench"
+)
+
+// Flags is a benchmark configuration as flags see it: the Config, and the
+// flags that are text until Finish reads them or that say what to do with
+// the result.
+type Flags struct {
+	Config bench.Config
+
+	Host              string
+	Port              int
+	Rate              string // "inf" or requests per second
+	Dataset           string
+	PercentileMetrics string // comma-separated
+	MetricPercentiles string // comma-separated
+	Goodput           []string
+	Metadata          []string
+	ExtraBody         string
+
+	SaveResult      bool
+	ResultDir       string
+	ResultFilename  string
+	MaxFailureRatio float64
+}
+
+// Defaults returns bench_serving's defaults, as `fleet bench` has them.
+func Defaults() *Flags {
+	cfg := bench.DefaultConfig()
+	cfg.RequestTimeout = 6 * time.Hour
+	return &Flags{
+		Config:            cfg,
+		Host:              "127.0.0.1",
+		Port:              8000,
+		Rate:              "inf",
+		Dataset:           "random",
+		PercentileMetrics: strings.Join(cfg.PercentileMetrics, ","),
+		MetricPercentiles: "99",
+		MaxFailureRatio:   0.05,
+	}
+}
+
+// Register defines the flags on fs. Each flag's default is f's current
+// value, so flags set over a prepared Flags change only what they name.
+func (f *Flags) Register(fs *pflag.FlagSet) {
+	c := &f.Config
+	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "server base URL, e.g. http://127.0.0.1:8000 (instead of --host/--port)")
+	fs.StringVar(&f.Host, "host", f.Host, "server host")
+	fs.IntVar(&f.Port, "port", f.Port, "server port")
+	fs.StringVar(&c.Endpoint, "endpoint", c.Endpoint, "API path (default /v1/completions; /v1/chat/completions for openai-chat)")
+	fs.StringVar((*string)(&c.Backend), "backend", string(c.Backend), "server kind: vllm, sglang, trt, openai, openai-chat (decides the request body)")
+	fs.StringVar(&c.Model, "model", c.Model, "model name (recorded as model_id; sent unless --served-model-name)")
+	fs.StringVar(&c.ServedModelName, "served-model-name", c.ServedModelName, "model name to send in requests")
+	fs.StringVar(&c.Tokenizer, "tokenizer", c.Tokenizer, "tokenizer name, recorded only (default --model)")
+	fs.StringVar(&f.Dataset, "dataset-name", f.Dataset, "dataset: random")
+	fs.IntVar(&c.Random.InputLen, "random-input-len", c.Random.InputLen, "input length in tokens (after the prefix)")
+	fs.IntVar(&c.Random.OutputLen, "random-output-len", c.Random.OutputLen, "output length (max_tokens)")
+	fs.Float64Var(&c.Random.RangeRatio, "random-range-ratio", c.Random.RangeRatio, "lengths are uniform in [floor(len*ratio), len]")
+	fs.IntVar(&c.Random.PrefixLen, "random-prefix-len", c.Random.PrefixLen, "shared prefix tokens before every prompt")
+	fs.IntVar(&c.Random.VocabSize, "vocab-size", c.Random.VocabSize, "token ids are drawn below this (32000 fits every current model)")
+	fs.IntVar(&c.NumPrompts, "num-prompts", c.NumPrompts, "number of measured requests")
+	fs.IntVar(&c.MaxConcurrency, "max-concurrency", c.MaxConcurrency, "most requests in flight (0: no limit)")
+	fs.StringVar(&f.Rate, "request-rate", f.Rate, "requests per second, or inf to release all at once")
+	fs.Float64Var(&c.Burstiness, "burstiness", c.Burstiness, "gamma shape of the arrival gaps (1: Poisson)")
+	fs.IntVar(&c.NumWarmups, "num-warmups", c.NumWarmups, "warmup requests (copies of the first prompt), not measured")
+	fs.Int64Var(&c.Seed, "seed", c.Seed, "random seed")
+	fs.BoolVar(&c.IgnoreEOS, "ignore-eos", c.IgnoreEOS, "send ignore_eos so every request generates its full length")
+	fs.StringVar(&f.PercentileMetrics, "percentile-metrics", f.PercentileMetrics, "metrics to report: ttft, tpot, itl, e2el (comma-separated)")
+	fs.StringVar(&f.MetricPercentiles, "metric-percentiles", f.MetricPercentiles, "percentiles to report (comma-separated, e.g. 50,90,99.9)")
+	fs.StringSliceVar(&f.Goodput, "goodput", f.Goodput, "goodput objectives metric:ms (ttft, tpot, e2el)")
+	fs.BoolVar(&f.SaveResult, "save-result", f.SaveResult, "write the result JSON")
+	fs.BoolVar(&c.SaveDetailed, "save-detailed", c.SaveDetailed, "also write per-request arrays (input_lens, output_lens, ttfts, itls, generated_texts, errors); implies --save-result")
+	fs.StringVar(&f.ResultDir, "result-dir", f.ResultDir, "directory for the result file (default: current directory)")
+	fs.StringVar(&f.ResultFilename, "result-filename", f.ResultFilename, "result file name (default {backend}-{rate}qps[-concurrency{C}]-{model}-{date}.json)")
+	fs.StringSliceVar(&f.Metadata, "metadata", f.Metadata, "key=value pairs recorded in the result")
+	fs.StringVar(&f.ExtraBody, "extra-body", f.ExtraBody, "JSON object merged into every request body")
+	fs.Float64Var(&f.MaxFailureRatio, "max-failure-ratio", f.MaxFailureRatio, "exit 3 when more than this share of requests failed")
+	fs.BoolVar(&c.NewConnectionPerRequest, "new-connection-per-request", c.NewConnectionPerRequest, "open a connection per request as the Python client does (default: keep-alive reuse)")
+	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", c.ReadyTimeout, "wait up to this long for GET /health (or /v1/models) to answer 200 first (0: do not wait)")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "limit for one request (0: none)")
+}
+
+// Finish reads the text flags into f.Config after fs parsed a command
+// line; args are the words left over, which belong to --metadata (k=v) or
+// --goodput (metric:ms) as bench_serving's nargs flags take them. Every
+// error is the caller's input's fault (a usage error).
+func (f *Flags) Finish(fs *pflag.FlagSet, args []string) error {
+	for _, arg := range args {
+		switch {
+		case strings.Contains(arg, "=") && fs.Changed("metadata"):
+			f.Metadata = append(f.Metadata, arg)
+		case strings.Contains(arg, ":") && fs.Changed("goodput"):
+			f.Goodput = append(f.Goodput, arg)
+		default:
+			return fmt.Errorf("unexpected argument %q", arg)
+		}
+	}
+	cfg := &f.Config
+	if cfg.Model == "" {
+		return errors.New("--model is required")
+	}
+	if f.Dataset != "random" {
+		return fmt.Errorf("--dataset-name %q: only random is supported", f.Dataset)
+	}
+	var err error
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "http://" + joinHostPort(f.Host, f.Port)
+	}
+	if cfg.RequestRate, err = parseRate(f.Rate); err != nil {
+		return err
+	}
+	cfg.PercentileMetrics = splitList(f.PercentileMetrics)
+	if cfg.MetricPercentiles, err = parsePercentiles(f.MetricPercentiles); err != nil {
+		return err
+	}
+	if cfg.Goodput, err = parseGoodput(f.Goodput); err != nil {
+		return err
+	}
+	if cfg.Metadata, err = parseMetadata(f.Metadata); err != nil {
+		return err
+	}
+	if f.ExtraBody != "" {
+		cfg.ExtraBody = json.RawMessage(f.ExtraBody)
+	}
+	if !(f.MaxFailureRatio >= 0 && f.MaxFailureRatio <= 1) {
+		return fmt.Errorf("--max-failure-ratio %v: want 0..1", f.MaxFailureRatio)
+	}
+	f.SaveResult = f.SaveResult || cfg.SaveDetailed
+	if cfg.Endpoint == "" {
+		cfg.Endpoint = cfg.Backend.DefaultEndpoint()
+	}
+	return nil
+}
+
+func joinHostPort(host string, port int) string {
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]"
+	}
+	return host + ":" + strconv.Itoa(port)
+}
+
+func parseRate(s string) (float64, error) {
+	if strings.EqualFold(s, "inf") {
+		return math.Inf(1), nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(v > 0) {
+		return 0, fmt.Errorf("--request-rate %q: want a positive number or inf", s)
+	}
+	return v, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parsePercentiles(s string) ([]float64, error) {
+	var out []float64
+	for _, p := range splitList(s) {
+		v, err := strconv.ParseFloat(p, 64)
+		if err != nil || v < 0 || v > 100 {
+			return nil, fmt.Errorf("--metric-percentiles %q: want numbers 0..100", s)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func parseGoodput(items []string) ([]bench.SLO, error) {
+	var out []bench.SLO
+	for _, it := range items {
+		name, val, ok := strings.Cut(it, ":")
+		v, err := strconv.ParseFloat(val, 64)
+		if !ok || err != nil || v < 0 || (name != "ttft" && name != "tpot" && name != "e2el") {
+			return nil, fmt.Errorf("--goodput %q: want ttft:MS, tpot:MS or e2el:MS", it)
+		}
+		out = append(out, bench.SLO{Metric: name, MS: v})
+	}
+	return out, nil
+}
+
+func parseMetadata(items []string) ([]bench.KV, error) {
+	var out []bench.KV
+	for _, it := range items {
+		k, v, ok := strings.Cut(it, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("--metadata %q: want KEY=VALUE", it)
+		}
+		out = append(out, bench.KV{Key: strings.TrimSpace(k), Value: strings.TrimSpace(v)})
+	}
+	return out, nil
+}

@@ -1,0 +1,544 @@
+// Package jobrun is `fleet job`: it runs one benchmark job on the node,
+// inside the job's work directory, from its job file. It chooses the
+// server's port, starts the framework's launcher (scripts/server/*.sh),
+// waits for the server to be healthy, runs the benchmark client in-process,
+// stops the server, and classifies how it all ended into one of
+// jobspec's exit codes. Progress lines (jobspec.FormatProgress) on its
+// output tell the controller where the job stands.
+package jobrun
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/fleetbench/fleet/internal/bench"
+	"github.com/fleetbench/fleet/internal/bench/benchflags"
+	"github.com/fleetbench/fleet/internal/jobspec"
+)
+
+// Options configure one run of a job.
+type Options struct {
+	Dir string // the job's work directory
+	Job *jobspec.Job
+	// Out receives log lines and progress lines: the job's log.
+	Out io.Writer
+	// Self is the fleet binary, exported to the launcher as FLEET_BIN.
+	Self string
+	// Environ is the launcher's base environment (os.Environ()); the
+	// job's contract goes over it.
+	Environ []string
+	Version string // recorded in the result as fleet_version
+
+	StopGrace     time.Duration // TERM to KILL when stopping the server (30s)
+	HealthPoll    time.Duration // between health probes (1s)
+	PortTries     int           // ports tried from the preferred one (200)
+	ProgressEvery time.Duration // benchmark progress lines (5s)
+	// DeathGrace is how long a failed client waits for the server to show
+	// that it is dying (5s): a dead server explains failures better.
+	DeathGrace time.Duration
+}
+
+// Failure is how a job ended when it did not end well: its exit code and
+// why.
+type Failure struct {
+	Code int
+	Err  error
+}
+
+func (f *Failure) Error() string { return f.Err.Error() }
+func (f *Failure) Unwrap() error { return f.Err }
+
+func fail(code int, format string, args ...any) *Failure {
+	return &Failure{Code: code, Err: fmt.Errorf(format, args...)}
+}
+
+// Backend is the benchmark client's backend for a framework.
+func Backend(framework string) bench.Backend {
+	switch framework {
+	case "sglang":
+		return bench.BackendSGLang
+	case "trt":
+		return bench.BackendTRT
+	default:
+		return bench.BackendVLLM
+	}
+}
+
+// ResultPath is where a job's result file goes, relative to its work
+// directory.
+func ResultPath(j *jobspec.Job) string {
+	return filepath.Join("results", j.ResultFilename+".json")
+}
+
+// Run runs the job and returns nil when it is done, a *Failure with the
+// exit code otherwise, or ctx's error when it was cancelled. The server
+// is stopped in every case before Run returns.
+func Run(ctx context.Context, o Options) error {
+	r := &runner{o: o, j: o.Job}
+	r.defaults()
+	err := r.run(ctx)
+	code := jobspec.ExitOK
+	var f *Failure
+	switch {
+	case errors.As(err, &f):
+		code = f.Code
+	case err != nil:
+		code = 128 + int(syscall.SIGTERM)
+	}
+	r.progress(jobspec.Progress{Phase: jobspec.PhaseDone, Port: r.port, Code: code})
+	return err
+}
+
+type runner struct {
+	o    Options
+	j    *jobspec.Job
+	mu   sync.Mutex // Out
+	port int
+
+	server *exec.Cmd
+	exited chan struct{} // closed when the server has exited
+	status error         // the server's exit, once exited is closed
+	log    string        // logs/server.log
+}
+
+func (r *runner) defaults() {
+	o := &r.o
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.StopGrace <= 0 {
+		o.StopGrace = 30 * time.Second
+	}
+	if o.HealthPoll <= 0 {
+		o.HealthPoll = time.Second
+	}
+	if o.PortTries <= 0 {
+		o.PortTries = 200
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = 5 * time.Second
+	}
+	if o.DeathGrace <= 0 {
+		o.DeathGrace = 5 * time.Second
+	}
+	r.log = filepath.Join(o.Dir, "logs", "server.log")
+}
+
+func (r *runner) logf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.o.Out, "[fleet-job %s] %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func (r *runner) progress(p jobspec.Progress) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintln(r.o.Out, jobspec.FormatProgress(p))
+}
+
+func (r *runner) run(ctx context.Context) error {
+	j := r.j
+	launcher := filepath.Join("scripts", "server", j.Framework+".sh")
+	if _, err := os.Stat(filepath.Join(r.o.Dir, launcher)); err != nil {
+		return fail(jobspec.ExitBadEnv, "no server launcher for framework %q (%s)", j.Framework, launcher)
+	}
+	for _, d := range []string{"logs", "results"} {
+		if err := os.MkdirAll(filepath.Join(r.o.Dir, d), 0o755); err != nil {
+			return fail(jobspec.ExitBadEnv, "work directory: %w", err)
+		}
+	}
+	port, err := choosePort(j.Port, r.o.PortTries)
+	if err != nil {
+		return fail(jobspec.ExitPortClash, "%w", err)
+	}
+	r.port = port
+	if port != j.Port {
+		r.logf("port %d is taken; the server uses %d", j.Port, port)
+	}
+	fl, err := r.benchFlags()
+	if err != nil {
+		return fail(jobspec.ExitBadEnv, "client extra_args: %w", err)
+	}
+
+	r.progress(jobspec.Progress{Phase: jobspec.PhaseStarting, Port: port})
+	r.logf("starting %s server: model=%s tp=%d conc=%d isl=%d osl=%d port=%d", j.Framework, j.Model, j.TP, j.Conc, j.ISL, j.OSL, port)
+	if err := r.startServer(launcher); err != nil {
+		return fail(jobspec.ExitServerExited, "start the server: %w", err)
+	}
+	defer r.stopServer()
+
+	r.progress(jobspec.Progress{Phase: jobspec.PhaseHealth, Port: port})
+	started := time.Now()
+	if err := r.waitHealthy(ctx); err != nil {
+		return err
+	}
+	r.logf("server healthy after %s", time.Since(started).Round(time.Second))
+	// A server that could not bind its port leaves the probe to whatever
+	// listens there: that answer is not ours.
+	if r.portClash() {
+		return r.clash()
+	}
+
+	err = r.benchmark(ctx, fl)
+	if err == nil && !r.alive() && r.portClash() {
+		err = r.clash()
+	}
+	var f *Failure
+	if errors.As(err, &f) && f.Code == jobspec.ExitPortClash {
+		// The result measured another server.
+		os.Remove(filepath.Join(r.o.Dir, ResultPath(j)))
+	}
+	return err
+}
+
+// benchFlags is the client's configuration: the job's settings, then the
+// sweep's client extra_args over them, read by fleet bench's own flags.
+func (r *runner) benchFlags() (*benchflags.Flags, error) {
+	j := r.j
+	fl := benchflags.Defaults()
+	c := &fl.Config
+	c.BaseURL = "http://127.0.0.1:" + strconv.Itoa(r.port)
+	c.Backend = Backend(j.Framework)
+	c.Model = j.Model
+	c.Random.InputLen, c.Random.OutputLen, c.Random.RangeRatio = j.ISL, j.OSL, j.RangeRatio
+	c.NumPrompts, c.MaxConcurrency, c.NumWarmups = j.NumPrompts, j.Conc, j.NumWarmups
+	c.IgnoreEOS = true
+	fl.Rate = "inf"
+	fl.PercentileMetrics = "ttft,tpot,itl,e2el"
+	fl.MetricPercentiles = j.PercentileList()
+	fs := pflag.NewFlagSet("client extra_args", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fl.Register(fs)
+	if err := fs.Parse(j.ClientArgs); err != nil {
+		return nil, err
+	}
+	if err := fl.Finish(fs, fs.Args()); err != nil {
+		return nil, err
+	}
+	for _, e := range r.o.Environ {
+		if v, ok := strings.CutPrefix(e, "OPENAI_API_KEY="); ok {
+			c.APIKey = v
+		}
+	}
+	c.Version = r.o.Version
+	return fl, nil
+}
+
+// choosePort returns preferred when nothing holds it on 127.0.0.1, else
+// the next free port, trying tries ports in all.
+func choosePort(preferred, tries int) (int, error) {
+	for p := preferred; p < preferred+tries && p <= 65535; p++ {
+		if portFree(p) {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no free port among %d..%d on 127.0.0.1", preferred, min(preferred+tries-1, 65535))
+}
+
+// portFree: nothing answers there and the server could bind it.
+func portFree(p int) bool {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+	if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+		c.Close()
+		return false
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+// startServer starts the launcher in the job's process group, so that a
+// cancel of the job reaches it, with its output in logs/server.log.
+func (r *runner) startServer(launcher string) error {
+	f, err := os.Create(r.log)
+	if err != nil {
+		return err
+	}
+	defer f.Close() // the child has its own copy
+	env := map[string]string{}
+	for _, e := range r.o.Environ {
+		if k, v, ok := strings.Cut(e, "="); ok {
+			env[k] = v
+		}
+	}
+	for k, v := range r.j.Env() {
+		env[k] = v
+	}
+	env["PORT"] = strconv.Itoa(r.port)
+	if r.o.Self != "" {
+		env["FLEET_BIN"] = r.o.Self
+	}
+	cmd := exec.Command("bash", append([]string{launcher}, r.j.ServerArgs...)...)
+	cmd.Dir = r.o.Dir
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = serverAttr()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	r.server, r.exited = cmd, make(chan struct{})
+	go func() {
+		r.status = cmd.Wait()
+		close(r.exited)
+	}()
+	return nil
+}
+
+func (r *runner) alive() bool {
+	select {
+	case <-r.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// stopServer stops the server: TERM, a grace period, KILL.
+func (r *runner) stopServer() {
+	if r.server == nil || !r.alive() {
+		return
+	}
+	r.progress(jobspec.Progress{Phase: jobspec.PhaseStopping, Port: r.port})
+	r.logf("stopping server (pid %d)", r.server.Process.Pid)
+	_ = r.server.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.exited:
+		return
+	case <-time.After(r.o.StopGrace):
+	}
+	r.logf("server still running %s after TERM; killing it", r.o.StopGrace)
+	_ = r.server.Process.Kill()
+	<-r.exited
+}
+
+// waitHealthy polls /health until it answers 200, the server exits, or
+// the health timeout passes.
+func (r *runner) waitHealthy(ctx context.Context) error {
+	deadline := time.NewTimer(r.j.HealthTimeout.D())
+	defer deadline.Stop()
+	tick := time.NewTicker(r.o.HealthPoll)
+	defer tick.Stop()
+	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 3 * time.Second}
+	defer client.CloseIdleConnections()
+	url := fmt.Sprintf("http://127.0.0.1:%d/health", r.port)
+	for {
+		if healthy(ctx, client, url) {
+			return nil
+		}
+		select {
+		case <-r.exited:
+			if r.portClash() {
+				return r.clash()
+			}
+			r.logf("server exited (%v) before it became healthy; last lines of logs/server.log:", exitStatus(r.status))
+			r.tail()
+			return fail(jobspec.ExitServerExited, "server exited (%v) before it became healthy", exitStatus(r.status))
+		case <-deadline.C:
+			r.logf("server not healthy after %s; last lines of logs/server.log:", r.j.HealthTimeout.D())
+			r.tail()
+			return fail(jobspec.ExitHealthTimeout, "server not healthy after %s", r.j.HealthTimeout.D())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func healthy(ctx context.Context, client *http.Client, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func exitStatus(err error) string {
+	if err == nil {
+		return "status 0"
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ee.ExitCode() >= 0 {
+			return "status " + strconv.Itoa(ee.ExitCode())
+		}
+		return ee.String()
+	}
+	return err.Error()
+}
+
+var errServerDied = errors.New("the server exited during the benchmark")
+
+// benchmark runs the client, writes the result, and classifies how it
+// ended.
+func (r *runner) benchmark(ctx context.Context, fl *benchflags.Flags) error {
+	j := r.j
+	clientLog, err := os.Create(filepath.Join(r.o.Dir, "logs", "client.log"))
+	if err != nil {
+		return fail(jobspec.ExitClientError, "client log: %w", err)
+	}
+	defer clientLog.Close()
+	cfg := fl.Config
+	cfg.ProgressEvery = r.o.ProgressEvery
+	cfg.OnProgress = func(p bench.Progress) {
+		r.progress(jobspec.Progress{Phase: jobspec.PhaseBenchmark, Port: r.port, Done: p.Done, Total: p.Total,
+			Failed: p.Failed, TokensPerSec: p.TokensPerSec, Elapsed: p.Elapsed.Seconds()})
+	}
+
+	bctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	bctx, cancelTimeout := context.WithTimeout(bctx, j.BenchTimeout.D())
+	defer cancelTimeout()
+	watchDone := make(chan struct{})
+	defer close(watchDone)
+	go func() {
+		select {
+		case <-r.exited:
+			cancel(errServerDied)
+		case <-watchDone:
+		}
+	}()
+
+	r.progress(jobspec.Progress{Phase: jobspec.PhaseBenchmark, Port: r.port, Total: cfg.NumPrompts})
+	r.logf("running benchmark: %d prompts at concurrency %d", cfg.NumPrompts, cfg.MaxConcurrency)
+	fmt.Fprintf(clientLog, "fleet job: benchmark %s%s backend=%s model=%s prompts=%d concurrency=%d warmups=%d\n",
+		cfg.BaseURL, cfg.Endpoint, cfg.Backend, cfg.Model, cfg.NumPrompts, cfg.MaxConcurrency, cfg.NumWarmups)
+	res, err := bench.Run(bctx, cfg, nil)
+	if err != nil {
+		fmt.Fprintf(clientLog, "fleet job: %v\n", err)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(context.Cause(bctx), errServerDied):
+			return r.died(err)
+		case errors.Is(bctx.Err(), context.DeadlineExceeded):
+			r.logf("benchmark timed out after %s", j.BenchTimeout.D())
+			return fail(jobspec.ExitBenchTimeout, "benchmark timed out after %s", j.BenchTimeout.D())
+		}
+		if r.dying() {
+			return r.died(err)
+		}
+		if errors.Is(err, bench.ErrWarmupFailed) {
+			return fail(jobspec.ExitFailureRatio, "%w", err)
+		}
+		return fail(jobspec.ExitClientError, "benchmark: %w", err)
+	}
+
+	var summary bytes.Buffer
+	if err := res.WriteSummary(&summary); err != nil {
+		return fail(jobspec.ExitClientError, "print summary: %w", err)
+	}
+	clientLog.Write(summary.Bytes())
+	r.mu.Lock()
+	r.o.Out.Write(summary.Bytes())
+	r.mu.Unlock()
+	path := filepath.Join(r.o.Dir, ResultPath(j))
+	if err := res.SaveJSON(path); err != nil {
+		fmt.Fprintf(clientLog, "fleet job: %v\n", err)
+		return fail(jobspec.ExitClientError, "%w", err)
+	}
+	fmt.Fprintf(clientLog, "fleet job: result saved in %s\n", ResultPath(j))
+	if ratio := res.FailureRatio(); ratio > fl.MaxFailureRatio {
+		reason := ""
+		if len(res.FailedReasons) > 0 {
+			reason = ": " + res.FailedReasons[0].Example
+		}
+		err := fmt.Errorf("%d of %d requests failed (%.1f%%, over the %.1f%% allowed)%s",
+			res.Failed, res.Failed+res.Completed, 100*ratio, 100*fl.MaxFailureRatio, reason)
+		fmt.Fprintf(clientLog, "fleet job: %v\n", err)
+		if r.dying() {
+			return r.died(err)
+		}
+		return &Failure{Code: jobspec.ExitFailureRatio, Err: err}
+	}
+	return nil
+}
+
+// dying waits a little for a server that may be on its way out: the
+// client can fail fast while the server still exits.
+func (r *runner) dying() bool {
+	select {
+	case <-r.exited:
+		return true
+	case <-time.After(r.o.DeathGrace):
+		return false
+	}
+}
+
+// died classifies a server that exited during the benchmark.
+func (r *runner) died(clientErr error) error {
+	if r.portClash() {
+		return r.clash()
+	}
+	r.logf("server died (%v) during the benchmark; last lines of logs/server.log:", exitStatus(r.status))
+	r.tail()
+	return fail(jobspec.ExitServerDied, "server died (%v) during the benchmark: client: %v", exitStatus(r.status), clientErr)
+}
+
+func (r *runner) clash() error {
+	r.logf("the server could not listen on port %d, another process answered in its place; last lines of logs/server.log:", r.port)
+	r.tail()
+	return fail(jobspec.ExitPortClash, "the server could not listen on port %d (address already in use)", r.port)
+}
+
+// tailBytes bounds how much of the server log is read from its end.
+const tailBytes = 64 << 10
+
+// logTail returns the last tailBytes of the server log.
+func (r *runner) logTail() []byte {
+	f, err := os.Open(r.log)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > tailBytes {
+		if _, err := f.Seek(-tailBytes, io.SeekEnd); err != nil {
+			return nil
+		}
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, tailBytes))
+	return b
+}
+
+// portClash: the server's log says it could not bind its port.
+func (r *runner) portClash() bool {
+	return bytes.Contains(bytes.ToLower(r.logTail()), []byte("address already in use"))
+}
+
+// tail copies the last lines of the server log to the job's log.
+func (r *runner) tail() {
+	lines := strings.Split(strings.TrimRight(string(r.logTail()), "\n"), "\n")
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range lines {
+		fmt.Fprintln(r.o.Out, l)
+	}
+}

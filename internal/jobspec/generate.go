@@ -1,0 +1,3 @@
+package jobspec
+
+//go:generate go run ./gen -root ../..

@@ -70,13 +70,17 @@ func printStatus(w io.Writer, s *run.Summary) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tSTATE\tNODE\tATTEMPTS\tSINCE\tREASON")
+	fmt.Fprintln(tw, "JOB\tSTATE\tNODE\tATTEMPTS\tSINCE\tPROGRESS OR REASON")
 	for _, o := range s.Jobs {
 		since := "-"
 		if !o.Since.IsZero() {
 			since = o.Since.Local().Format("15:04:05")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", o.Job, o.State, dashIfEmpty(o.Node), o.Attempts, since, o.Reason)
+		detail := o.Reason
+		if o.Progress != nil {
+			detail = o.Progress.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", o.Job, o.State, dashIfEmpty(o.Node), o.Attempts, since, detail)
 	}
 	return tw.Flush()
 }

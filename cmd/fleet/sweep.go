@@ -17,7 +17,6 @@ import (
 
 	"github.com/fleetbench/fleet/internal/agentbin"
 	"github.com/fleetbench/fleet/internal/config"
-	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/live"
 	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/plan"
@@ -155,15 +154,15 @@ func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
 	// On a terminal a live board replaces the log lines, which go to the
 	// run's fleet.log; elsewhere log lines go to both.
 	lg := a.loggerTo(io.MultiWriter(a.Stderr, logFile))
-	var onEvent func(journal.Entry)
+	var hooks sweep.Hooks
 	stopBoard := func() {}
 	if isTerminal(a.Stderr) && a.logFormat == "" && !o.jsonOut {
 		lg = a.loggerTo(logFile)
 		board := live.New(len(sw.Jobs()), sw.Parallelism(), nil)
-		onEvent = board.Observe
+		hooks = sweep.Hooks{OnEvent: board.Observe, OnProgress: board.ObserveProgress}
 		stopBoard = drawBoard(ctx, a.Stderr, board)
 	}
-	res, runErr := sw.Run(ctx, lg, onEvent)
+	res, runErr := sw.Run(ctx, lg, hooks)
 	// The board's last frame is drawn once, before the summary.
 	stopBoard()
 	if res == nil {

@@ -127,7 +127,7 @@ func (t *try) start(ctx context.Context, s slot) (target.Handle, *attemptResult)
 func (t *try) followLogs(ctx context.Context, h target.Handle) (stop func()) {
 	logCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var done sync.WaitGroup
-	f, err := os.OpenFile(filepath.Join(t.jobDir, "stream.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(filepath.Join(t.jobDir, run.StreamFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.lg.Warn("job output not kept", "err", err)
 		return cancel

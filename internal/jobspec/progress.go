@@ -2,6 +2,7 @@ package jobspec
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 )
 
@@ -52,4 +53,33 @@ func ParseProgress(line string) (p Progress, ok bool) {
 		return Progress{}, false
 	}
 	return p, true
+}
+
+// String says in a few words where the job is, for boards and tables:
+// "benchmark 120/640 req, 5123 tok/s, 2 failed", or the phase alone.
+func (p Progress) String() string {
+	if p.Phase != PhaseBenchmark || p.Total == 0 {
+		return p.Phase
+	}
+	s := fmt.Sprintf("%s %d/%d req", p.Phase, p.Done, p.Total)
+	if p.TokensPerSec > 0 {
+		s += fmt.Sprintf(", %.0f tok/s", p.TokensPerSec)
+	}
+	if p.Failed > 0 {
+		s += fmt.Sprintf(", %d failed", p.Failed)
+	}
+	return s
+}
+
+// LastProgress returns the last progress line in the end of a job's
+// output (tail: the log's last bytes, which a caller reads from the end of
+// the file so that a long log costs nothing).
+func LastProgress(tail []byte) (Progress, bool) {
+	lines := strings.Split(string(tail), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if p, ok := ParseProgress(lines[i]); ok {
+			return p, true
+		}
+	}
+	return Progress{}, false
 }

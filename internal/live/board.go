@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/run"
 )
@@ -58,6 +59,14 @@ func (b *Board) Observe(e journal.Entry) {
 	if e.Node != "" {
 		b.machines[e.Node] = o
 	}
+}
+
+// ObserveProgress records a running job's latest progress; it is safe
+// for concurrent use.
+func (b *Board) ObserveProgress(job string, p jobspec.Progress) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fold.SetProgress(job, p)
 }
 
 // counts returns jobs by state: done, running (preparing, running,
@@ -126,6 +135,9 @@ func (b *Board) Render(w io.Writer) {
 	sort.Strings(names)
 	for _, n := range names {
 		o := b.machines[n]
+		if cur, ok := b.fold.Outcome(o.Job); ok && cur.Node == n {
+			o = cur // with the latest progress
+		}
 		what := "idle"
 		if run.Active(o.State) {
 			since := ""
@@ -133,6 +145,9 @@ func (b *Board) Render(w io.Writer) {
 				since = " " + b.now().Sub(t).Round(time.Second).String()
 			}
 			what = fmt.Sprintf("%-9s %s%s", o.State, o.Job, since)
+			if o.Progress != nil {
+				what += "  " + o.Progress.String()
+			}
 		}
 		body = append(body, fmt.Sprintf("  %-16s %s", n, what))
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 )
 
@@ -46,5 +47,26 @@ func TestBoardCountsStatesAndEstimatesTimeLeft(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "server died") {
 		t.Errorf("failure note printed twice")
+	}
+}
+
+func TestBoardShowsARunningJobsProgress(t *testing.T) {
+	c := &clock{t: time.Unix(0, 0)}
+	b := New(1, 1, c.now)
+	b.Observe(journal.Entry{Job: "a", Node: "n1", State: journal.StatePreparing})
+	b.Observe(journal.Entry{Job: "a", Node: "n1", State: journal.StateRunning})
+	b.ObserveProgress("a", jobspec.Progress{Phase: jobspec.PhaseBenchmark, Done: 120, Total: 640, TokensPerSec: 5123, Failed: 2})
+	c.t = c.t.Add(40 * time.Second)
+	var out bytes.Buffer
+	b.Render(&out)
+	if want := "running   a 40s  benchmark 120/640 req, 5123 tok/s, 2 failed"; !strings.Contains(out.String(), want) {
+		t.Errorf("board lacks %q:\n%s", want, out.String())
+	}
+	// A finished job's progress is gone with it.
+	b.Observe(journal.Entry{Job: "a", Node: "n1", State: journal.StateDone})
+	out.Reset()
+	b.Render(&out)
+	if strings.Contains(out.String(), "req") {
+		t.Errorf("progress of a done job still shown:\n%s", out.String())
 	}
 }

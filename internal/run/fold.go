@@ -4,6 +4,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/target"
 )
@@ -26,6 +27,9 @@ type Outcome struct {
 	// ExitCode is the job script's exit status of the latest attempt that
 	// ended with one.
 	ExitCode *int `json:"exit_code,omitempty"`
+	// Progress is the latest progress a running job reported (its phase,
+	// requests done, tokens/s), read from its streamed output.
+	Progress *jobspec.Progress `json:"progress,omitempty"`
 	// Handle finds the job's latest attempt on its machine while it runs
 	// (a process group, a Slurm job id); resume re-attaches through it.
 	Handle *target.Handle `json:"-"`
@@ -133,6 +137,9 @@ func (f *Folder) Apply(e journal.Entry) Outcome {
 	if !Active(e.State) {
 		o.Handle = nil
 	}
+	if e.State == journal.StatePreparing || !Active(e.State) {
+		o.Progress = nil
+	}
 	f.applyAttempt(e)
 	return *o
 }
@@ -177,6 +184,13 @@ func (f *Folder) Outcome(job string) (Outcome, bool) {
 		return Outcome{}, false
 	}
 	return *o, true
+}
+
+// SetProgress records the latest progress of a running job.
+func (f *Folder) SetProgress(job string, p jobspec.Progress) {
+	if o, ok := f.jobs[job]; ok && Active(o.State) {
+		o.Progress = &p
+	}
 }
 
 // Outcomes returns every job's outcome, sorted by job id.

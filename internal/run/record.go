@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/results"
 )
@@ -65,6 +66,11 @@ func Load(dir string) (*Record, error) {
 	}
 	f := Fold(entries)
 	rec.Outcomes, rec.Attempts = f.Outcomes(), f.Attempts()
+	for i := range rec.Outcomes {
+		if o := &rec.Outcomes[i]; Active(o.State) {
+			o.Progress = lastProgress(filepath.Join(abs, JobsDir, JobDirName(o.Job), StreamFile))
+		}
+	}
 	var prior Summary
 	if err := readJSON(filepath.Join(abs, SummaryFile), &prior); err != nil {
 		return nil, err
@@ -220,6 +226,27 @@ func (d *Dir) WriteSummary() (*Summary, error) {
 		return nil, fmt.Errorf("write summary table: %w", err)
 	}
 	return s, nil
+}
+
+// lastProgress is the last progress line of a job's streamed output, read
+// from the end of the file.
+func lastProgress(path string) *jobspec.Progress {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	const tail = 16 << 10
+	off := int64(0)
+	if st, err := f.Stat(); err == nil && st.Size() > tail {
+		off = st.Size() - tail
+	}
+	buf := make([]byte, tail)
+	n, _ := f.ReadAt(buf, off)
+	if p, ok := jobspec.LastProgress(buf[:n]); ok {
+		return &p
+	}
+	return nil
 }
 
 // readJSON decodes path into v; a missing file leaves v as it is.

@@ -29,6 +29,7 @@ const (
 	LockFile    = ".lock"
 	JobsDir     = "jobs"
 	RowFile     = "row.json"
+	StreamFile  = "stream.log" // a job's output as it streamed in
 )
 
 // Info is run.json: what the run is, written once when the run starts.

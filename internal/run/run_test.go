@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/target"
 )
@@ -236,6 +237,41 @@ func TestNewIDNamesTheRunAfterTheSweep(t *testing.T) {
 	for in, want := range map[string]string{"full": "20261129-101500-full", "my sweep": "20261129-101500-my_sweep", "": "20261129-101500-run"} {
 		if got := NewID(at, in); got != want || CheckID(got) != nil {
 			t.Errorf("NewID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestLoadReadsARunningJobsLatestProgressFromItsStream(t *testing.T) {
+	results := t.TempDir()
+	d, err := Create(results, Info{RunID: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	j, _ := d.Journal()
+	j.Append(journal.Entry{Job: "a", Attempt: 1, Node: "n", State: journal.StateRunning})
+	j.Append(journal.Entry{Job: "b", Attempt: 1, Node: "n", State: journal.StateDone})
+	for _, id := range []string{"a", "b"} {
+		os.MkdirAll(d.JobDir(id), 0o755)
+		stream := strings.Repeat("server noise\n", 5000) +
+			jobspec.FormatProgress(jobspec.Progress{Phase: jobspec.PhaseBenchmark, Done: 10, Total: 40}) + "\n" +
+			jobspec.FormatProgress(jobspec.Progress{Phase: jobspec.PhaseBenchmark, Done: 30, Total: 40, TokensPerSec: 900}) + "\nmore noise\n"
+		os.WriteFile(filepath.Join(d.JobDir(id), StreamFile), []byte(stream), 0o644)
+	}
+	rec, err := Load(d.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range rec.Outcomes {
+		switch o.Job {
+		case "a":
+			if o.Progress == nil || o.Progress.Done != 30 || o.Progress.String() != "benchmark 30/40 req, 900 tok/s" {
+				t.Errorf("running job's progress = %+v", o.Progress)
+			}
+		case "b":
+			if o.Progress != nil {
+				t.Errorf("a done job shows progress %+v", o.Progress)
+			}
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/fleetbench/fleet/internal/agentbin"
 	"github.com/fleetbench/fleet/internal/config"
 	"github.com/fleetbench/fleet/internal/engine"
+	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/plan"
@@ -196,11 +197,17 @@ type Result struct {
 	Orphans []target.Handle
 }
 
-// Run runs the jobs. lg logs the run's progress; onEvent, when set, sees
-// every job state change. The results store under ResultsDir follows the
-// run directory as jobs end. The error is ctx's when the run was
-// cancelled; a summary comes back whenever the engine ran.
-func (s *Sweep) Run(ctx context.Context, lg *log.Logger, onEvent func(journal.Entry)) (*Result, error) {
+// Hooks let a live view follow a sweep.
+type Hooks struct {
+	OnEvent    func(journal.Entry)                  // every job state change
+	OnProgress func(job string, p jobspec.Progress) // a running job's progress reports
+}
+
+// Run runs the jobs. lg logs the run's progress; the hooks see state
+// changes and progress. The results store under ResultsDir follows the run
+// directory as jobs end. The error is ctx's when the run was cancelled; a
+// summary comes back whenever the engine ran.
+func (s *Sweep) Run(ctx context.Context, lg *log.Logger, hooks Hooks) (*Result, error) {
 	machines, err := machine.OpenAll(ctx, s.o.Inventory, s.Machines(), s.o.Machines)
 	if err != nil {
 		return nil, err
@@ -218,17 +225,18 @@ func (s *Sweep) Run(ctx context.Context, lg *log.Logger, onEvent func(journal.En
 			if run.Final(e.State) || e.State == journal.StateRetrying {
 				idx.poke()
 			}
-			if onEvent != nil {
-				onEvent(e)
+			if hooks.OnEvent != nil {
+				hooks.OnEvent(e)
 			}
 		},
-		Run:      s.dir,
-		Retries:  s.o.Retries,
-		Timeouts: s.o.Timeouts,
-		Binaries: s.o.Binaries,
-		Logger:   lg,
-		KeepWork: s.o.KeepWork,
-		Resume:   s.o.Mode != New,
+		OnProgress: hooks.OnProgress,
+		Run:        s.dir,
+		Retries:    s.o.Retries,
+		Timeouts:   s.o.Timeouts,
+		Binaries:   s.o.Binaries,
+		Logger:     lg,
+		KeepWork:   s.o.KeepWork,
+		Resume:     s.o.Mode != New,
 	})
 	summary, runErr := eng.Run(ctx, s.jobs)
 	// The run directory is the record of truth; the last index makes the

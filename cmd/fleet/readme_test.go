@@ -95,15 +95,14 @@ func TestReadme(t *testing.T) {
 
 // readmeRun is the state of one pass through the README.
 type readmeRun struct {
-	t       *testing.T
-	root    string // the module
-	ws      string // where fleet commands run
-	home    string
-	binDir  string // holds the fleet the README built
-	port    string // the port that stands in for the README's 8000
-	bg      []*exec.Cmd
-	ran     int
-	lastRun string // the latest run id, for RUN_A and RUN_B
+	t      *testing.T
+	root   string // the module
+	ws     string // where fleet commands run
+	home   string
+	binDir string // holds the fleet the README built
+	port   string // the port that stands in for the README's 8000
+	bg     []*exec.Cmd
+	ran    int
 }
 
 func newReadmeRun(t *testing.T, root string) *readmeRun {
@@ -213,11 +212,15 @@ func (r *readmeRun) startBackground(c mdCommand, cmd *exec.Cmd, check readmeChec
 		t.Fatalf("README.md:%d: %v", c.line, err)
 	}
 	r.bg = append(r.bg, cmd)
+	// A server that never says it serves is stopped, which ends the scan.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
 	var seen strings.Builder
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		seen.WriteString(sc.Text() + "\n")
-		if check(r, seen.String()) == nil {
+		if check(r, seen.String()) == nil && stop() {
 			go func() { _, _ = io.Copy(io.Discard, out) }()
 			return
 		}

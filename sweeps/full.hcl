@@ -14,11 +14,11 @@
 # launchers' business: scripts/server/{vllm,sglang,trt}.sh.
 #
 # The matrix is a table (local.configs) and one `dynamic "config"` block
-# turns each row into a config; the per-model files (llama70b.hcl,
-# dsr1.hcl, gptoss.hcl) are smaller sweeps for quick runs. To trim this
-# one, filter with --only or clip every band's concurrency range:
+# turns each row into a config. To trim it, filter with --only (model
+# matches the model or its prefix: 70b, dsr1, gptoss) or clip every band's
+# concurrency range; one model's quick run:
 #
-#   fleet plan sweeps/full.hcl --var conc_end=16
+#   fleet plan sweeps/full.hcl --only model=dsr1 --only seq=1k1k --var conc_end=64
 
 variable "conc_start" {
   description = "No search band goes below this concurrency."

@@ -6,21 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
-)
-
-// Exit codes, documented in the README; scripts and CI rely on them.
-const (
-	ExitOK        = 0   // everything succeeded
-	ExitError     = 1   // bad input (config, flags' values) or a setup failure
-	ExitUsage     = 2   // unknown command or flag, wrong number of arguments
-	ExitFailed    = 3   // the work ran but some of it failed: jobs, nodes, a failure ratio over its limit
-	ExitRegressed = 4   // fleet compare found a regression beyond the threshold
-	ExitCancelled = 130 // interrupted (Ctrl-C, SIGTERM)
 )
 
 // App carries what every command needs from the outside world, so that
@@ -38,29 +27,6 @@ type App struct {
 	log       *log.Logger
 }
 
-// exitError carries a specific exit code up to Run.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
-// withCode makes err end the program with code.
-func withCode(code int, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &exitError{code: code, err: err}
-}
-
-// errSilent ends the program with a code after the command already said
-// everything (a diagnostics listing, a table of failures).
-type errSilent struct{ code int }
-
-func (e errSilent) Error() string { return fmt.Sprintf("exit %d", e.code) }
-
 // Run executes the command line and returns the process exit code.
 func (a *App) Run(ctx context.Context, args []string) int {
 	root := a.rootCmd()
@@ -69,22 +35,10 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	root.SetOut(a.Stdout)
 	root.SetErr(a.Stderr)
 	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return ExitOK
-	}
+	code := exitCode(ctx, err)
 	var silent errSilent
-	if errors.As(err, &silent) {
-		return silent.code
-	}
-	code := ExitError
-	var ee *exitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.code
-	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
-		code = ExitCancelled
-	case isUsageError(err):
-		code = ExitUsage
+	if err == nil || errors.As(err, &silent) {
+		return code
 	}
 	fmt.Fprintf(a.Stderr, "fleet: %v\n", err)
 	if code == ExitUsage {
@@ -127,27 +81,11 @@ Exit codes: 0 ok, 1 error (bad input, setup), 2 usage, 3 some work failed,
 	for _, extra := range a.extraCmds() {
 		root.AddCommand(extra)
 	}
+	// cobra adds its completion command at Execute time; adding it now
+	// lets typeUsageErrors cover it like every other command.
+	root.InitDefaultCompletionCmd()
+	typeUsageErrors(root)
 	return root
-}
-
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-func isUsageError(err error) bool {
-	var u usageError
-	if errors.As(err, &u) {
-		return true
-	}
-	// cobra reports unknown commands and argument counts as plain errors.
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "unknown flag", "unknown shorthand", "required flag", "invalid argument"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *App) setupLogging(w io.Writer) error {

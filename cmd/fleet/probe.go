@@ -23,7 +23,7 @@ func (a *App) probeCmd() *cobra.Command {
 			defer cancel()
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, args[0], nil)
 			if err != nil {
-				return withCode(ExitUsage, err)
+				return usageError{err}
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {

@@ -11,17 +11,22 @@ import (
 
 	"github.com/fleetbench/fleet/internal/sim"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // simCmd runs the inference-server simulator: an OpenAI-compatible server
 // that stands in for vLLM (or SGLang, TRT-LLM) where there is no GPU.
+// simFlags are fleet sim's flags: a profile, then the flags that were
+// given on top of it.
+type simFlags struct {
+	host, profile, format, timing string
+	port                          int
+	listProfiles                  bool
+	v                             sim.Config
+}
+
 func (a *App) simCmd() *cobra.Command {
-	var (
-		host, profile, format, timing string
-		port                          int
-		listProfiles                  bool
-		v                             = sim.DefaultConfig()
-	)
+	sf := &simFlags{v: sim.DefaultConfig()}
 	cmd := &cobra.Command{
 		Use:   "sim [MODEL]",
 		Short: "Run a simulated OpenAI-compatible inference server (vLLM stand-in)",
@@ -42,84 +47,97 @@ count exactly. Without ignore_eos a request may stop early (finish_reason
 "stop") at a seeded position after min_tokens.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if listProfiles {
+			if sf.listProfiles {
 				return writeProfiles(cmd)
 			}
-			cfg := sim.DefaultConfig()
-			if profile != "" {
-				p, err := sim.Profile(profile)
-				if err != nil {
-					return usageError{fmt.Errorf("--profile: %w", err)}
-				}
-				cfg = p
-			}
-			flags := cmd.Flags()
-			set := func(name string, apply func()) {
-				if flags.Changed(name) {
-					apply()
-				}
-			}
-			if len(args) == 1 {
-				cfg.Model = args[0]
-			}
-			set("model", func() { cfg.Model = v.Model })
-			set("served-model-name", func() { cfg.ServedModelName = v.ServedModelName })
-			set("max-model-len", func() { cfg.MaxModelLen = v.MaxModelLen })
-			set("ttft", func() { cfg.TTFT = v.TTFT })
-			set("itl", func() { cfg.ITL = v.ITL })
-			set("max-num-seqs", func() { cfg.MaxNumSeqs = v.MaxNumSeqs })
-			set("max-num-batched-tokens", func() { cfg.MaxNumBatchedTokens = v.MaxNumBatchedTokens })
-			set("step-base", func() { cfg.StepBase = v.StepBase })
-			set("step-per-seq", func() { cfg.StepPerSeq = v.StepPerSeq })
-			set("prefill-per-token", func() { cfg.PrefillPerToken = v.PrefillPerToken })
-			set("decode-per-ktoken", func() { cfg.DecodePerKToken = v.DecodePerKToken })
-			set("jitter", func() { cfg.Jitter = v.Jitter })
-			set("stream-interval", func() { cfg.StreamInterval = v.StreamInterval })
-			set("mean-output-len", func() { cfg.MeanOutputLen = v.MeanOutputLen })
-			set("time-scale", func() { cfg.TimeScale = v.TimeScale })
-			set("seed", func() { cfg.Seed = v.Seed })
-			set("fail-ratio", func() { cfg.FailRatio = v.FailRatio })
-			set("drop-ratio", func() { cfg.DropRatio = v.DropRatio })
-			set("startup-delay", func() { cfg.StartupDelay = v.StartupDelay })
-			set("exit-after", func() { cfg.ExitAfter = v.ExitAfter })
-			var err error
-			if cfg.Format, err = sim.ParseFormat(format); err != nil {
-				return usageError{fmt.Errorf("--format: %w", err)}
-			}
-			if cfg.Timing, err = sim.ParseTiming(timing); err != nil {
-				return usageError{fmt.Errorf("--timing: %w", err)}
+			cfg, err := sf.config(cmd.Flags(), args)
+			if err != nil {
+				return err
 			}
 			cfg.Logger = slog.New(a.logger())
-			return a.runSim(cmd, cfg, net.JoinHostPort(host, strconv.Itoa(port)))
+			return a.runSim(cmd, cfg, net.JoinHostPort(sf.host, strconv.Itoa(sf.port)))
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&host, "host", "127.0.0.1", "address to listen on")
-	f.IntVar(&port, "port", 8000, "port to listen on (0: any free port, logged)")
-	f.StringVar(&profile, "profile", "", "load a named GPU/model profile (synthetic numbers; see --list-profiles)")
-	f.BoolVar(&listProfiles, "list-profiles", false, "list the named profiles and exit")
-	f.StringVar(&format, "format", string(sim.FormatVLLM), "wire format to imitate: vllm, sglang or trt")
-	f.StringVar(&timing, "timing", string(sim.TimingEngine), "timing model: engine (continuous batching) or fixed (--ttft, --itl)")
-	f.StringVar(&v.Model, "model", v.Model, "model name or path the server pretends to load")
-	f.StringVar(&v.ServedModelName, "served-model-name", "", "the model name requests must use (default: --model)")
-	f.IntVar(&v.MaxModelLen, "max-model-len", v.MaxModelLen, "context length in tokens")
-	f.DurationVar(&v.TTFT, "ttft", v.TTFT, "fixed timing: time to the first chunk")
-	f.DurationVar(&v.ITL, "itl", v.ITL, "fixed timing: time between chunks")
-	f.IntVar(&v.MaxNumSeqs, "max-num-seqs", v.MaxNumSeqs, "engine: sequences in a batch at most; more wait in a queue")
-	f.IntVar(&v.MaxNumBatchedTokens, "max-num-batched-tokens", v.MaxNumBatchedTokens, "engine: token budget of one step (chunked prefill)")
-	f.DurationVar(&v.StepBase, "step-base", v.StepBase, "engine: fixed cost of a step")
-	f.DurationVar(&v.StepPerSeq, "step-per-seq", v.StepPerSeq, "engine: cost of each sequence in a step")
-	f.DurationVar(&v.PrefillPerToken, "prefill-per-token", v.PrefillPerToken, "engine: cost of each prompt token prefilled")
-	f.DurationVar(&v.DecodePerKToken, "decode-per-ktoken", v.DecodePerKToken, "engine: cost per 1000 context tokens of the decoding sequences")
-	f.Float64Var(&v.Jitter, "jitter", v.Jitter, "engine: relative standard deviation of step times (seeded)")
-	f.IntVar(&v.StreamInterval, "stream-interval", v.StreamInterval, "tokens per streamed chunk (first and last chunks go out at once)")
-	f.IntVar(&v.MeanOutputLen, "mean-output-len", v.MeanOutputLen, "mean answer length when a request does not set ignore_eos")
-	f.Float64Var(&v.TimeScale, "time-scale", v.TimeScale, "multiply every modelled duration (0.1: ten times faster)")
-	f.Int64Var(&v.Seed, "seed", v.Seed, "seed for ids, jitter, answer lengths and faults")
-	f.Float64Var(&v.FailRatio, "fail-ratio", 0, "fault: fraction of requests answered 500")
-	f.Float64Var(&v.DropRatio, "drop-ratio", 0, "fault: fraction of requests whose connection drops mid-stream")
-	f.DurationVar(&v.StartupDelay, "startup-delay", 0, "fault: /health answers 503 and requests are refused for this long (scaled by --time-scale)")
-	f.IntVar(&v.ExitAfter, "exit-after", 0, "fault: exit (status 1) after this many completed requests, dropping the rest, like a crashed server")
+	sf.register(cmd.Flags())
+	return cmd
+}
+
+// config is the simulator's configuration: the profile's (or the
+// defaults), with the flags that were given applied on top.
+func (sf *simFlags) config(flags *pflag.FlagSet, args []string) (sim.Config, error) {
+	cfg := sim.DefaultConfig()
+	if sf.profile != "" {
+		p, err := sim.Profile(sf.profile)
+		if err != nil {
+			return cfg, usageError{fmt.Errorf("--profile: %w", err)}
+		}
+		cfg = p
+	}
+	set := func(name string, apply func()) {
+		if flags.Changed(name) {
+			apply()
+		}
+	}
+	if len(args) == 1 {
+		cfg.Model = args[0]
+	}
+	set("model", func() { cfg.Model = sf.v.Model })
+	set("served-model-name", func() { cfg.ServedModelName = sf.v.ServedModelName })
+	set("max-model-len", func() { cfg.MaxModelLen = sf.v.MaxModelLen })
+	set("ttft", func() { cfg.TTFT = sf.v.TTFT })
+	set("itl", func() { cfg.ITL = sf.v.ITL })
+	set("max-num-seqs", func() { cfg.MaxNumSeqs = sf.v.MaxNumSeqs })
+	set("max-num-batched-tokens", func() { cfg.MaxNumBatchedTokens = sf.v.MaxNumBatchedTokens })
+	set("step-base", func() { cfg.StepBase = sf.v.StepBase })
+	set("step-per-seq", func() { cfg.StepPerSeq = sf.v.StepPerSeq })
+	set("prefill-per-token", func() { cfg.PrefillPerToken = sf.v.PrefillPerToken })
+	set("decode-per-ktoken", func() { cfg.DecodePerKToken = sf.v.DecodePerKToken })
+	set("jitter", func() { cfg.Jitter = sf.v.Jitter })
+	set("stream-interval", func() { cfg.StreamInterval = sf.v.StreamInterval })
+	set("mean-output-len", func() { cfg.MeanOutputLen = sf.v.MeanOutputLen })
+	set("time-scale", func() { cfg.TimeScale = sf.v.TimeScale })
+	set("seed", func() { cfg.Seed = sf.v.Seed })
+	set("fail-ratio", func() { cfg.FailRatio = sf.v.FailRatio })
+	set("drop-ratio", func() { cfg.DropRatio = sf.v.DropRatio })
+	set("startup-delay", func() { cfg.StartupDelay = sf.v.StartupDelay })
+	set("exit-after", func() { cfg.ExitAfter = sf.v.ExitAfter })
+	var err error
+	if cfg.Format, err = sim.ParseFormat(sf.format); err != nil {
+		return cfg, usageError{fmt.Errorf("--format: %w", err)}
+	}
+	if cfg.Timing, err = sim.ParseTiming(sf.timing); err != nil {
+		return cfg, usageError{fmt.Errorf("--timing: %w", err)}
+	}
+	return cfg, nil
+}
+
+func (sf *simFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&sf.host, "host", "127.0.0.1", "address to listen on")
+	f.IntVar(&sf.port, "port", 8000, "port to listen on (0: any free port, logged)")
+	f.StringVar(&sf.profile, "profile", "", "load a named GPU/model profile (synthetic numbers; see --list-profiles)")
+	f.BoolVar(&sf.listProfiles, "list-profiles", false, "list the named profiles and exit")
+	f.StringVar(&sf.format, "format", string(sim.FormatVLLM), "wire format to imitate: vllm, sglang or trt")
+	f.StringVar(&sf.timing, "timing", string(sim.TimingEngine), "timing model: engine (continuous batching) or fixed (--ttft, --itl)")
+	f.StringVar(&sf.v.Model, "model", sf.v.Model, "model name or path the server pretends to load")
+	f.StringVar(&sf.v.ServedModelName, "served-model-name", "", "the model name requests must use (default: --model)")
+	f.IntVar(&sf.v.MaxModelLen, "max-model-len", sf.v.MaxModelLen, "context length in tokens")
+	f.DurationVar(&sf.v.TTFT, "ttft", sf.v.TTFT, "fixed timing: time to the first chunk")
+	f.DurationVar(&sf.v.ITL, "itl", sf.v.ITL, "fixed timing: time between chunks")
+	f.IntVar(&sf.v.MaxNumSeqs, "max-num-seqs", sf.v.MaxNumSeqs, "engine: sequences in a batch at most; more wait in a queue")
+	f.IntVar(&sf.v.MaxNumBatchedTokens, "max-num-batched-tokens", sf.v.MaxNumBatchedTokens, "engine: token budget of one step (chunked prefill)")
+	f.DurationVar(&sf.v.StepBase, "step-base", sf.v.StepBase, "engine: fixed cost of a step")
+	f.DurationVar(&sf.v.StepPerSeq, "step-per-seq", sf.v.StepPerSeq, "engine: cost of each sequence in a step")
+	f.DurationVar(&sf.v.PrefillPerToken, "prefill-per-token", sf.v.PrefillPerToken, "engine: cost of each prompt token prefilled")
+	f.DurationVar(&sf.v.DecodePerKToken, "decode-per-ktoken", sf.v.DecodePerKToken, "engine: cost per 1000 context tokens of the decoding sequences")
+	f.Float64Var(&sf.v.Jitter, "jitter", sf.v.Jitter, "engine: relative standard deviation of step times (seeded)")
+	f.IntVar(&sf.v.StreamInterval, "stream-interval", sf.v.StreamInterval, "tokens per streamed chunk (first and last chunks go out at once)")
+	f.IntVar(&sf.v.MeanOutputLen, "mean-output-len", sf.v.MeanOutputLen, "mean answer length when a request does not set ignore_eos")
+	f.Float64Var(&sf.v.TimeScale, "time-scale", sf.v.TimeScale, "multiply every modelled duration (0.1: ten times faster)")
+	f.Int64Var(&sf.v.Seed, "seed", sf.v.Seed, "seed for ids, jitter, answer lengths and faults")
+	f.Float64Var(&sf.v.FailRatio, "fail-ratio", 0, "fault: fraction of requests answered 500")
+	f.Float64Var(&sf.v.DropRatio, "drop-ratio", 0, "fault: fraction of requests whose connection drops mid-stream")
+	f.DurationVar(&sf.v.StartupDelay, "startup-delay", 0, "fault: /health answers 503 and requests are refused for this long (scaled by --time-scale)")
+	f.IntVar(&sf.v.ExitAfter, "exit-after", 0, "fault: exit (status 1) after this many completed requests, dropping the rest, like a crashed server")
 	// vLLM flags a launch script may pass: accepted and ignored, so that one
 	// command line serves both.
 	var ignoredInt int
@@ -134,7 +152,6 @@ count exactly. Without ignore_eos a request may stop early (finish_reason
 	for _, name := range []string{"tensor-parallel-size", "gpu-memory-utilization", "kv-cache-dtype", "disable-log-requests", "trust-remote-code"} {
 		_ = f.MarkHidden(name) // the flags exist: MarkHidden cannot fail
 	}
-	return cmd
 }
 
 func (a *App) runSim(cmd *cobra.Command, cfg sim.Config, addr string) error {

@@ -79,7 +79,7 @@ func TestSimSweepRunsOverSSHOnTheRig(t *testing.T) {
 	}
 	var sum struct {
 		Done, Failed int
-		Jobs         []struct{ ID, State, Node string }
+		Jobs         []struct{ Job, State, Node string }
 	}
 	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
@@ -90,9 +90,9 @@ func TestSimSweepRunsOverSSHOnTheRig(t *testing.T) {
 	used := map[string]bool{}
 	for _, j := range sum.Jobs {
 		used[j.Node] = true
-		res, _ := filepath.Glob(filepath.Join(dir, runID, "jobs", j.ID, "results", "rigsim_*_"+j.Node+".json"))
+		res, _ := filepath.Glob(filepath.Join(dir, runID, "jobs", j.Job, "results", "rigsim_*_"+j.Node+".json"))
 		if len(res) != 1 {
-			t.Errorf("job %s on %s: result file not fetched", j.ID, j.Node)
+			t.Errorf("job %s on %s: result file not fetched", j.Job, j.Node)
 		}
 	}
 	if len(used) < 3 {

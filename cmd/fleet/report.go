@@ -45,7 +45,7 @@ to one (imported first).`,
 			if err != nil {
 				return err
 			}
-			in, err := reportInput(ctx, s, runs)
+			in, err := a.reportInput(ctx, s, runs)
 			if err != nil {
 				return err
 			}

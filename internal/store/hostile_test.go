@@ -1,12 +1,16 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/fleetbench/fleet/internal/results"
 	"github.com/fleetbench/fleet/internal/run"
 )
 
@@ -86,4 +90,38 @@ func FuzzImportParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestAStoreHoldingAnOldNonFiniteRowStillExports(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	// As an import before rows were checked left it.
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.upsertRun(ctx, tx, Run{ID: "old", Source: SourceImport}); err != nil {
+			return err
+		}
+		for _, j := range []Job{
+			{RunID: "old", ID: "bad", State: StateDone, HW: "h200", Row: &results.Row{HW: "h200", TP: 8, TputPerGPU: math.Inf(1), Metrics: map[string]float64{"median_ttft": math.NaN()}}},
+			{RunID: "old", ID: "good", State: StateDone, HW: "h200", Row: &results.Row{HW: "h200", TP: 8, TputPerGPU: 10, Metrics: map[string]float64{}}},
+		} {
+			if err := upsertJob(ctx, tx, j); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Rows(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := results.WriteJSON(&b, rows); err != nil {
+		t.Fatalf("export of the whole store failed for one old row: %v", err)
+	}
+	if !strings.Contains(b.String(), `"job_id": "good"`) {
+		t.Fatalf("export lacks the good row:\n%s", b.String())
+	}
 }

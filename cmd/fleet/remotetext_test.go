@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -95,5 +98,31 @@ func TestNoPrinterPassesANodesEscapeSequencesToTheTerminal(t *testing.T) {
 				t.Errorf("output lacks %q:\n%s", tc.want, s)
 			}
 		})
+	}
+}
+
+func TestResultsImportRefusesHostileRowsAndReportStaysInsideResults(t *testing.T) {
+	root := t.TempDir()
+	resultsDir := filepath.Join(root, "results")
+	for _, tc := range []struct{ name, content, want string }{
+		{"a run id that climbs out of results/", `{"hw":"h200","tp":8,"tput_per_gpu":1,"run_id":"../../x","job_id":"j"}`, "run_id"},
+		{"a throughput of 1e300", `{"hw":"h200","tp":8,"tput_per_gpu":1e300,"run_id":"r","job_id":"j"}`, "tput_per_gpu"},
+		{"a count that wrapped", `{"hw":"h200","tp":8,"tput_per_gpu":1,"completed":-9223372036854775808,"run_id":"r","job_id":"j"}`, "completed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "row.json")
+			os.WriteFile(p, []byte(tc.content), 0o644)
+			code, stdout, stderr := runFleet(t, nil, "results", "import", "--results", resultsDir, p)
+			if code == ExitOK || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, p) {
+				t.Fatalf("import: exit %d, want an error naming %s and %s\n%s\n%s", code, p, tc.want, stdout, stderr)
+			}
+		})
+	}
+	code, stdout, stderr := runFleet(t, nil, "report", "--results", resultsDir)
+	if code == ExitOK {
+		t.Fatalf("report of an empty store: exit 0\n%s\n%s", stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(root, "x")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("something was written outside results/: %v", err)
 	}
 }

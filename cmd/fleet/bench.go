@@ -3,14 +3,17 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/fleetbench/fleet/internal/bench"
 	"github.com/fleetbench/fleet/internal/bench/benchflags"
+	"github.com/fleetbench/fleet/internal/termtext"
 )
 
 // benchCmd is `fleet bench`: bench_serving's flags, fleet's client.
@@ -67,7 +70,7 @@ result is written first) or when every warmup request failed.`,
 				}
 				return err
 			}
-			if err := res.WriteSummary(cmd.OutOrStdout()); err != nil {
+			if err := writeBenchSummary(cmd.OutOrStdout(), res); err != nil {
 				return fmt.Errorf("print summary: %w", err)
 			}
 			if fl.SaveResult {
@@ -84,16 +87,35 @@ result is written first) or when every warmup request failed.`,
 				log.Info("result saved", "file", name)
 			}
 			if ratio := res.FailureRatio(); ratio > fl.MaxFailureRatio {
-				reason := ""
-				if len(res.FailedReasons) > 0 {
-					reason = ": " + res.FailedReasons[0].Example
-				}
-				return withCode(ExitFailed, fmt.Errorf("%d of %d requests failed (%.1f%%, over the %.1f%% allowed)%s",
-					res.Failed, res.Failed+res.Completed, 100*ratio, 100*fl.MaxFailureRatio, reason))
+				return withCode(ExitFailed, tooManyFailed(res, fl.MaxFailureRatio))
 			}
 			return nil
 		},
 	}
 	fl.Register(cmd.Flags())
 	return cmd
+}
+
+// writeBenchSummary prints bench_serving's summary. Its failure lines
+// quote what the server answered, so the whole text is sanitised on its
+// way to the terminal.
+func writeBenchSummary(w io.Writer, res *bench.Result) error {
+	var b strings.Builder
+	if err := res.WriteSummary(&b); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, termtext.Text(b.String()))
+	return err
+}
+
+// tooManyFailed says that more requests failed than allowed, with an
+// example of why. The example is what the server answered: one sanitised
+// line, as it ends up on a terminal.
+func tooManyFailed(res *bench.Result, allowed float64) error {
+	reason := ""
+	if len(res.FailedReasons) > 0 {
+		reason = ": " + reasonLine(res.FailedReasons[0].Example)
+	}
+	return fmt.Errorf("%d of %d requests failed (%.1f%%, over the %.1f%% allowed)%s",
+		res.Failed, res.Failed+res.Completed, 100*res.FailureRatio(), 100*allowed, reason)
 }

@@ -45,11 +45,11 @@ nightly jobs), 1 the runs share no configuration or cannot be read.`,
 			if err != nil {
 				return err
 			}
-			a1, err := reportInput(ctx, s, runs[:1])
+			a1, err := a.reportInput(ctx, s, runs[:1])
 			if err != nil {
 				return err
 			}
-			b1, err := reportInput(ctx, s, runs[1:])
+			b1, err := a.reportInput(ctx, s, runs[1:])
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fleetbench/fleet/internal/report"
+	"github.com/fleetbench/fleet/internal/run"
 )
 
 func (a *App) reportCmd() *cobra.Command {
@@ -45,11 +46,18 @@ to one (imported first).`,
 			if err != nil {
 				return err
 			}
-			in, err := reportInput(ctx, s, runs)
+			in, err := a.reportInput(ctx, s, runs)
 			if err != nil {
 				return err
 			}
 			rep := report.Build(in)
+			// The default directory is named after the runs; a store filled
+			// before imports checked run ids may hold one like "../../x".
+			for _, id := range runs {
+				if err := run.CheckID(id); err != nil && out == "" {
+					return withCode(ExitError, fmt.Errorf("report: %w; pass --out DIR, or delete and re-import that run", err))
+				}
+			}
 			if out == "" {
 				out = filepath.Join(dir, runs[0], "report")
 				if len(runs) > 1 {

@@ -18,6 +18,7 @@ import (
 	"github.com/fleetbench/fleet/internal/report"
 	"github.com/fleetbench/fleet/internal/results"
 	"github.com/fleetbench/fleet/internal/store"
+	"github.com/fleetbench/fleet/internal/termtext"
 )
 
 // openStore opens the results store of a results directory.
@@ -105,13 +106,13 @@ func importNewRunDirs(ctx context.Context, s *store.Store, resultsDir string) er
 }
 
 // reportInput reads what a report of runs needs from the store.
-func reportInput(ctx context.Context, s *store.Store, runs []string) (report.Input, error) {
+func (a *App) reportInput(ctx context.Context, s *store.Store, runs []string) (report.Input, error) {
 	in := report.Input{Runs: runs}
 	rows, err := s.Rows(ctx, runs...)
 	if err != nil {
 		return in, err
 	}
-	in.Rows = rows
+	in.Rows = a.checkedRows(rows)
 	jobs, err := s.Jobs(ctx, runs...)
 	if err != nil {
 		return in, err
@@ -202,6 +203,24 @@ earlier result instead of adding a row; a file imported before is skipped.`,
 	return cmd
 }
 
+// checkedRows leaves out, with a warning, the rows that fail their check:
+// a store filled before imports were checked may hold a NaN or a wrapped
+// count, and one such row must not break a report or an export of every
+// run.
+func (a *App) checkedRows(rows []*results.Row) []*results.Row {
+	kept := rows[:0:0]
+	for _, r := range rows {
+		if err := r.Check(); err != nil {
+			a.logger().Warn("row left out: re-import its file or run to fix it", "run", r.RunID, "job", r.JobID, "err", err)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	return kept
+}
+
+// writeImportReport prints what an import did. Paths, ids and notes come
+// from the imported files: every cell is sanitised.
 func writeImportReport(w io.Writer, rep *store.ImportReport) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATUS\tRUN\tJOB\tPATH\tNOTE")
@@ -210,7 +229,7 @@ func writeImportReport(w io.Writer, rep *store.ImportReport) {
 		if f.RunID != "" && f.Status != store.FileSkipped && f.Status != store.FileDuplicate {
 			runs[f.RunID] = true
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Status, f.RunID, f.JobID, f.Path, f.Note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cell(f.Status), cell(f.RunID), cell(f.JobID), termtext.Line(f.Path, 0), reasonLine(f.Note))
 	}
 	tw.Flush()
 	names := make([]string, 0, len(runs))
@@ -222,7 +241,7 @@ func writeImportReport(w io.Writer, rep *store.ImportReport) {
 		rep.Count(store.FileImported), rep.Count(store.FileReplaced), rep.Count(store.FileRun),
 		rep.Count(store.FileDuplicate), rep.Count(store.FileSuperseded), rep.Count(store.FileSkipped))
 	if len(names) > 0 {
-		fmt.Fprintf(w, "; runs: %s", strings.Join(names, ", "))
+		fmt.Fprintf(w, "; runs: %s", termtext.Line(strings.Join(names, ", "), 0))
 	}
 	fmt.Fprintln(w)
 }
@@ -264,6 +283,7 @@ that tools built for InferenceMAX read fleet's results unchanged.`,
 			if err != nil {
 				return err
 			}
+			rows = a.checkedRows(rows)
 			w := a.Stdout
 			if output != "" && output != "-" {
 				f, err := os.Create(output)
@@ -341,8 +361,8 @@ func (a *App) resultsListCmd(dir *string) *cobra.Command {
 				if !r.Started.IsZero() {
 					started = r.Started.UTC().Format("2006-01-02 15:04")
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.Source, started, r.Jobs, r.Done, r.Failed, r.Rows,
-					strings.Join(r.HW, ","))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", cell(r.ID), cell(r.Source), started, r.Jobs, r.Done, r.Failed, r.Rows,
+					cell(strings.Join(r.HW, ",")))
 			}
 			return tw.Flush()
 		},

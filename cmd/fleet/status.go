@@ -62,7 +62,7 @@ another shell) and after it ended or was killed.`,
 
 // printStatus prints a run's jobs as a table.
 func printStatus(w io.Writer, s *run.Summary) error {
-	fmt.Fprintf(w, "Run %s: %d jobs:", s.RunID, len(s.Jobs))
+	fmt.Fprintf(w, "Run %s: %d jobs:", cell(s.RunID), len(s.Jobs))
 	for _, st := range []string{journal.StateDone, journal.StateRunning, journal.StatePreparing, journal.StateFetching, journal.StateQueued, journal.StateRetrying, journal.StateFailed, journal.StateCancelled} {
 		if s.Counts[st] > 0 {
 			fmt.Fprintf(w, " %d %s", s.Counts[st], st)
@@ -76,11 +76,12 @@ func printStatus(w io.Writer, s *run.Summary) error {
 		if !o.Since.IsZero() {
 			since = o.Since.Local().Format("15:04:05")
 		}
-		detail := o.Reason
+		// The reason and the progress quote the node: one sanitised line.
+		detail := reasonLine(o.Reason)
 		if o.Progress != nil {
-			detail = o.Progress.String()
+			detail = cell(o.Progress.String())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", o.Job, o.State, dashIfEmpty(o.Node), o.Attempts, since, detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", cell(o.Job), cell(o.State), dashIfEmpty(cell(o.Node)), o.Attempts, since, detail)
 	}
 	return tw.Flush()
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fleetbench/fleet/internal/agentbin"
 	"github.com/fleetbench/fleet/internal/config"
+	"github.com/fleetbench/fleet/internal/engine"
 	"github.com/fleetbench/fleet/internal/live"
 	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/plan"
@@ -24,6 +25,7 @@ import (
 	"github.com/fleetbench/fleet/internal/run"
 	"github.com/fleetbench/fleet/internal/ssh"
 	"github.com/fleetbench/fleet/internal/sweep"
+	"github.com/fleetbench/fleet/internal/termtext"
 	"github.com/fleetbench/fleet/sweeps"
 )
 
@@ -232,7 +234,8 @@ func (a *App) printSweepResult(res *sweep.Result, jsonOut bool) error {
 		printSummary(a.Stdout, res.Summary)
 	}
 	for _, h := range res.Orphans {
-		fmt.Fprintf(a.Stderr, "WARNING: job %s may still be running on %s (unreachable when cancelled): process group %s in %s\n", h.JobID, h.Target, h.Ref, h.WorkDir)
+		fmt.Fprintf(a.Stderr, "WARNING: job %s may still be running on %s (unreachable when cancelled): process group %s in %s\n",
+			cell(h.JobID), cell(h.Target), cell(h.Ref), cell(h.WorkDir))
 	}
 	return nil
 }
@@ -265,16 +268,19 @@ func drawBoard(ctx context.Context, w io.Writer, b *live.Board) (stop func()) {
 	}
 }
 
+// printSummary prints a run's outcome for a person. Everything in it but
+// the counts may come from a node or a copied run directory, so every
+// string passes through termtext.
 func printSummary(w io.Writer, s *run.Summary) {
-	fmt.Fprintf(w, "\nRun %s: %d jobs, %d done, %d failed. Results in %s\n\n", s.RunID, len(s.Jobs), s.Done, s.Failed, s.RunDir)
+	fmt.Fprintf(w, "\nRun %s: %d jobs, %d done, %d failed. Results in %s\n\n", cell(s.RunID), len(s.Jobs), s.Done, s.Failed, termtext.Line(s.RunDir, 0))
 	if len(s.Rows) > 0 {
 		results.WriteTable(w, s.Rows)
-		fmt.Fprintf(w, "\nCharts and an HTML report: fleet report %s\n", s.RunID)
+		fmt.Fprintf(w, "\nCharts and an HTML report: fleet report %s\n", cell(s.RunID))
 	}
 	if failed := s.NotDone(); len(failed) > 0 {
 		fmt.Fprintln(w, "\nNot done:")
 		for _, o := range failed {
-			fmt.Fprintf(w, "  %s  %s on %s after %d attempt(s): %s\n", o.Job, o.State, dashIfEmpty(o.Node), o.Attempts, o.Reason)
+			fmt.Fprintf(w, "  %s  %s on %s after %d attempt(s): %s\n", cell(o.Job), cell(o.State), dashIfEmpty(cell(o.Node)), o.Attempts, reasonLine(o.Reason))
 		}
 	}
 }
@@ -285,6 +291,17 @@ func dashIfEmpty(s string) string {
 	}
 	return s
 }
+
+// maxCell bounds an id, a node name or a state shown in a line or table.
+const maxCell = 256
+
+// cell makes a short value from a journal, a node or a file safe to print
+// in a line or a table cell.
+func cell(s string) string { return termtext.Line(s, maxCell) }
+
+// reasonLine makes a failure reason safe to print on one line; the engine
+// bounds the reasons it journals to the same length.
+func reasonLine(s string) string { return termtext.Line(s, engine.MaxReason) }
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

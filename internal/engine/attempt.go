@@ -20,9 +20,24 @@ import (
 	"github.com/fleetbench/fleet/internal/results"
 	"github.com/fleetbench/fleet/internal/run"
 	"github.com/fleetbench/fleet/internal/target"
+	"github.com/fleetbench/fleet/internal/termtext"
 )
 
 const cleanupTimeout = 2 * time.Minute
+
+// MaxReason bounds a failure reason, in bytes. A reason quotes what a node
+// said (an error's stderr, a log's last line); whole, that can be
+// megabytes, and the journal, the summary and every terminal that shows
+// the reason would carry it.
+const MaxReason = 2 << 10
+
+// maxLogLine bounds one line of a job's output in fleet's own log (the
+// job's stream.log keeps it whole).
+const maxLogLine = 4 << 10
+
+// reasonText makes a reason that quotes a node fit for the journal, the
+// log and a terminal: one line, control characters escaped, bounded.
+func reasonText(s string) string { return termtext.Line(s, MaxReason) }
 
 // try is one attempt of a job on a machine while it runs.
 type try struct {
@@ -37,9 +52,10 @@ type try struct {
 // fail ends the attempt failed (cancelled, when the run is being
 // cancelled) and records why.
 func (t *try) fail(ctx context.Context, transient, blameMachine bool, reason string) attemptResult {
+	reason = reasonText(reason)
 	t.res.state, t.res.transient, t.res.machine, t.res.reason = journal.StateFailed, transient, blameMachine, reason
 	if ctx.Err() != nil {
-		t.res.state, t.res.transient, t.res.reason = journal.StateCancelled, false, "cancelled: "+reason
+		t.res.state, t.res.transient, t.res.reason = journal.StateCancelled, false, reasonText("cancelled: "+reason)
 	}
 	t.e.record(journal.Entry{Job: t.js.job.ID, Attempt: t.js.attempts, Node: t.m.Name, State: t.res.state, Reason: t.res.reason})
 	t.lg.Error("job "+t.res.state, "attempt", t.js.attempts, "reason", t.res.reason)
@@ -140,7 +156,9 @@ func (t *try) followLogs(ctx context.Context, h target.Handle) (stop func()) {
 			if p, ok := jobspec.ParseProgress(line); ok && t.e.opts.OnProgress != nil {
 				t.e.opts.OnProgress(t.js.job.ID, p)
 			}
-			t.lg.Debug(line)
+			// The text log format writes a message raw: a node's line
+			// could otherwise drive the terminal that shows the log.
+			t.lg.Debug(termtext.Line(line, maxLogLine))
 		}}
 		if err := t.m.Target.Logs(logCtx, h, w); err != nil {
 			t.lg.Debug("log stream ended", "err", err)
@@ -319,11 +337,7 @@ func lastLine(path string) string {
 	}
 	n, _ := f.ReadAt(buf, off)
 	lines := strings.Split(strings.TrimSpace(string(buf[:n])), "\n")
-	l := strings.TrimSpace(lines[len(lines)-1])
-	if len(l) > 200 {
-		l = l[:200] + "..."
-	}
-	return l
+	return termtext.Line(strings.TrimSpace(lines[len(lines)-1]), 200)
 }
 
 // lineLogger splits a stream into lines for a file and a log callback.

@@ -487,6 +487,9 @@ func (e *Engine) record(en journal.Entry) {
 	if en.Time.IsZero() {
 		en.Time = time.Now().UTC()
 	}
+	// Every reason passes here on its way to the journal and the board,
+	// whatever built it.
+	en.Reason = reasonText(en.Reason)
 	if err := e.journal.Append(en); err != nil {
 		// Losing the journal loses resumability, not results: say so loudly.
 		e.log.Error("journal write failed", "err", err)

@@ -13,7 +13,20 @@ import (
 	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/run"
+	"github.com/fleetbench/fleet/internal/termtext"
 )
+
+// Bounds of what the board shows from a node, in bytes. A board line must
+// stay one terminal line for the redraw to erase it, so its parts are
+// short; a note above the board is printed once and may be longer.
+const (
+	maxCell = 96
+	maxNote = 1024
+)
+
+// cell makes a state, job id, machine name or progress (the phase comes
+// from the job's output) safe for one line of the board.
+func cell(s string) string { return termtext.Line(s, maxCell) }
 
 // Board keeps the latest state of every job and machine and renders it.
 type Board struct {
@@ -53,7 +66,8 @@ func (b *Board) Observe(e journal.Entry) {
 			delete(b.started, e.Job)
 		}
 		if e.State == journal.StateFailed || e.State == journal.StateRetrying {
-			b.notes = append(b.notes, fmt.Sprintf("%s %s on %s: %s", e.State, e.Job, e.Node, e.Reason))
+			// A reason quotes the node: one sanitised line.
+			b.notes = append(b.notes, termtext.Line(fmt.Sprintf("%s %s on %s: %s", e.State, e.Job, e.Node, e.Reason), maxNote))
 		}
 	}
 	if e.Node != "" {
@@ -144,12 +158,12 @@ func (b *Board) Render(w io.Writer) {
 			if t, ok := b.started[o.Job]; ok {
 				since = " " + b.now().Sub(t).Round(time.Second).String()
 			}
-			what = fmt.Sprintf("%-9s %s%s", o.State, o.Job, since)
+			what = fmt.Sprintf("%-9s %s%s", cell(o.State), cell(o.Job), since)
 			if o.Progress != nil {
-				what += "  " + o.Progress.String()
+				what += "  " + cell(o.Progress.String())
 			}
 		}
-		body = append(body, fmt.Sprintf("  %-16s %s", n, what))
+		body = append(body, fmt.Sprintf("  %-16s %s", cell(n), what))
 	}
 	for _, l := range body {
 		sb.WriteString(l + "\n")

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/fleetbench/fleet/internal/results"
+	"github.com/fleetbench/fleet/internal/termtext"
 )
 
 // CompareMetric is a headline metric compared between runs.
@@ -233,7 +234,7 @@ func Compare(runA, runB string, a, b []*results.Row, jobsB []JobStatus, threshol
 // change for the worse beyond the threshold, "+" one for the better.
 func (c *Comparison) WriteText(w io.Writer) error {
 	pct := strconv.FormatFloat(100*c.Threshold, 'f', -1, 64)
-	fmt.Fprintf(w, "Comparing run B %s against run A %s (noise threshold ±%s%%)\n\n", c.RunB, c.RunA, pct)
+	fmt.Fprintf(w, "Comparing run B %s against run A %s (noise threshold ±%s%%)\n\n", textCell(c.RunB), textCell(c.RunA), pct)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprint(tw, "CONFIG\tTPUT/GPU A → B")
 	for _, m := range CompareMetrics {
@@ -249,7 +250,7 @@ func (c *Comparison) WriteText(w io.Writer) error {
 		if dl, ok := byKey["tput_per_gpu"]; ok {
 			tput = fmt.Sprintf("%.1f → %.1f", dl.A, dl.B)
 		}
-		fmt.Fprintf(tw, "%s\t%s", d.Key, tput)
+		fmt.Fprintf(tw, "%s\t%s", textCell(d.Key), tput)
 		for _, m := range CompareMetrics {
 			dl, ok := byKey[m.Key]
 			if !ok {
@@ -280,14 +281,14 @@ func (c *Comparison) WriteText(w io.Writer) error {
 	if len(c.Lost) > 0 {
 		fmt.Fprintf(w, "\nDone in A, failed in B (%d):\n", len(c.Lost))
 		for _, l := range c.Lost {
-			fmt.Fprintf(w, "  %s: %s %s\n", l.Key, l.State, shortReason(l.Reason))
+			fmt.Fprintf(w, "  %s: %s %s\n", textCell(l.Key), textCell(l.State), shortReason(l.Reason))
 		}
 	}
 	if len(c.OnlyA) > 0 {
-		fmt.Fprintf(w, "\nOnly in A (%d): %s\n", len(c.OnlyA), strings.Join(c.OnlyA, "; "))
+		fmt.Fprintf(w, "\nOnly in A (%d): %s\n", len(c.OnlyA), termtext.Line(strings.Join(c.OnlyA, "; "), 0))
 	}
 	if len(c.OnlyB) > 0 {
-		fmt.Fprintf(w, "\nOnly in B (%d): %s\n", len(c.OnlyB), strings.Join(c.OnlyB, "; "))
+		fmt.Fprintf(w, "\nOnly in B (%d): %s\n", len(c.OnlyB), termtext.Line(strings.Join(c.OnlyB, "; "), 0))
 	}
 	within := len(c.Configs) - c.Improvements
 	for _, d := range c.Configs {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/fleetbench/fleet/internal/results"
+	"github.com/fleetbench/fleet/internal/termtext"
 )
 
 // JobStatus is how one job of a run ended, for success rates.
@@ -289,10 +290,7 @@ func shortReason(r string) string {
 	if r == "" {
 		return "(no reason recorded)"
 	}
-	if len(r) > 160 {
-		r = r[:157] + "..."
-	}
-	return r
+	return termtext.Line(r, 160)
 }
 
 func nonEmpty(ss ...string) []string {

@@ -8,12 +8,24 @@ import (
 	"text/tabwriter"
 
 	"github.com/fleetbench/fleet/internal/results"
+	"github.com/fleetbench/fleet/internal/termtext"
 )
+
+// Bounds of text shown in the terminal report, in bytes: names and keys
+// in table cells, and failure reasons.
+const (
+	maxCell   = 128
+	maxReason = 2 << 10
+)
+
+// textCell makes a name from the store (a run id, a GPU type, a framework:
+// any of them may come from an imported file) safe for a table cell.
+func textCell(s string) string { return termtext.Line(s, maxCell) }
 
 // WriteText prints the report for a terminal: the summary table (one per
 // run), the frontiers and the success rates.
 func (rep *Report) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "%s\n\n", rep.Title)
+	fmt.Fprintf(w, "%s\n\n", termtext.Line(rep.Title, 0))
 	multi := len(rep.Runs) > 1
 	for _, run := range rep.Runs {
 		var rows []*results.Row
@@ -23,7 +35,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 			}
 		}
 		if multi {
-			fmt.Fprintf(w, "Run %s\n", run)
+			fmt.Fprintf(w, "Run %s\n", textCell(run))
 		}
 		if len(rows) == 0 {
 			fmt.Fprintln(w, "No results: no job ended done.")
@@ -45,7 +57,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 			if i == 0 {
 				name = f.Key
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%t\t%d\t%s\t%s\n", name, p.Framework, p.Precision, p.TP, p.EP, p.DPAttention,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%t\t%d\t%s\t%s\n", textCell(name), textCell(p.Framework), textCell(p.Precision), p.TP, p.EP, p.DPAttention,
 				p.Conc, strconv.FormatFloat(p.Interactivity, 'f', 1, 64), strconv.FormatFloat(p.TputPerGPU, 'f', 1, 64))
 		}
 	}
@@ -70,9 +82,9 @@ func (rep *Report) writeSuccess(w io.Writer) error {
 	fmt.Fprintln(tw, "HW\tDONE/JOBS\tRATE\tFAILED\tCANCELLED\tATTEMPTS")
 	for _, s := range rep.Success {
 		if multi {
-			fmt.Fprintf(tw, "%s\t", s.Run)
+			fmt.Fprintf(tw, "%s\t", textCell(s.Run))
 		}
-		fmt.Fprintf(tw, "%s\t%d/%d\t%.0f%%\t%d\t%d\t%d\n", s.HW, s.Done, s.Jobs, 100*s.Rate, s.Failed, s.Cancelled, s.Attempts)
+		fmt.Fprintf(tw, "%s\t%d/%d\t%.0f%%\t%d\t%d\t%d\n", textCell(s.HW), s.Done, s.Jobs, 100*s.Rate, s.Failed, s.Cancelled, s.Attempts)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -84,7 +96,8 @@ func (rep *Report) writeSuccess(w io.Writer) error {
 			if multi {
 				who = s.Run + " " + s.HW
 			}
-			lines = append(lines, fmt.Sprintf("  %s x%d: %s", who, r.Count, r.Reason))
+			// A reason quotes a node or an imported file: one sanitised line.
+			lines = append(lines, fmt.Sprintf("  %s x%d: %s", textCell(who), r.Count, termtext.Line(r.Reason, maxReason)))
 		}
 	}
 	if len(lines) > 0 {

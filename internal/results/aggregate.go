@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"sort"
 	"strings"
@@ -96,16 +95,19 @@ func Aggregate(m Meta, raw []byte) (*Row, error) {
 		Metrics:          map[string]float64{},
 		RunID:            m.RunID, JobID: m.JobID, Node: m.Node,
 	}
-	if c, ok := num("completed"); ok {
-		r.Completed = int(c)
-	}
-	if f, ok := num("failed"); ok {
-		r.Failed = int(f)
-	}
-	if r.Conc == 0 {
-		if c, ok := num("max_concurrency"); ok {
-			r.Conc = int(c)
+	for _, c := range []struct {
+		key string
+		to  *int
+	}{{"completed", &r.Completed}, {"failed", &r.Failed}, {"max_concurrency", &r.Conc}} {
+		v, ok := num(c.key)
+		if !ok || (c.key == "max_concurrency" && r.Conc != 0) {
+			continue
 		}
+		n, err := countField(c.key, v)
+		if err != nil {
+			return nil, err
+		}
+		*c.to = n
 	}
 	for k := range res {
 		if !strings.HasSuffix(k, "_ms") {
@@ -121,6 +123,9 @@ func Aggregate(m Meta, raw []byte) (*Row, error) {
 			r.Metrics[strings.TrimSuffix(name, "_tpot")+"_intvty"] = 1000 / v
 		}
 	}
+	if err := r.Check(); err != nil {
+		return nil, fmt.Errorf("client result: %w", err)
+	}
 	return r, nil
 }
 
@@ -128,17 +133,34 @@ func Aggregate(m Meta, raw []byte) (*Row, error) {
 // order, then fleet's own.
 func (r *Row) MarshalJSON() ([]byte, error) {
 	type fixed Row
+	// A row stored before rows were checked may hold a value JSON cannot
+	// (NaN, ±Inf): it is written as null rather than failing every
+	// encoder the row is part of (summaries, exports of the whole store).
+	c := *r
+	var nulls []string
+	for _, f := range []struct {
+		key string
+		v   *float64
+	}{{"tput_per_gpu", &c.TputPerGPU}, {"output_tput_per_gpu", &c.OutputTputPerGPU}, {"input_tput_per_gpu", &c.InputTputPerGPU}} {
+		if !finite(*f.v) {
+			*f.v = 0
+			nulls = append(nulls, f.key)
+		}
+	}
 	var all map[string]json.RawMessage
-	head, err := json.Marshal((*fixed)(r))
+	head, err := json.Marshal((*fixed)(&c))
 	if err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(head, &all); err != nil {
 		return nil, err
 	}
+	for _, k := range nulls {
+		all[k] = json.RawMessage("null")
+	}
 	keys := make([]string, 0, len(r.Metrics))
 	for k, v := range r.Metrics {
-		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+		if finite(v) {
 			keys = append(keys, k)
 		}
 	}
@@ -203,15 +225,15 @@ func (r *Row) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// ReadRow reads an aggregated row file.
+// ReadRow reads an aggregated row file and checks it (Row.Check).
 func ReadRow(path string) (*Row, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var r Row
-	if err := json.Unmarshal(b, &r); err != nil {
+	r, err := ParseRow(b)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &r, nil
+	return r, nil
 }

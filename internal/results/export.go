@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // csvFixed are the CSV columns every row has, before its metrics.
@@ -19,13 +20,25 @@ var csvFixed = []string{"run_id", "job_id", "node", "hw", "tp", "ep", "dp_attent
 func WriteCSV(w io.Writer, rows []*Row) error {
 	names := metricNames(rows)
 	cw := csv.NewWriter(w)
-	if err := cw.Write(append(append([]string{}, csvFixed...), names...)); err != nil {
+	header := append([]string{}, csvFixed...)
+	for _, n := range names {
+		header = append(header, CSVText(n)) // an imported row names its own metrics
+	}
+	if err := cw.Write(header); err != nil {
 		return fmt.Errorf("write csv header: %w", err)
 	}
-	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	// Numbers are written here, by strconv, and stay as they are (a
+	// negative number is a number); text may come from anyone.
+	f := func(v float64) string {
+		if !finite(v) {
+			return ""
+		}
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	t := CSVText
 	for _, r := range rows {
-		rec := []string{r.RunID, r.JobID, r.Node, r.HW, strconv.Itoa(r.TP), strconv.Itoa(r.EP), strconv.FormatBool(r.DPAttention),
-			strconv.Itoa(r.Conc), r.Model, r.Framework, r.Precision, strconv.Itoa(r.ISL), strconv.Itoa(r.OSL), r.Image,
+		rec := []string{t(r.RunID), t(r.JobID), t(r.Node), t(r.HW), strconv.Itoa(r.TP), strconv.Itoa(r.EP), strconv.FormatBool(r.DPAttention),
+			strconv.Itoa(r.Conc), t(r.Model), t(r.Framework), t(r.Precision), strconv.Itoa(r.ISL), strconv.Itoa(r.OSL), t(r.Image),
 			f(r.TputPerGPU), f(r.OutputTputPerGPU), f(r.InputTputPerGPU), strconv.Itoa(r.Completed), strconv.Itoa(r.Failed)}
 		for _, n := range names {
 			if v, ok := r.Metrics[n]; ok {
@@ -40,6 +53,16 @@ func WriteCSV(w io.Writer, rows []*Row) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// CSVText neutralises a text cell that a spreadsheet would run as a
+// formula (one starting with = + - @, a tab or a carriage return) by
+// prefixing a single quote, which spreadsheets show as text.
+func CSVText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // WriteJSON writes rows as an indented JSON array, fleet's columns included.

@@ -6,7 +6,12 @@ import (
 	"sort"
 	"strconv"
 	"text/tabwriter"
+
+	"github.com/fleetbench/fleet/internal/termtext"
 )
+
+// maxCell bounds a text cell of a table, in bytes.
+const maxCell = 128
 
 // SortRows orders rows as people read them: by hardware, framework,
 // precision, tp, then concurrency.
@@ -38,9 +43,12 @@ func SortRows(rows []*Row) {
 func WriteTable(w io.Writer, rows []*Row) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "HW\tFRAMEWORK\tPRECISION\tISL/OSL\tTP\tEP\tCONC\tTTFT ms\tTPOT ms\tE2EL s\tTPUT/GPU\tINTVTY\tFAILED\t")
+	// A row's text may come from an imported file or a copied run
+	// directory: one sanitised line per cell.
+	cell := func(s string) string { return termtext.Line(s, maxCell) }
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
-			r.HW, r.Framework, r.Precision, r.ISL, r.OSL, r.TP, r.EP, r.Conc,
+			cell(r.HW), cell(r.Framework), cell(r.Precision), r.ISL, r.OSL, r.TP, r.EP, r.Conc,
 			metric(r, "median_ttft", 1000, 1), metric(r, "median_tpot", 1000, 2),
 			metric(r, "median_e2el", 1, 2), fmtFloat(r.TputPerGPU, 1),
 			metric(r, "median_intvty", 1, 1), r.Failed)

@@ -82,6 +82,11 @@ func Load(dir string) (*Record, error) {
 	if rec.Info.RunID == "" {
 		rec.Info.RunID = filepath.Base(abs)
 	}
+	// The id names directories (reports go to results/<id>/report) and
+	// store keys; a run directory copied from elsewhere may say anything.
+	if err := CheckID(rec.Info.RunID); err != nil {
+		return nil, fmt.Errorf("read run %s: %w (from its %s or %s)", dir, err, InfoFile, SummaryFile)
+	}
 	if rec.Info.Started.IsZero() && len(entries) > 0 {
 		rec.Info.Started = entries[0].Time
 	}
@@ -129,8 +134,10 @@ func (r *Record) readRows(noJournal bool) error {
 			continue
 		}
 		path := filepath.Join(r.Dir, JobsDir, JobDirName(o.Job), RowFile)
-		if o.Result != "" {
-			path = filepath.Join(r.Dir, filepath.FromSlash(o.Result))
+		// A result outside the run directory is not this run's: the
+		// journal names it, and a journal may come from elsewhere.
+		if rel := filepath.FromSlash(o.Result); o.Result != "" && filepath.IsLocal(rel) {
+			path = filepath.Join(r.Dir, rel)
 		}
 		row, err := results.ReadRow(path)
 		if err != nil {

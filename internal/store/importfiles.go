@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fleetbench/fleet/internal/results"
+	"github.com/fleetbench/fleet/internal/run"
 )
 
 // maxFailedRatio is the share of failed requests above which a client
@@ -88,6 +89,11 @@ type candidate struct {
 // nothing.
 func (s *Store) ImportFiles(ctx context.Context, paths []string, opts ImportOptions) (*ImportReport, error) {
 	rep := &ImportReport{}
+	if opts.RunID != "" {
+		if err := run.CheckID(opts.RunID); err != nil {
+			return rep, fmt.Errorf("import: %w", err)
+		}
+	}
 	var cands []*candidate
 	for _, arg := range paths {
 		cs, err := s.collect(ctx, arg, opts, rep)
@@ -236,21 +242,37 @@ func (s *Store) parseFile(path, arg string, opts ImportOptions, rep *ImportRepor
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", path, err)
 	}
+	abs, _ := filepath.Abs(arg)
+	out, err := parseResults(raw, path, abs, opts)
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", path, err)
+	}
+	for _, c := range out {
+		c.idx = len(rep.Files)
+		rep.Files = append(rep.Files, FileResult{Path: path, RunID: c.job.RunID, JobID: c.job.ID})
+	}
+	return out, nil
+}
+
+// parseResults reads the contents of one file (path, found under the
+// import argument abs) into candidates. Every row is checked: a number
+// that is not finite or out of range, or a run id that cannot name a run
+// directory, refuses the file.
+func parseResults(raw []byte, path, abs string, opts ImportOptions) ([]*candidate, error) {
 	sum := sha256.Sum256(raw)
 	sha := hex.EncodeToString(sum[:])
-	abs, _ := filepath.Abs(arg)
 	stem := strings.TrimSuffix(filepath.Base(path), ".json")
 	trimmed := bytes.TrimSpace(raw)
 	var objs []map[string]json.RawMessage
 	switch {
 	case bytes.HasPrefix(trimmed, []byte("[")):
 		if err := json.Unmarshal(trimmed, &objs); err != nil {
-			return nil, fmt.Errorf("import %s: not a list of result rows: %w", path, err)
+			return nil, fmt.Errorf("not a list of result rows: %w", err)
 		}
 	default:
 		var o map[string]json.RawMessage
 		if err := json.Unmarshal(trimmed, &o); err != nil {
-			return nil, fmt.Errorf("import %s: not JSON: %w", path, err)
+			return nil, fmt.Errorf("not JSON: %w", err)
 		}
 		objs = []map[string]json.RawMessage{o}
 	}
@@ -270,23 +292,40 @@ func (s *Store) parseFile(path, arg string, opts ImportOptions, rep *ImportRepor
 		default:
 			err = errors.New("neither a bench_serving result (no total_token_throughput) nor an aggregated row (no tput_per_gpu)")
 		}
+		if err == nil {
+			if c.job.RunID == "" {
+				c.job.RunID = "import-" + safeName(filepath.Base(abs))
+			}
+			err = c.check()
+		}
 		if err != nil {
-			return nil, fmt.Errorf("import %s: %w", path, err)
+			if len(objs) > 1 {
+				return nil, fmt.Errorf("row %d: %w", i+1, err)
+			}
+			return nil, err
 		}
 		c.job.SourceSHA256 = sha
 		if len(objs) > 1 {
 			c.job.SourceSHA256 = sha + ":" + strconv.Itoa(i)
 		}
-		if c.job.RunID == "" {
-			c.job.RunID = "import-" + safeName(filepath.Base(abs))
-		}
 		c.job.Row.RunID, c.job.Row.JobID = c.job.RunID, c.job.ID
 		c.run = Run{ID: c.job.RunID, Source: SourceImport, Location: abs, Started: c.date}
-		c.idx = len(rep.Files)
-		rep.Files = append(rep.Files, FileResult{Path: path, RunID: c.job.RunID, JobID: c.job.ID})
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// check refuses a candidate whose row holds numbers a row cannot, or
+// whose run id could not name a run directory (fleet report writes into
+// results/<run id>/).
+func (c *candidate) check() error {
+	if err := c.job.Row.Check(); err != nil {
+		return err
+	}
+	if err := run.CheckID(c.job.RunID); err != nil {
+		return fmt.Errorf("run_id: %w (pass --run NAME)", err)
+	}
+	return nil
 }
 
 // clientCandidate builds a job from a bench_serving result file: metadata

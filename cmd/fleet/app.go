@@ -9,6 +9,8 @@ import (
 
 	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
+
+	"github.com/fleetbench/fleet/internal/termtext"
 	"golang.org/x/term"
 )
 
@@ -40,7 +42,8 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	if err == nil || errors.As(err, &silent) {
 		return code
 	}
-	fmt.Fprintf(a.Stderr, "fleet: %v\n", err)
+	// An error can quote a node's stderr or a hostile file name.
+	fmt.Fprintf(a.Stderr, "fleet: %s\n", termtext.Text(err.Error()))
 	if code == ExitUsage {
 		fmt.Fprintln(a.Stderr, "Run 'fleet --help' for usage.")
 	}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/fleetbench/fleet/internal/config"
 	"github.com/fleetbench/fleet/internal/nodes"
@@ -22,11 +25,18 @@ import (
 
 // sshFlags are the controller-side SSH settings shared by nodes and exec.
 type sshFlags struct {
-	inventory      string
-	vars           []string
-	knownHosts     string
-	connectTimeout time.Duration
+	inventory  string
+	vars       []string
+	knownHosts string
+	// systemKnownHosts is checked after knownHosts and never written;
+	// empty means defaultSystemKnownHosts, "none" no file.
+	systemKnownHosts string
+	connectTimeout   time.Duration
 }
+
+// defaultSystemKnownHosts is where OpenSSH keeps the keys an administrator
+// vouches for, for every user of the machine.
+const defaultSystemKnownHosts = "/etc/ssh/ssh_known_hosts"
 
 func (f *sshFlags) register(flags interface {
 	StringVarP(p *string, name, shorthand, value, usage string)
@@ -37,6 +47,7 @@ func (f *sshFlags) register(flags interface {
 	flags.StringVarP(&f.inventory, "inventory", "i", "", "inventory file (default inventory.hcl when it exists, else this machine only)")
 	flags.StringArrayVar(&f.vars, "var", nil, "set a variable declared in the inventory: NAME=VALUE; repeatable")
 	flags.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts file to check host keys against and to add trusted keys to (default ~/.ssh/known_hosts)")
+	flags.StringVar(&f.systemKnownHosts, "system-known-hosts", defaultSystemKnownHosts, "the machine's known_hosts file, checked too and never written (none: do not read one)")
 	flags.DurationVar(&f.connectTimeout, "connect-timeout", ssh.DefaultConnectTimeout, "TCP connect and SSH handshake timeout, per hop")
 }
 
@@ -53,6 +64,14 @@ func (a *App) sshOptions(f *sshFlags) nodes.Options {
 		o.KnownHosts = []string{f.knownHosts}
 	} else if home != "" {
 		o.KnownHosts = []string{filepath.Join(home, ".ssh", "known_hosts")}
+	}
+	// The user's file comes first: it is the one trust writes to. A
+	// missing system file is skipped (internal/ssh).
+	if sys := f.systemKnownHosts; sys != "none" && len(o.KnownHosts) > 0 {
+		if sys == "" {
+			sys = defaultSystemKnownHosts
+		}
+		o.KnownHosts = append(o.KnownHosts, sys)
 	}
 	if home != "" {
 		if p := filepath.Join(home, ".ssh", "config"); existsLocally(p) {
@@ -358,57 +377,143 @@ func writeCheckTable(w io.Writer, results []nodes.Result) error {
 }
 
 func (a *App) nodesTrustCmd(f *sshFlags) *cobra.Command {
-	return &cobra.Command{
+	var (
+		fingerprints []string
+		yes          bool
+	)
+	cmd := &cobra.Command{
 		Use:   "trust NODE...",
-		Short: "Fetch nodes' host keys, show their fingerprints and add them to known_hosts",
+		Short: "Fetch nodes' host keys, show their fingerprints and add them to known_hosts once confirmed",
 		Long: `trust connects to each node (through its jump hosts, which must already be
-trusted), fetches the host key it offers, prints the fingerprint and appends
-the key to ~/.ssh/known_hosts (or --known-hosts FILE). Compare the
-fingerprint with the one the machine's administrator gives you.
+trusted), fetches the host key it offers and checks it against
+~/.ssh/known_hosts (or --known-hosts FILE) and the machine's
+/etc/ssh/ssh_known_hosts. A key known to either is left alone. An unknown
+key is added to the first file only once it is confirmed:
 
-A key already known is left alone. A key that differs from the known one is
-refused: remove the old entry first (ssh-keygen -R HOST) if the change is
-expected.`,
+  on a terminal    trust shows the fingerprint and asks (y/N); compare it
+                   with the one the machine's administrator gives you
+                   (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)
+  --fingerprint    the key must have this SHA256 fingerprint (repeatable:
+                   one of them); nothing is asked. The way to trust from
+                   scripts.
+  --yes            whatever key the node offers is added: trust on first
+                   use, safe only where no one can intercept the connection
+
+Without a terminal and without either flag nothing is added. A key that
+differs from the known one is always refused: remove the old entry first
+(ssh-keygen -R HOST) if the change is expected.`,
+		Example: `  fleet nodes trust h200-1
+  fleet nodes trust h200-1 --fingerprint SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			inv, err := a.nodesInventory(f)
-			if err != nil {
-				return err
-			}
-			sel, err := nodes.Select(inv, args)
-			if err != nil {
-				return usageError{err}
-			}
-			o := a.sshOptions(f)
-			failed := false
-			for _, n := range sel {
-				if nodes.IsLocal(n) {
-					fmt.Fprintf(a.Stdout, "%s: this machine, no host key to trust\n", n.Name)
-					continue
+			var pinned []string
+			for _, fp := range fingerprints {
+				p, err := ssh.ParseFingerprint(fp)
+				if err != nil {
+					return usageError{fmt.Errorf("--fingerprint: %w", err)}
 				}
-				cfg, err := nodes.SSHConfig(inv, n, o)
-				if err == nil {
-					var res ssh.TrustResult
-					res, err = ssh.Trust(cmd.Context(), cfg)
-					if err == nil {
-						if res.Added {
-							fmt.Fprintf(a.Stdout, "%s: added %s %s for %s to %s\n", n.Name, res.KeyType, res.Fingerprint, res.Addr, res.File)
-						} else {
-							fmt.Fprintf(a.Stdout, "%s: already trusted: %s %s for %s\n", n.Name, res.KeyType, res.Fingerprint, res.Addr)
-						}
-						continue
-					}
-				}
-				if cmd.Context().Err() != nil {
-					return cmd.Context().Err()
-				}
-				failed = true
-				fmt.Fprintf(a.Stderr, "fleet: %s: %v\n", n.Name, err)
+				pinned = append(pinned, p)
 			}
-			if failed {
-				return errSilent{ExitError}
-			}
-			return nil
+			return a.trustNodes(cmd.Context(), f, args, trustOptions{fingerprints: pinned, yes: yes, interactive: isTerminalReader(a.Stdin)})
 		},
 	}
+	cmd.Flags().StringArrayVar(&fingerprints, "fingerprint", nil, "add the key only if its fingerprint is this one (SHA256:..., as ssh-keygen -lf prints it); repeatable")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "add whatever key a node offers without asking (trust on first use)")
+	return cmd
+}
+
+// trustOptions say how trust decides about an unknown key.
+type trustOptions struct {
+	fingerprints []string // pinned; wins over the rest
+	yes          bool     // trust on first use
+	interactive  bool     // stdin is a terminal: ask
+}
+
+// trustPolicy turns the options into internal/ssh's policy; the question
+// goes to prompt and the answer comes from in.
+func trustPolicy(o trustOptions, in *bufio.Reader, prompt io.Writer) ssh.TrustPolicy {
+	switch {
+	case len(o.fingerprints) > 0:
+		return ssh.TrustPolicy{Fingerprints: o.fingerprints}
+	case o.yes:
+		return ssh.TrustOnFirstUse()
+	case !o.interactive:
+		return ssh.TrustPolicy{}
+	}
+	return ssh.TrustPolicy{Confirm: func(r ssh.TrustResult) (bool, error) {
+		fmt.Fprintf(prompt, "%s (%s) offers a host key that no known_hosts file has:\n  %s %s\nAdd it to %s? [y/N] ",
+			r.Name, r.Addr, r.KeyType, r.Fingerprint, r.File)
+		line, err := in.ReadString('\n')
+		if err != nil && line == "" {
+			fmt.Fprintln(prompt)
+			return false, nil // no answer (end of input) is no
+		}
+		switch strings.ToLower(strings.TrimSpace(line)) {
+		case "y", "yes":
+			return true, nil
+		}
+		return false, nil
+	}}
+}
+
+// trustNodes runs trust on each node named by args.
+func (a *App) trustNodes(ctx context.Context, f *sshFlags, args []string, to trustOptions) error {
+	inv, err := a.nodesInventory(f)
+	if err != nil {
+		return err
+	}
+	sel, err := nodes.Select(inv, args)
+	if err != nil {
+		return usageError{err}
+	}
+	o := a.sshOptions(f)
+	policy := trustPolicy(to, bufio.NewReader(a.Stdin), a.Stderr)
+	failed := false
+	for _, n := range sel {
+		if nodes.IsLocal(n) {
+			fmt.Fprintf(a.Stdout, "%s: this machine, no host key to trust\n", n.Name)
+			continue
+		}
+		cfg, err := nodes.SSHConfig(inv, n, o)
+		var res ssh.TrustResult
+		if err == nil {
+			res, err = ssh.TrustWith(ctx, cfg, policy)
+		}
+		switch {
+		case err == nil && res.Added:
+			fmt.Fprintf(a.Stdout, "%s: added %s %s for %s to %s\n", n.Name, res.KeyType, res.Fingerprint, res.Addr, res.File)
+			continue
+		case err == nil:
+			fmt.Fprintf(a.Stdout, "%s: already trusted: %s %s for %s (in %s)\n", n.Name, res.KeyType, res.Fingerprint, res.Addr, orDash(res.File))
+			continue
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		failed = true
+		if errors.Is(err, ssh.ErrNotConfirmed) {
+			err = notTrusted(n.Name, res, to.interactive)
+		}
+		fmt.Fprintf(a.Stderr, "fleet: %s: %v\n", n.Name, err)
+	}
+	if failed {
+		return errSilent{ExitError}
+	}
+	return nil
+}
+
+// notTrusted says why an unknown key was not added and how to add it.
+func notTrusted(node string, r ssh.TrustResult, interactive bool) error {
+	if interactive {
+		return fmt.Errorf("%s %s for %s not added (not confirmed)", r.KeyType, r.Fingerprint, r.Addr)
+	}
+	return fmt.Errorf("%s %s for %s not added: no terminal to confirm it on. "+
+		"Compare it with the fingerprint the machine's administrator gives you, then run: "+
+		"fleet nodes trust %s --fingerprint %s (or --yes to accept whatever key is offered: trust on first use)",
+		r.KeyType, r.Fingerprint, r.Addr, node, r.Fingerprint)
+}
+
+// isTerminalReader reports whether r is a terminal one can ask questions on.
+func isTerminalReader(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -171,7 +171,23 @@ func TestNodesListAndTrust(t *testing.T) {
 	if code != ExitError || !strings.Contains(errOut, "fleet nodes trust jump") {
 		t.Fatalf("trust private1 before jump: exit %d: %s", code, errOut)
 	}
-	code, out, errOut = runFleet(t, env, "nodes", "trust", "--inventory", inv, "jump", "private1", "node1")
+	// Without a terminal nothing is added unless the key is pinned.
+	code, _, errOut = runFleet(t, env, "nodes", "trust", "--inventory", inv, "node1")
+	if code != ExitError || !strings.Contains(errOut, "--fingerprint "+r.Host(t, "node1").Fingerprint) {
+		t.Fatalf("trust node1 without a fingerprint: exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(kh); !os.IsNotExist(err) {
+		t.Fatalf("known_hosts written by a refused trust (%v)", err)
+	}
+	code, _, errOut = runFleet(t, env, "nodes", "trust", "--inventory", inv, "node1", "--fingerprint", r.Host(t, "node2").Fingerprint)
+	if code != ExitError || !strings.Contains(errOut, "not the expected") {
+		t.Fatalf("trust node1 with node2's fingerprint: exit %d: %s", code, errOut)
+	}
+	args := []string{"nodes", "trust", "--inventory", inv, "jump", "private1", "node1"}
+	for _, name := range []string{"jump", "private1", "node1"} {
+		args = append(args, "--fingerprint", r.Host(t, name).Fingerprint)
+	}
+	code, out, errOut = runFleet(t, env, args...)
 	if code != ExitOK {
 		t.Fatalf("trust: exit %d: %s", code, errOut)
 	}

@@ -111,6 +111,9 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// RequestTimeout bounds each request; 0: no limit.
 	RequestTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for a response's headers;
+	// 0: no limit (RequestTimeout still applies).
+	ResponseHeaderTimeout time.Duration
 
 	// Version is recorded as fleet_version.
 	Version string
@@ -129,16 +132,38 @@ type Progress struct {
 	Elapsed             time.Duration // since the measured run started
 }
 
-// DefaultConfig returns bench_serving's defaults.
+// DefaultRequestTimeout bounds one request when nothing else does.
+// bench_serving allows 6 hours; a request that runs an hour generates
+// thousands of tokens at a handful of tokens per second, which no
+// benchmark worth measuring does, while a hung server holds every
+// connection of the run for the whole limit. `fleet job` replaces it with
+// the job's benchmark timeout, which no request may outlive anyway.
+const DefaultRequestTimeout = time.Hour
+
+// DefaultResponseHeaderTimeout bounds the wait for a response's headers.
+// vLLM, SGLang and trtllm-serve send them once they have accepted the
+// request, before it waits in the scheduler's queue or its prefill runs,
+// so even at very high concurrency they come in seconds; ten minutes
+// leaves room for an API server whose event loop is saturated by
+// tokenising thousands of long prompts, and still frees a connection to a
+// server that accepted it and went silent long before the request timeout.
+// A server that sends its headers only with the first token needs more at
+// huge concurrency (--response-header-timeout 0 switches the limit off).
+const DefaultResponseHeaderTimeout = 10 * time.Minute
+
+// DefaultConfig returns bench_serving's defaults, and fleet's limits on
+// what a server may make the client wait for.
 func DefaultConfig() Config {
 	return Config{
-		Backend:           BackendVLLM,
-		NumPrompts:        1000,
-		RequestRate:       math.Inf(1),
-		Burstiness:        1,
-		Random:            RandomConfig{InputLen: 1024, OutputLen: 128, RangeRatio: 1, VocabSize: DefaultVocabSize},
-		PercentileMetrics: []string{"ttft", "tpot", "itl"},
-		MetricPercentiles: []float64{99},
+		RequestTimeout:        DefaultRequestTimeout,
+		ResponseHeaderTimeout: DefaultResponseHeaderTimeout,
+		Backend:               BackendVLLM,
+		NumPrompts:            1000,
+		RequestRate:           math.Inf(1),
+		Burstiness:            1,
+		Random:                RandomConfig{InputLen: 1024, OutputLen: 128, RangeRatio: 1, VocabSize: DefaultVocabSize},
+		PercentileMetrics:     []string{"ttft", "tpot", "itl"},
+		MetricPercentiles:     []float64{99},
 	}
 }
 
@@ -207,7 +232,7 @@ func (c *Config) validate() error {
 	if _, err := c.extraBody(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.RequestTimeout < 0 || c.ReadyTimeout < 0 {
+	if c.RequestTimeout < 0 || c.ReadyTimeout < 0 || c.ResponseHeaderTimeout < 0 {
 		errs = append(errs, errors.New("negative timeout"))
 	}
 	return errors.Join(errs...)

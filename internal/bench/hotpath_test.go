@@ -28,7 +28,7 @@ func TestReadingAStreamAllocatesNothingPerToken(t *testing.T) {
 		rd := bytes.NewReader(body)
 		return testing.AllocsPerRun(20, func() {
 			rd.Reset(body)
-			res := RequestResult{ChunkAt: make([]time.Duration, 0, n+2), ChunkTokens: make([]int32, 0, n+2)}
+			res := RequestResult{OutputLen: n, ChunkAt: make([]time.Duration, 0, n+2), ChunkTokens: make([]int32, 0, n+2)}
 			q.readStream(context.Background(), rd, bufs, 0, &res)
 			if !res.OK || len(res.ChunkAt) != n {
 				t.Fatalf("stream of %d: ok=%v err=%q chunks=%d", n, res.OK, res.Err, len(res.ChunkAt))
@@ -47,7 +47,7 @@ func BenchmarkReadStream(b *testing.B) {
 	q := &requester{t0: time.Now()}
 	bufs := &reqBuffers{}
 	rd := bytes.NewReader(body)
-	res := RequestResult{ChunkAt: make([]time.Duration, 0, n+2), ChunkTokens: make([]int32, 0, n+2)}
+	res := RequestResult{OutputLen: n, ChunkAt: make([]time.Duration, 0, n+2), ChunkTokens: make([]int32, 0, n+2)}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {

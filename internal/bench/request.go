@@ -58,7 +58,14 @@ type requester struct {
 	apiKey    string
 	keepText  bool
 	timeout   time.Duration
-	t0        time.Time // the run's monotonic origin
+	// headerTimeout bounds the wait for response headers (0: none).
+	headerTimeout time.Duration
+	// maxTokens, when positive, is the most tokens a request may generate
+	// because --extra-body sets max_tokens over the dataset's lengths.
+	maxTokens int
+	// choices is how many completions one request streams (extra body "n").
+	choices int
+	t0      time.Time // the run's monotonic origin
 
 	bufs sync.Pool // *reqBuffers
 	// onChunk, when set, is told the tokens of each chunk (progress).
@@ -147,8 +154,18 @@ func (q *requester) do(ctx context.Context, req Request, res *RequestResult) {
 
 	if q.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, q.timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, q.timeout, errRequestTimeout)
 		defer cancel()
+	}
+	// The header limit is a cause on the request's own context, not
+	// http.Transport's ResponseHeaderTimeout, so that the failure says
+	// which limit it was without reading error strings.
+	var headerTimer *time.Timer
+	if q.headerTimeout > 0 {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		headerTimer = time.AfterFunc(q.headerTimeout, func() { cancel(errNoHeaders) })
 	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, q.url, bytes.NewReader(bufs.body))
 	if err != nil {
@@ -168,6 +185,9 @@ func (q *requester) do(ctx context.Context, req Request, res *RequestResult) {
 	res.Start = start
 	defer func() { res.End = time.Since(q.t0) }()
 	resp, err := q.client.Do(hreq)
+	if headerTimer != nil {
+		headerTimer.Stop()
+	}
 	if err != nil {
 		res.Err = q.failure(ctx, "send request", err)
 		return
@@ -178,8 +198,73 @@ func (q *requester) do(ctx context.Context, req Request, res *RequestResult) {
 		return
 	}
 	q.readStream(ctx, resp.Body, bufs, start, res)
-	// Drain what follows [DONE] so the connection can be reused.
-	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	if res.OK {
+		// Drain what follows [DONE] so the connection can be reused.
+		// After a failure the body is closed unread, which closes the
+		// connection: a server that floods is not read any further.
+		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	}
+}
+
+var (
+	errRequestTimeout = errors.New("request timeout")
+	errNoHeaders      = errors.New("response header timeout")
+)
+
+// Chunk limits: a request may receive at most ChunkLimit(max_tokens)
+// chunks. Servers send at most one chunk per token (fewer when they batch
+// tokens or decode speculatively), plus a role chunk, a finish chunk, a
+// usage chunk and the odd keep-alive; four per token and a floor of 1024
+// leave room for every server seen, while a server that floods chunks is
+// cut off after a bounded amount of memory and time.
+const (
+	chunksPerToken = 4
+	minChunkLimit  = 1024
+	chunkAllowance = 64
+	// unknownMaxTokens stands for max_tokens when --extra-body sets it to
+	// something other than a number (null: up to the context length).
+	unknownMaxTokens = 1 << 17
+	// maxTokensCap keeps the arithmetic far from overflow.
+	maxTokensCap = 1 << 24
+)
+
+// ChunkLimit is how many chunks a request for maxTokens tokens may
+// receive before it fails.
+func ChunkLimit(maxTokens int) int {
+	maxTokens = min(max(maxTokens, 0), maxTokensCap)
+	return max(chunksPerToken*maxTokens, minChunkLimit) + chunkAllowance
+}
+
+// chunkLimit is the limit for one request of outputLen tokens, with the
+// extra body's max_tokens and n taken into account.
+func (q *requester) chunkLimit(outputLen int) (limit, maxTokens int) {
+	maxTokens = outputLen
+	if q.maxTokens > 0 {
+		maxTokens = q.maxTokens
+	}
+	return ChunkLimit(maxTokens) * max(q.choices, 1), maxTokens
+}
+
+// streamHints reads from the extra body what changes how long a stream
+// may be: a max_tokens (or max_completion_tokens) over the dataset's, and
+// "n" completions per request.
+func streamHints(extra []member) (maxTokens, choices int) {
+	choices = 1
+	for _, m := range extra {
+		switch m.key {
+		case "max_tokens", "max_completion_tokens":
+			n, err := strconv.Atoi(string(m.value))
+			if err != nil || n <= 0 {
+				n = unknownMaxTokens
+			}
+			maxTokens = max(maxTokens, min(n, maxTokensCap))
+		case "n":
+			if n, err := strconv.Atoi(string(m.value)); err == nil && n > 1 {
+				choices = min(n, 1024)
+			}
+		}
+	}
+	return maxTokens, choices
 }
 
 // readStream reads the event stream; it sets res.OK when the stream ended
@@ -187,6 +272,11 @@ func (q *requester) do(ctx context.Context, req Request, res *RequestResult) {
 func (q *requester) readStream(ctx context.Context, body io.Reader, bufs *reqBuffers, start time.Duration, res *RequestResult) {
 	rd := sse.NewReader(body, bufs.sse)
 	defer func() { bufs.sse = rd.Buffer() }()
+	limit, maxTokens := q.chunkLimit(res.OutputLen)
+	// Each event is a data line and a blank one; four lines per allowed
+	// chunk leave room for comments and other fields.
+	rd.SetMaxLines(4 * limit)
+	events := 0 // data payloads, with choices or not
 	var c sse.Chunk
 	usage := int64(-1)     // last usage.completion_tokens seen
 	cumulative := int64(0) // running usage for continuous usage stats
@@ -199,6 +289,10 @@ func (q *requester) readStream(ctx context.Context, body io.Reader, bufs *reqBuf
 			switch {
 			case err == io.EOF:
 				res.Err = fmt.Sprintf("stream ended without [DONE] after %d chunks", len(res.ChunkAt))
+			case errors.Is(err, sse.ErrLineTooLong):
+				res.Err = fmt.Sprintf("stream cut off after %d chunks: the server sent a line over %d bytes", len(res.ChunkAt), sse.DefaultMaxLine)
+			case errors.Is(err, sse.ErrTooManyLines):
+				res.Err = fmt.Sprintf("stream cut off after %d chunks: the server sent over %d lines for max_tokens %d", len(res.ChunkAt), 4*limit, maxTokens)
 			default:
 				res.Err = q.failure(ctx, fmt.Sprintf("read stream after %d chunks", len(res.ChunkAt)), err)
 			}
@@ -206,6 +300,10 @@ func (q *requester) readStream(ctx context.Context, body io.Reader, bufs *reqBuf
 		}
 		if sse.Done(data) {
 			done = true
+			break
+		}
+		if events++; events > limit {
+			res.Err = fmt.Sprintf("stream cut off: the server sent over %d chunks for max_tokens %d", limit, maxTokens)
 			break
 		}
 		if perr := sse.ParseChunk(data, &c); perr != nil {
@@ -271,9 +369,11 @@ func (q *requester) readStream(ctx context.Context, body io.Reader, bufs *reqBuf
 // failure describes a transport error, telling a timeout and a
 // cancellation from a lost connection.
 func (q *requester) failure(ctx context.Context, doing string, err error) string {
-	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return fmt.Sprintf("%s: request timed out after %s", doing, q.timeout)
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errNoHeaders):
+		return fmt.Sprintf("%s: no response headers after %s (--response-header-timeout)", doing, q.headerTimeout)
+	case errors.Is(cause, errRequestTimeout):
+		return fmt.Sprintf("%s: request timed out after %s (--request-timeout)", doing, q.timeout)
 	case ctx.Err() != nil:
 		return doing + ": cancelled"
 	}

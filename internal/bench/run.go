@@ -42,6 +42,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		intervals = iv
 	}
 	extra, _ := cfg.extraBody() // validated above
+	maxTokens, choices := streamHints(extra)
 
 	conns := cfg.MaxConcurrency
 	if conns == 0 {
@@ -85,6 +86,10 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		keepText:  cfg.SaveDetailed,
 		timeout:   cfg.RequestTimeout,
 		t0:        time.Now(),
+
+		headerTimeout: cfg.ResponseHeaderTimeout,
+		maxTokens:     maxTokens,
+		choices:       choices,
 	}
 
 	if cfg.NumWarmups > 0 {

@@ -218,6 +218,10 @@ func (r *runner) benchFlags() (*benchflags.Flags, error) {
 	c.Random.InputLen, c.Random.OutputLen, c.Random.RangeRatio = j.ISL, j.OSL, j.RangeRatio
 	c.NumPrompts, c.MaxConcurrency, c.NumWarmups = j.NumPrompts, j.Conc, j.NumWarmups
 	c.IgnoreEOS = true
+	// No request may outlive the benchmark it belongs to: its limit is
+	// the benchmark's (the bench timeout still decides how the job ends,
+	// since it started first). extra_args may set a shorter one.
+	c.RequestTimeout = j.BenchTimeout.D()
 	fl.Rate = "inf"
 	fl.PercentileMetrics = "ttft,tpot,itl,e2el"
 	fl.MetricPercentiles = j.PercentileList()

@@ -415,3 +415,29 @@ func alive(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
+
+func TestClientRequestTimeoutComesFromTheBenchTimeout(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want time.Duration
+	}{
+		{"each request may take as long as the benchmark", nil, 30 * time.Second},
+		{"extra_args may set a shorter limit", []string{"--request-timeout", "5s"}, 5 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			j := testJob(8000, "sim")
+			j.ClientArgs = tc.args
+			r := &runner{j: j, port: 8000}
+			fl, err := r.benchFlags()
+			must(t, err)
+			if fl.Config.RequestTimeout != tc.want {
+				t.Errorf("request timeout %s, want %s", fl.Config.RequestTimeout, tc.want)
+			}
+			if fl.Config.ResponseHeaderTimeout <= 0 {
+				t.Errorf("no response header timeout")
+			}
+		})
+	}
+}

@@ -129,7 +129,7 @@ func TestKilledAttemptContainerRemoved(t *testing.T) {
 	}
 	waitHealthy(t, second, port)
 	rms := r.callsOf("docker", "rm")
-	if len(rms) == 0 || !slices.Equal(rms[0].argv, []string{"rm", "-f", "fleet-cfg_1k1k_tp8-ep1-dpafalse_conc4"}) {
+	if len(rms) == 0 || !slices.Equal(rms[0].argv, []string{"rm", "-f", "fleet-" + nodeUser(t) + "-run1-cfg_1k1k_tp8-ep1-dpafalse_conc4"}) {
 		t.Errorf("docker rm calls: %v", rms)
 	}
 	must(t, second.cmd.Process.Signal(syscall.SIGTERM))

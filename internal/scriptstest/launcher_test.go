@@ -18,6 +18,8 @@ import (
 // framework got, the container it ran in, and that nothing is left.
 func TestLaunchers(t *testing.T) {
 	const job = "cfg_1k1k_tp8-ep1-dpafalse_conc4"
+	// The container's name: the node user's, the run's and the job's.
+	name := "fleet-" + nodeUser(t) + "-run1-" + job
 	tests := []struct {
 		name     string
 		gpu      string
@@ -41,7 +43,7 @@ func TestLaunchers(t *testing.T) {
 			vars:    []string{"MODEL=nvidia/Llama-3.3-70B-Instruct-FP8", "CONC=64", "RUNTIME=docker", "IMAGE=vllm/vllm-openai:v0.10.2"},
 			program: "vllm",
 			argv:    []string{"serve", "nvidia/Llama-3.3-70B-Instruct-FP8", "--host", "127.0.0.1", "--port", "{P}", "--config", "vllm-config.yaml"},
-			docker: []string{"run", "--rm", "--name", "fleet-" + job, "--network=host", "--ipc=host", "--shm-size=16g", "--gpus", "all",
+			docker: []string{"run", "--rm", "--name", name, "--network=host", "--ipc=host", "--shm-size=16g", "--gpus", "all",
 				"-v", "{W}:{W}", "-w", "{W}", "-v", "{H}:{H}", "-e", "HF_HOME", "-e", "HF_TOKEN", "-e", "PYTHONNOUSERSITE",
 				"--entrypoint", "vllm", "vllm/vllm-openai:v0.10.2",
 				"serve", "nvidia/Llama-3.3-70B-Instruct-FP8", "--host", "127.0.0.1", "--port", "{P}", "--config", "vllm-config.yaml"},
@@ -69,7 +71,7 @@ no-enable-prefix-caching: true
 				"--mem-fraction-static", "0.82", "--cuda-graph-max-bs", "32", "--max-running-requests", "32",
 				"--chunked-prefill-size", "32768", "--max-prefill-tokens", "32768", "--disable-radix-cache", "--stream-interval", "10",
 				"--attention-backend", "flashinfer"},
-			docker: []string{"run", "--rm", "--name", "fleet-" + job, "--network=host", "--ipc=host", "--shm-size=16g", "--gpus", "all",
+			docker: []string{"run", "--rm", "--name", name, "--network=host", "--ipc=host", "--shm-size=16g", "--gpus", "all",
 				"-v", "{W}:{W}", "-w", "{W}", "-v", "{H}:{H}", "-e", "HF_HOME", "-e", "HF_TOKEN", "-e", "PYTHONNOUSERSITE",
 				"--entrypoint", "python3", "lmsysorg/sglang:v0.5.2rc2-cu126", "{ARGV}"},
 			containerEnv: []string{"HF_HOME", "HF_TOKEN", "PYTHONNOUSERSITE"},
@@ -111,7 +113,7 @@ moe_config:
 			argv: []string{"nvidia/DeepSeek-R1-0528-FP4-v2", "--host", "127.0.0.1", "--port", "{P}", "--backend", "pytorch", "--trust_remote_code",
 				"--tp_size", "4", "--ep_size", "1", "--pp_size", "1", "--max_seq_len", "2304", "--max_batch_size", "32",
 				"--max_num_tokens", "8192", "--extra_llm_api_options", "trtllm-extra.yaml"},
-			docker: []string{"run", "--rm", "--name", "fleet-" + job, "--network=host", "--ipc=host", "--shm-size=16g", "--gpus", `"device=0,1,2,3"`,
+			docker: []string{"run", "--rm", "--name", name, "--network=host", "--ipc=host", "--shm-size=16g", "--gpus", `"device=0,1,2,3"`,
 				"-v", "{W}:{W}", "-w", "{W}", "-v", "{H}:{H}", "-e", "HF_HOME", "-e", "HF_TOKEN", "-e", "PYTHONNOUSERSITE",
 				"--entrypoint", "trtllm-serve", "nvcr.io/nvidia/tensorrt-llm/release:1.1.0rc2.post2", "{ARGV}"},
 			configFile: "trtllm-extra.yaml",
@@ -137,7 +139,7 @@ moe_config:
 				"RUNTIME=docker", "IMAGE=rocm/7.0:rocm7.0_ubuntu_22.04_vllm_0.10.1_instinct_20250927_rc1"},
 			program: "vllm",
 			argv:    []string{"serve", "openai/gpt-oss-120b", "--host", "127.0.0.1", "--port", "{P}", "--config", "vllm-config.yaml"},
-			docker: []string{"run", "--rm", "--name", "fleet-" + job, "--network=host", "--ipc=host", "--shm-size=16g",
+			docker: []string{"run", "--rm", "--name", name, "--network=host", "--ipc=host", "--shm-size=16g",
 				"--device=/dev/kfd", "--device=/dev/dri", "--group-add", "video", "--cap-add=SYS_PTRACE", "--security-opt", "seccomp=unconfined",
 				"-v", "{W}:{W}", "-w", "{W}", "-v", "{H}:{H}", "-e", "HF_HOME", "-e", "HF_TOKEN", "-e", "HIP_VISIBLE_DEVICES",
 				"-e", "HSA_NO_SCRATCH_RECLAIM", "-e", "PYTHONNOUSERSITE", "-e", "VLLM_ROCM_QUICK_REDUCE_QUANTIZATION",
@@ -176,11 +178,11 @@ block-size: 64
 			argv:    []string{"serve", "nvidia/Llama-3.3-70B-Instruct-FP8", "--host", "127.0.0.1", "--port", "{P}", "--config", "vllm-config.yaml"},
 			enroot: [][]string{
 				{"import", "-o", "{S}.part", "docker://vllm/vllm-openai:v0.10.2"},
-				{"remove", "-f", "fleet-" + job},
-				{"create", "-n", "fleet-" + job, "{S}"},
+				{"remove", "-f", name},
+				{"create", "-n", name, "{S}"},
 				{"start", "--rw", "-m", "{W}:{W}", "-m", "{H}:{H}", "-e", "HF_HOME", "-e", "HF_TOKEN", "-e", "PYTHONNOUSERSITE",
-					"-e", "NVIDIA_VISIBLE_DEVICES=2,3", "fleet-" + job, "sh", "-c", `cd "$1" && shift && exec "$@"`, "sh", "{W}", "vllm", "{ARGV}"},
-				{"remove", "-f", "fleet-" + job},
+					"-e", "NVIDIA_VISIBLE_DEVICES=2,3", name, "sh", "-c", `cd "$1" && shift && exec "$@"`, "sh", "{W}", "vllm", "{ARGV}"},
+				{"remove", "-f", name},
 			},
 			containerEnv: []string{"HF_HOME", "HF_TOKEN", "NVIDIA_VISIBLE_DEVICES"},
 		},

@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -163,23 +166,82 @@ func probeAddr(addr string) net.Addr {
 
 // TrustResult says what Trust found.
 type TrustResult struct {
+	Name        string // the inventory name
 	Addr        string // the known_hosts host field: host or [host]:port
 	KeyType     string
 	Fingerprint string // SHA256:...
-	File        string // the known_hosts file written (or where it was found)
-	Added       bool   // false when the key was already known
+	// File is the known_hosts file written, or for a key already known,
+	// the first file that has it (the system's file, possibly).
+	File  string
+	Added bool // false when the key was already known or not accepted
+}
+
+// TrustPolicy decides whether Trust adds a key that no known_hosts file
+// has. With neither field set nothing is added.
+type TrustPolicy struct {
+	// Fingerprints pin the key: when any is given, the offered key's
+	// SHA256 fingerprint must be one of them (ParseFingerprint's form),
+	// and Confirm is not asked.
+	Fingerprints []string
+	// Confirm is asked with the offered key when nothing is pinned; false
+	// adds nothing (ErrNotConfirmed).
+	Confirm func(TrustResult) (bool, error)
+}
+
+// TrustOnFirstUse accepts whatever key the host offers the first time:
+// safe only on a network where no one can intercept the connection.
+func TrustOnFirstUse() TrustPolicy {
+	return TrustPolicy{Confirm: func(TrustResult) (bool, error) { return true, nil }}
 }
 
 // errKeyCaptured stops a handshake once the host key is in hand: Trust
 // needs no authentication.
 var errKeyCaptured = errors.New("host key captured")
 
-// Trust fetches the host key of cfg's machine (through its jump hosts,
-// which must already be trusted) and appends it to the first known_hosts
-// file. A key already known is left alone; a key that differs from the
-// known one is refused with *HostKeyChangedError: replacing a key is a
-// decision for a human, made by removing the old line first.
+// ErrNotConfirmed is returned when a policy did not accept an unknown key.
+var ErrNotConfirmed = errors.New("key not confirmed")
+
+// FingerprintMismatchError refuses a key whose fingerprint is not the one
+// the user expected.
+type FingerprintMismatchError struct {
+	Name, Addr string
+	Offered    string // SHA256:...
+	Expected   []string
+}
+
+func (e *FingerprintMismatchError) Error() string {
+	return fmt.Sprintf("host key of %s (%s) is %s, not the expected %s: nothing added; "+
+		"someone may be intercepting the connection, or the fingerprint given is not this host's",
+		e.Name, e.Addr, e.Offered, strings.Join(e.Expected, " or "))
+}
+
+// ParseFingerprint checks a SHA256 fingerprint as OpenSSH prints it
+// (SHA256: and 43 characters of unpadded base64) and returns it in that
+// form; trailing '=' padding is accepted.
+func ParseFingerprint(s string) (string, error) {
+	b64, ok := strings.CutPrefix(strings.TrimSpace(s), "SHA256:")
+	b64 = strings.TrimRight(b64, "=")
+	raw, err := base64.RawStdEncoding.DecodeString(b64)
+	if !ok || err != nil || len(raw) != sha256.Size {
+		return "", fmt.Errorf("fingerprint %q: want SHA256: and 43 base64 characters, as ssh-keygen -lf prints it", s)
+	}
+	return "SHA256:" + b64, nil
+}
+
+// Trust adds the key cfg's machine offers, if it is unknown, with no
+// confirmation at all (TrustOnFirstUse); see TrustWith.
 func Trust(ctx context.Context, cfg Config) (TrustResult, error) {
+	return TrustWith(ctx, cfg, TrustOnFirstUse())
+}
+
+// TrustWith fetches the host key of cfg's machine (through its jump
+// hosts, which must already be trusted), checks it against every
+// known_hosts file of cfg, and when it is in none of them and policy
+// accepts it, appends it to the first one. A key already known is left
+// alone; a key that differs from the known one is refused with
+// *HostKeyChangedError whatever the policy says: replacing a key is a
+// decision for a human, made by removing the old line first.
+func TrustWith(ctx context.Context, cfg Config, policy TrustPolicy) (TrustResult, error) {
 	rc, err := cfg.resolve()
 	if err != nil {
 		return TrustResult{}, err
@@ -203,11 +265,15 @@ func Trust(ctx context.Context, cfg Config) (TrustResult, error) {
 	}
 	var got gossh.PublicKey
 	var verdict error
+	var where string
 	cc := &gossh.ClientConfig{
 		User: rc.User,
 		HostKeyCallback: func(addr string, remote net.Addr, key gossh.PublicKey) error {
 			got = key
 			verdict = hk.check(addr, remote, key)
+			if verdict == nil {
+				where = knownIn(rc.KnownHosts, addr, remote, key)
+			}
 			return errKeyCaptured
 		},
 		HostKeyAlgorithms: hk.algorithms(rc.addr()),
@@ -224,6 +290,7 @@ func Trust(ctx context.Context, cfg Config) (TrustResult, error) {
 		return TrustResult{}, fmt.Errorf("%s: fetch host key of %s: %w", rc.label(), rc.addr(), err)
 	}
 	res := TrustResult{
+		Name:        rc.label(),
 		Addr:        knownhosts.Normalize(rc.addr()),
 		KeyType:     got.Type(),
 		Fingerprint: gossh.FingerprintSHA256(got),
@@ -232,16 +299,45 @@ func Trust(ctx context.Context, cfg Config) (TrustResult, error) {
 	var unknown *UnknownHostError
 	switch {
 	case verdict == nil:
-		return res, nil
+		res.File = where
 	case errors.As(verdict, &unknown):
 	default:
 		return res, verdict
+	}
+	// A pinned fingerprint is checked for a known key too: the user's
+	// expectation differs from what known_hosts vouches for.
+	if len(policy.Fingerprints) > 0 && !slices.Contains(policy.Fingerprints, res.Fingerprint) {
+		return res, &FingerprintMismatchError{Name: res.Name, Addr: res.Addr, Offered: res.Fingerprint, Expected: policy.Fingerprints}
+	}
+	if verdict == nil {
+		return res, nil
+	}
+	if len(policy.Fingerprints) == 0 {
+		ok := false
+		if policy.Confirm != nil {
+			if ok, err = policy.Confirm(res); err != nil {
+				return res, fmt.Errorf("%s: confirm host key: %w", rc.label(), err)
+			}
+		}
+		if !ok {
+			return res, ErrNotConfirmed
+		}
 	}
 	if err := appendKnownHost(rc.KnownHosts[0], knownhosts.Line([]string{res.Addr}, got)); err != nil {
 		return res, fmt.Errorf("%s: %w", rc.label(), err)
 	}
 	res.Added = true
 	return res, nil
+}
+
+// knownIn names the first of files that vouches for key.
+func knownIn(files []string, addr string, remote net.Addr, key gossh.PublicKey) string {
+	for _, f := range files {
+		if cb, err := knownhosts.New(f); err == nil && cb(addr, remote, key) == nil {
+			return f
+		}
+	}
+	return ""
 }
 
 func appendKnownHost(file, line string) error {

@@ -4,8 +4,9 @@
 # scripts/server/*.sh and scripts/lib/prepare.sh; defines functions only.
 #
 # RUNTIME (scripts/README.md) decides where the server runs:
-#   docker  a container of $IMAGE, named fleet-<job id>; the launcher's
-#           trap stops and removes it by name on TERM, INT, HUP or exit
+#   docker  a container of $IMAGE, named fleet-<user>-<run id>-<job id>;
+#           the launcher's trap stops and removes it by that name on TERM,
+#           INT, HUP or exit, and touches no other container
 #   enroot  already inside the container when Slurm (pyxis) runs the job:
 #           the server runs directly; on a plain node, enroot starts a
 #           container of $IMAGE (imported once per machine under a lock)
@@ -55,12 +56,33 @@ fleet_runtime() {
 	esac
 }
 
-# fleet_container_name prints a docker/enroot name for this job: the same
-# for every attempt, so that an attempt removes what a killed one left.
+# fleet_container_name prints a docker/enroot name for this job:
+# fleet-<user>-<run id>-<job id>. It is the same for every attempt of the
+# job, so that an attempt removes what a killed one left, and differs
+# between runs and between the users of a shared node, so that nobody's
+# `docker rm -f` removes another run's container. The user is the one the
+# job runs as (id -un; $USER when id cannot say).
 fleet_container_name() {
-	local id=${FLEET_JOB_ID:-$$}
-	id=${id//[^a-zA-Z0-9_.-]/-}
-	printf 'fleet-%s\n' "${id:0:200}"
+	local user
+	user=$(id -un 2>/dev/null) || user=""
+	[ -n "$user" ] || user=${USER:-uid$(id -u)}
+	printf 'fleet-%s-%s-%s\n' "$(_fleet_name_part "$user" 32)" \
+		"$(_fleet_name_part "${FLEET_RUN_ID:-norun}" 64)" "$(_fleet_name_part "${FLEET_JOB_ID:-$$}" 100)"
+}
+
+# _fleet_name_part TEXT MAX prints TEXT as part of a container name:
+# docker allows [a-zA-Z0-9_.-] after the first character, so every other
+# character becomes '-'; when that changed TEXT, or TEXT is longer than
+# MAX, the part is cut and ends in 8 hex digits of TEXT's sha256, so that
+# distinct texts keep distinct names. With fleet-, a whole name stays
+# under 210 characters.
+_fleet_name_part() {
+	local text=$1 max=$2 safe
+	safe=${text//[^a-zA-Z0-9_.-]/-}
+	if [ "$safe" != "$text" ] || [ "${#safe}" -gt "$max" ]; then
+		safe="${safe:0:$((max - 9))}-$(printf '%s' "$text" | sha256sum | cut -c1-8)"
+	fi
+	printf '%s' "$safe"
 }
 
 # fleet_env_names prints the names of the exported variables a container

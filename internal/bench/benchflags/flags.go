@@ -11,7 +11,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 
@@ -43,7 +42,6 @@ type Flags struct {
 // Defaults returns bench_serving's defaults, as `fleet bench` has them.
 func Defaults() *Flags {
 	cfg := bench.DefaultConfig()
-	cfg.RequestTimeout = 6 * time.Hour
 	return &Flags{
 		Config:            cfg,
 		Host:              "127.0.0.1",
@@ -93,7 +91,8 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.Float64Var(&f.MaxFailureRatio, "max-failure-ratio", f.MaxFailureRatio, "exit 3 when more than this share of requests failed")
 	fs.BoolVar(&c.NewConnectionPerRequest, "new-connection-per-request", c.NewConnectionPerRequest, "open a connection per request as the Python client does (default: keep-alive reuse)")
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", c.ReadyTimeout, "wait up to this long for GET /health (or /v1/models) to answer 200 first (0: do not wait)")
-	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "limit for one request (0: none)")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "limit for one request, queueing and streaming included (0: none; bench_serving allows 6h; fleet job uses the job's benchmark timeout)")
+	fs.DurationVar(&c.ResponseHeaderTimeout, "response-header-timeout", c.ResponseHeaderTimeout, "limit for the wait for a response's headers, which vLLM, SGLang and trtllm-serve send before the request queues (0: none)")
 }
 
 // Finish reads the text flags into f.Config after fs parsed a command

@@ -5,8 +5,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/fleetbench/fleet/internal/bench"
 )
 
 func TestFlagsOverAPreparedConfig(t *testing.T) {
@@ -25,6 +28,17 @@ func TestFlagsOverAPreparedConfig(t *testing.T) {
 		{name: "named flags change only themselves", args: []string{"--seed", "7", "--max-failure-ratio", "0.5", "--request-rate", "4", "--metadata", "a=1", "b=2"}, check: func(t *testing.T, f *Flags) {
 			if f.Config.Seed != 7 || f.MaxFailureRatio != 0.5 || f.Config.RequestRate != 4 || len(f.Config.Metadata) != 2 || f.Config.NumPrompts != 40 {
 				t.Errorf("got %+v", f)
+			}
+		}},
+		{name: "the client's limits have defaults far below bench_serving's 6h", check: func(t *testing.T, f *Flags) {
+			if f.Config.RequestTimeout != bench.DefaultRequestTimeout || f.Config.RequestTimeout >= 6*time.Hour ||
+				f.Config.ResponseHeaderTimeout != bench.DefaultResponseHeaderTimeout || f.Config.ResponseHeaderTimeout <= 0 {
+				t.Errorf("request timeout %s, header timeout %s", f.Config.RequestTimeout, f.Config.ResponseHeaderTimeout)
+			}
+		}},
+		{name: "the client's limits are flags", args: []string{"--request-timeout", "90s", "--response-header-timeout", "0"}, check: func(t *testing.T, f *Flags) {
+			if f.Config.RequestTimeout != 90*time.Second || f.Config.ResponseHeaderTimeout != 0 {
+				t.Errorf("request timeout %s, header timeout %s", f.Config.RequestTimeout, f.Config.ResponseHeaderTimeout)
 			}
 		}},
 		{name: "a bad rate", args: []string{"--request-rate", "-1"}, err: "--request-rate"},

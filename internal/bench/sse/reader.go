@@ -14,11 +14,17 @@ import (
 // DefaultMaxLine bounds one line of the stream. Servers put a whole JSON
 // chunk on one line, and a chunk can be large (logprobs, long texts, token
 // id lists), so the limit is far above bufio.Scanner's 64 KiB, which made
-// other clients fail on long contexts.
-const DefaultMaxLine = 64 << 20
+// other clients fail on long contexts; a streamed chunk carries one or a
+// few tokens, so 1 MiB is still hundreds of times what one needs, while a
+// server that never ends its line costs each request at most that much.
+const DefaultMaxLine = 1 << 20
 
 // ErrLineTooLong is returned when a line exceeds the reader's limit.
 var ErrLineTooLong = errors.New("sse: line too long")
+
+// ErrTooManyLines is returned when the stream has more lines than the
+// reader's limit (SetMaxLines).
+var ErrTooManyLines = errors.New("sse: too many lines")
 
 // Reader splits a text/event-stream body into the payloads of its data
 // lines. Each "data:" line is one payload, as bench_serving reads them
@@ -30,6 +36,10 @@ type Reader struct {
 	r, w    int // buf[r:w] is read but not yet consumed
 	err     error
 	maxLine int
+	// lines counts the lines read, skipped ones included, against
+	// maxLines (0: no limit): comments and blank lines cost no memory, but
+	// a server that sends nothing else would keep a request busy forever.
+	lines, maxLines int
 }
 
 // NewReader returns a Reader on rd. buf, when not nil, is used as the
@@ -44,11 +54,15 @@ func NewReader(rd io.Reader, buf []byte) *Reader {
 
 // Reset makes the reader read from rd, keeping its buffer.
 func (r *Reader) Reset(rd io.Reader) {
-	r.rd, r.r, r.w, r.err = rd, 0, 0, nil
+	r.rd, r.r, r.w, r.err, r.lines = rd, 0, 0, nil, 0
 }
 
 // SetMaxLine changes the line length limit (for tests and tight memory).
 func (r *Reader) SetMaxLine(n int) { r.maxLine = n }
+
+// SetMaxLines limits how many lines Next reads in all, skipped lines
+// included; past it Next returns ErrTooManyLines. 0 means no limit.
+func (r *Reader) SetMaxLines(n int) { r.maxLines = n }
 
 // Buffer returns the reader's current buffer, to hand to the next Reader.
 func (r *Reader) Buffer() []byte { return r.buf }
@@ -64,6 +78,10 @@ func (r *Reader) Next() ([]byte, error) {
 		line, err := r.line()
 		if err != nil {
 			return nil, err
+		}
+		r.lines++
+		if r.maxLines > 0 && r.lines > r.maxLines {
+			return nil, fmt.Errorf("%w (over %d)", ErrTooManyLines, r.maxLines)
 		}
 		if len(line) == 0 || line[0] == ':' {
 			continue

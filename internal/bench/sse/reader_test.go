@@ -159,3 +159,35 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+func TestReaderLimitsLinesSkippedOnesIncluded(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []string // payloads before the error
+	}{
+		{"a flood of comments", "data: a\n" + strings.Repeat(": keep-alive\n", 10), []string{"a"}},
+		{"a flood of blank lines", "data: a\n" + strings.Repeat("\n", 10), []string{"a"}},
+		{"a flood of payloads", strings.Repeat("data: a\n", 10), []string{"a", "a", "a", "a"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewReader(strings.NewReader(tt.in), nil)
+			r.SetMaxLines(4)
+			got, err := readAll(t, r)
+			if !errors.Is(err, ErrTooManyLines) {
+				t.Fatalf("got %v, want ErrTooManyLines", err)
+			}
+			if !equalStrings(got, tt.want) {
+				t.Errorf("payloads before the limit: got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	t.Run("a stream within the limit reads whole", func(t *testing.T) {
+		r := NewReader(strings.NewReader("data: a\n\ndata: b\n\n"), nil)
+		r.SetMaxLines(4)
+		got, err := readAll(t, r)
+		if err != nil || !equalStrings(got, []string{"a", "b"}) {
+			t.Fatalf("got %q, %v", got, err)
+		}
+	})
+}

@@ -86,7 +86,8 @@ type Watcher struct {
 	once  sync.Once
 
 	mu     sync.Mutex
-	broken []string // streams whose writes failed
+	broken []string      // streams whose writes failed
+	timers []*time.Timer // the second interrupt's, stopped by Stop
 }
 
 // Options change Watch's defaults; zero values keep them.
@@ -139,11 +140,12 @@ func (w *Watcher) loop() {
 				w.cancel(&Cancelled{By: signalName(sig)})
 			case 2:
 				fmt.Fprintf(w.notify, "fleet: %s again: stopping the remote jobs for at most %s more; once more exits at once\n", signalName(sig), w.grace)
-				time.AfterFunc(w.grace, w.hurry)
-				time.AfterFunc(w.grace+w.back, func() {
+				w.mu.Lock()
+				w.timers = append(w.timers, time.AfterFunc(w.grace, w.hurry), time.AfterFunc(w.grace+w.back, func() {
 					fmt.Fprintln(w.notify, "fleet: cleanup did not finish; exiting. Jobs may still run on their machines: see fleet status")
 					w.exit(130)
-				})
+				}))
+				w.mu.Unlock()
 			default:
 				fmt.Fprintln(w.notify, "fleet: exiting at once. Jobs may still run on their machines: see fleet status")
 				w.exit(130)
@@ -158,6 +160,11 @@ func (w *Watcher) Stop() {
 		signal.Stop(w.sigs)
 		signal.Stop(w.pipes)
 		close(w.done)
+		w.mu.Lock()
+		for _, t := range w.timers {
+			t.Stop()
+		}
+		w.mu.Unlock()
 	})
 }
 

@@ -110,7 +110,7 @@ func TestSecondInterruptStillStopsTheJobs(t *testing.T) {
 	}
 	code := waitExit(t, cmd, 60*time.Second)
 	checkCancelled(t, code, out, jpath, running.Handle.Ref)
-	if !strings.Contains(out.String(), "again: stopping the remote jobs") {
+	if !strings.Contains(out.String(), "again: cleanup (stopping remote jobs) gets at most") {
 		t.Errorf("the second interrupt was not acknowledged:\n%s", out)
 	}
 }

@@ -139,7 +139,7 @@ func (w *Watcher) loop() {
 			case 1:
 				w.cancel(&Cancelled{By: signalName(sig)})
 			case 2:
-				fmt.Fprintf(w.notify, "fleet: %s again: stopping the remote jobs for at most %s more; once more exits at once\n", signalName(sig), w.grace)
+				fmt.Fprintf(w.notify, "fleet: %s again: cleanup (stopping remote jobs) gets at most %s more; once more exits at once\n", signalName(sig), w.grace)
 				w.mu.Lock()
 				w.timers = append(w.timers, time.AfterFunc(w.grace, w.hurry), time.AfterFunc(w.grace+w.back, func() {
 					fmt.Fprintln(w.notify, "fleet: cleanup did not finish; exiting. Jobs may still run on their machines: see fleet status")

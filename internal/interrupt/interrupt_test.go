@@ -90,7 +90,7 @@ func TestInterruptsInThreeStages(t *testing.T) {
 	signalSelf(t, syscall.SIGINT)
 	waitDone(t, cleanup, "cleanup")
 	waitDone(t, late, "cleanup started after the first interrupt")
-	if !strings.Contains(notes.String(), "again: stopping the remote jobs for at most 50ms") {
+	if !strings.Contains(notes.String(), "again: cleanup (stopping remote jobs) gets at most 50ms more") {
 		t.Errorf("second interrupt not acknowledged: %q", notes.String())
 	}
 	select {

@@ -5,27 +5,28 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/fleetbench/fleet/internal/interrupt"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// The first signal cancels ctx and commands wind down cleanly (remote
-	// jobs killed, logs fetched); restoring the default handlers makes a
-	// second signal end the process at once.
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
+	// Ctrl-C, SIGTERM, SIGHUP and a closed stdout or stderr cancel ctx:
+	// commands wind down cleanly (remote jobs killed, logs fetched, the
+	// journal written). A second interrupt bounds that cleanup to a few
+	// seconds, a third exits at once (see package interrupt).
+	ctx, w := interrupt.Watch(context.Background(), os.Stderr, interrupt.Options{})
 	app := &App{
 		Stdin:   os.Stdin,
-		Stdout:  os.Stdout,
-		Stderr:  os.Stderr,
+		Stdout:  w.Guard("stdout", os.Stdout),
+		Stderr:  w.Guard("stderr", os.Stderr),
 		Getenv:  os.Getenv,
 		Environ: os.Environ,
 	}
 	code := app.Run(ctx, os.Args[1:])
-	stop()
+	w.Stop()
+	if code == ExitOK && len(w.Broken()) > 0 {
+		// The command finished, but its output did not arrive.
+		code = ExitCancelled
+	}
 	os.Exit(code)
 }

@@ -32,7 +32,10 @@ jobs of one machine one after another.
 
 Filters: --only KEY=GLOB, repeatable; globs on one key are alternatives,
 different keys must all match. Keys: ` + strings.Join(plan.FilterKeys, ", ") + `.
---node NAME keeps only the jobs that fit that machine, and places them there.`,
+--node NAME keeps only the jobs that fit that machine, and places them there.
+
+A sweep may make at most ` + fmt.Sprint(config.DefaultMaxJobs) + ` jobs unless --max-jobs raises the limit;
+a file over it is refused before any job is made.`,
 		Example: `  fleet plan sweeps/demo.hcl
   fleet plan sweeps/full.hcl --inventory inventory.hcl --only gpu=h200 --only conc=64
   fleet plan sweeps/full.hcl --var conc_end=16 --json`,
@@ -64,6 +67,7 @@ func (a *App) loadConfigSource(sweepPath string, src []byte, f *planFlags) (*con
 		invPath = config.DefaultInventory
 	}
 	l := config.NewLoader(vars)
+	l.SetMaxJobs(f.maxJobs)
 	if src != nil {
 		l.AddSource(sweepPath, src)
 	}
@@ -93,17 +97,26 @@ func (a *App) runPlan(cmd *cobra.Command, sweepPath string, o planOptions) error
 	if err != nil {
 		return err
 	}
-	inv, sw, err := a.loadConfig(sweepPath, &o.planFlags)
+	type planned struct {
+		inv  *config.Inventory
+		p    *plan.Placement
+		jobs int
+	}
+	pl, err := untilCancelled(cmd.Context(), "reading the sweep", func() (planned, error) {
+		inv, sw, err := a.loadConfig(sweepPath, &o.planFlags)
+		if err != nil {
+			return planned{}, err
+		}
+		jobs := plan.Expand(sw)
+		p, err := plan.Place(jobs, inv, plan.Options{Node: o.node, Only: filters})
+		return planned{inv, p, len(jobs)}, err
+	})
 	if err != nil {
 		return err
 	}
-	jobs := plan.Expand(sw)
-	p, err := plan.Place(jobs, inv, plan.Options{Node: o.node, Only: filters})
-	if err != nil {
-		return err
-	}
+	inv, p := pl.inv, pl.p
 	if len(p.Jobs) == 0 {
-		return fmt.Errorf("%s: no job of %d matches the filters (%s)", sweepPath, len(jobs), describeSelection(filters, o.node))
+		return fmt.Errorf("%s: no job of %d matches the filters (%s)", sweepPath, pl.jobs, describeSelection(filters, o.node))
 	}
 	out := cmd.OutOrStdout()
 	if o.json {

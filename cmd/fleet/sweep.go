@@ -36,6 +36,7 @@ type planFlags struct {
 	only      []string
 	node      string
 	vars      []string
+	maxJobs   int
 }
 
 func (f *planFlags) register(cmd *cobra.Command) {
@@ -43,25 +44,34 @@ func (f *planFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.only, "only", nil, "run only jobs matching key=glob (config, model, framework, precision, gpu, seq, tp, ep, conc, node); repeatable")
 	cmd.Flags().StringVar(&f.node, "node", "", "pin every job to this node or cluster")
 	cmd.Flags().StringArrayVar(&f.vars, "var", nil, "set a variable declared in the files: NAME=VALUE; repeatable")
+	cmd.Flags().IntVar(&f.maxJobs, "max-jobs", config.DefaultMaxJobs, "refuse a sweep that makes more jobs than this")
 }
 
 // load reads the inventory and the sweep (src: given in memory, the
 // embedded demo), expands, filters and places the jobs. Diagnostics go to
-// stderr; the error then is errSilent.
-func (a *App) load(f *planFlags, sweepPath string, src []byte) (*config.Inventory, *config.Sweep, []*plan.Job, error) {
-	inv, sw, err := a.loadConfigSource(sweepPath, src, f)
-	if err != nil {
-		return nil, nil, nil, err
-	}
+// stderr; the error then is errSilent. Cancelling ctx ends it at once.
+func (a *App) load(ctx context.Context, f *planFlags, sweepPath string, src []byte) (*config.Inventory, *config.Sweep, []*plan.Job, error) {
 	filters, err := plan.ParseFilters(f.only)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	placement, err := plan.Place(plan.Expand(sw), inv, plan.Options{Node: f.node, Only: filters})
-	if err != nil {
-		return nil, nil, nil, err
+	type loaded struct {
+		inv  *config.Inventory
+		sw   *config.Sweep
+		jobs []*plan.Job
 	}
-	return inv, sw, placement.Jobs, nil
+	l, err := untilCancelled(ctx, "reading the sweep", func() (loaded, error) {
+		inv, sw, err := a.loadConfigSource(sweepPath, src, f)
+		if err != nil {
+			return loaded{}, err
+		}
+		placement, err := plan.Place(plan.Expand(sw), inv, plan.Options{Node: f.node, Only: filters})
+		if err != nil {
+			return loaded{}, err
+		}
+		return loaded{inv, sw, placement.Jobs}, nil
+	})
+	return l.inv, l.sw, l.jobs, err
 }
 
 // sweepOptions are the settings of one sweep run.
@@ -108,8 +118,10 @@ and the time left; log lines go to results/<run-id>/fleet.log (and to the
 screen too when --log-format is given or the output is not a terminal).
 
 Ctrl-C stops dispatching, cancels running jobs on their machines (their
-whole process trees), fetches their logs, and exits 130; a second Ctrl-C
-exits at once. --resume RUN finishes an interrupted run: jobs with a
+whole process trees), fetches their logs, and exits 130; so do SIGTERM,
+SIGHUP (the terminal closed) and a closed stdout or stderr. A second Ctrl-C
+gives the remote jobs a few seconds more to stop, then exits and lists any
+job still running with the command that stops it; a third exits at once. --resume RUN finishes an interrupted run: jobs with a
 complete result are skipped, jobs still running are re-attached.
 --rerun-failed RUN runs again only the jobs of RUN that failed.`,
 		Example: `  fleet sweep                                  # the demo, on this machine
@@ -132,7 +144,7 @@ complete result are skipped, jobs still running are re-attached.
 
 // runSweep loads, places and runs a sweep, then prints its summary.
 func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
-	so, err := a.sweepSetup(o)
+	so, err := a.sweepSetup(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -170,7 +182,7 @@ func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
 	if res == nil {
 		return runErr
 	}
-	if err := a.printSweepResult(res, o.jsonOut); err != nil {
+	if err := a.printSweepResult(res, o.jsonOut, so.Inventory); err != nil {
 		return err
 	}
 	switch {
@@ -186,7 +198,7 @@ func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
 
 // sweepSetup turns the flags into what a sweep needs: the run to create or
 // continue, the loaded and placed config, and the machines' options.
-func (a *App) sweepSetup(o *sweepOptions) (*sweep.Options, error) {
+func (a *App) sweepSetup(ctx context.Context, o *sweepOptions) (*sweep.Options, error) {
 	if o.resume != "" && o.rerunFailed != "" {
 		return nil, usageError{errors.New("--resume and --rerun-failed exclude each other")}
 	}
@@ -210,7 +222,7 @@ func (a *App) sweepSetup(o *sweepOptions) (*sweep.Options, error) {
 	} else {
 		so.SweepName = strings.TrimSuffix(filepath.Base(o.sweepPath), filepath.Ext(o.sweepPath))
 	}
-	inv, sw, jobs, err := a.load(&o.plan, so.SweepPath, so.SweepSource)
+	inv, sw, jobs, err := a.load(ctx, &o.plan, so.SweepPath, so.SweepSource)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +235,7 @@ func (a *App) sweepSetup(o *sweepOptions) (*sweep.Options, error) {
 
 // printSweepResult prints the summary (as JSON with --json) and warns of
 // jobs that may still run.
-func (a *App) printSweepResult(res *sweep.Result, jsonOut bool) error {
+func (a *App) printSweepResult(res *sweep.Result, jsonOut bool, inv *config.Inventory) error {
 	if jsonOut {
 		enc := json.NewEncoder(a.Stdout)
 		enc.SetIndent("", "  ")
@@ -233,10 +245,7 @@ func (a *App) printSweepResult(res *sweep.Result, jsonOut bool) error {
 	} else {
 		printSummary(a.Stdout, res.Summary)
 	}
-	for _, h := range res.Orphans {
-		fmt.Fprintf(a.Stderr, "WARNING: job %s may still be running on %s (unreachable when cancelled): process group %s in %s\n",
-			cell(h.JobID), cell(h.Target), cell(h.Ref), cell(h.WorkDir))
-	}
+	printOrphans(a.Stderr, inv, res.Summary.RunID, res.Orphans)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math/big"
 	"regexp"
@@ -20,6 +21,12 @@ import (
 type decoder struct {
 	ctx   *hcl.EvalContext
 	diags hcl.Diagnostics
+
+	// The job count of a sweep, kept while its search blocks are read so
+	// that a sweep over maxJobs is refused before its jobs are made.
+	maxJobs int
+	jobs    int
+	overAt  *hcl.Range // the search block where the count passed maxJobs
 }
 
 func (d *decoder) errorf(subject hcl.Range, summary, format string, args ...any) {
@@ -57,8 +64,11 @@ func (d *decoder) value(attr *hcl.Attribute, ty cty.Type) (cty.Value, bool) {
 		d.errorf(attr.Expr.Range(), "Invalid value", "The value of %q must be known when the file is read.", attr.Name)
 		return cty.NilVal, false
 	}
-	cv, err := convert.Convert(v, ty)
+	cv, err := d.convert(attr, v, ty)
 	if err != nil {
+		if err == errTooLong {
+			return cty.NilVal, false
+		}
 		d.errorf(attr.Expr.Range(), "Incorrect attribute value type", "Inappropriate value for attribute %q: %s.", attr.Name, err.Error())
 		return cty.NilVal, false
 	}
@@ -67,6 +77,47 @@ func (d *decoder) value(attr *hcl.Attribute, ty cty.Type) (cty.Value, bool) {
 		return cty.NilVal, false
 	}
 	return cv, true
+}
+
+// errTooLong says convert already reported a list over MaxListLen.
+var errTooLong = errors.New("list too long")
+
+// convert is convert.Convert with the length of lists and maps checked
+// first and their elements converted one by one. cty's own conversion of a
+// tuple to a list unifies the element types pairwise, which takes time
+// quadratic in the length: a 200,000-element list took minutes.
+func (d *decoder) convert(attr *hcl.Attribute, v cty.Value, ty cty.Type) (cty.Value, error) {
+	t := v.Type()
+	seq := t.IsTupleType() || t.IsListType() || t.IsSetType()
+	mapping := t.IsObjectType() || t.IsMapType()
+	switch {
+	case ty.IsListType() && seq:
+		n := v.LengthInt()
+		if n > MaxListLen {
+			d.tooMany(attr, n)
+			return cty.NilVal, errTooLong
+		}
+		if n == 0 {
+			return cty.ListValEmpty(ty.ElementType()), nil
+		}
+		elems := make([]cty.Value, 0, n)
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			ce, err := convert.Convert(e, ty.ElementType())
+			if err != nil {
+				return cty.NilVal, fmt.Errorf("element %d: %w", len(elems), err)
+			}
+			elems = append(elems, ce)
+		}
+		return cty.ListVal(elems), nil
+	case ty.IsMapType() && mapping:
+		n := v.LengthInt()
+		if n > MaxListLen {
+			d.tooMany(attr, n)
+			return cty.NilVal, errTooLong
+		}
+	}
+	return convert.Convert(v, ty)
 }
 
 func hasNull(v cty.Value) bool {
@@ -238,7 +289,8 @@ func (d *decoder) stringMap(attrs hcl.Attributes, name string, dst *map[string]s
 }
 
 // duration reads a Go duration ("20m", "1h30m"); zero and negative
-// timeouts are refused because they would fail every job at once.
+// timeouts are refused because they would fail every job at once, and
+// ones over 30 days because they are typos that would hold a machine.
 func (d *decoder) duration(attrs hcl.Attributes, name string, dst *time.Duration) *hcl.Attribute {
 	var s string
 	attr := d.str(attrs, name, &s)
@@ -252,6 +304,10 @@ func (d *decoder) duration(attrs hcl.Attributes, name string, dst *time.Duration
 	}
 	if dur <= 0 {
 		d.errorf(attr.Expr.Range(), "Invalid duration", "The value of %q must be positive, not %q.", name, s)
+		return nil
+	}
+	if limit, _ := time.ParseDuration(maxDurationText); dur > limit {
+		d.errorf(attr.Expr.Range(), "Invalid duration", "The value of %q must be at most %q, not %q.", name, maxDurationText, s)
 		return nil
 	}
 	*dst = dur

@@ -10,7 +10,9 @@ import (
 // functions is the function table of every inventory and sweep file: the
 // cty standard library under the names Terraform, Nomad and Packer users
 // already know, plus try and can. It is built per load, never shared, so a
-// caller cannot change what another load sees.
+// caller cannot change what another load sees. flatten and setproduct are
+// bounded (see MaxListLen), as cty bounds range: they are how a few
+// characters make millions of values.
 func functions() map[string]function.Function {
 	return map[string]function.Function{
 		"abs":             stdlib.AbsoluteFunc,
@@ -25,7 +27,7 @@ func functions() map[string]function.Function {
 		"contains":        stdlib.ContainsFunc,
 		"distinct":        stdlib.DistinctFunc,
 		"element":         stdlib.ElementFunc,
-		"flatten":         stdlib.FlattenFunc,
+		"flatten":         limitedFlatten(),
 		"floor":           stdlib.FloorFunc,
 		"format":          stdlib.FormatFunc,
 		"formatlist":      stdlib.FormatListFunc,
@@ -51,7 +53,7 @@ func functions() map[string]function.Function {
 		"replace":         stdlib.ReplaceFunc,
 		"reverse":         stdlib.ReverseListFunc,
 		"setintersection": stdlib.SetIntersectionFunc,
-		"setproduct":      stdlib.SetProductFunc,
+		"setproduct":      limitedSetProduct(),
 		"setsubtract":     stdlib.SetSubtractFunc,
 		"setunion":        stdlib.SetUnionFunc,
 		"signum":          stdlib.SignumFunc,

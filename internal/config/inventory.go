@@ -163,13 +163,19 @@ func (d *decoder) node(b *hcl.Block) *Node {
 	if hostAttr != nil && strings.TrimSpace(n.Host) == "" {
 		d.errorf(hostAttr.Expr.Range(), "Invalid value", "The host of node %q must not be empty.", n.Name)
 	}
+	d.notOption(hostAttr, "host", n.Host)
 	if attr := d.integer(a, "port", &n.Port); attr != nil && (n.Port < 1 || n.Port > 65535) {
 		d.errorf(attr.Expr.Range(), "Invalid value", "Port %d is out of range: a TCP port is 1 to 65535.", n.Port)
 	}
-	d.str(a, "user", &n.User)
-	d.str(a, "identity_file", &n.IdentityFile)
+	if attr := d.str(a, "user", &n.User); d.nonEmpty(attr, "user", n.User) {
+		d.notOption(attr, "user", n.User)
+	}
+	d.notOption(d.str(a, "identity_file", &n.IdentityFile), "identity file", n.IdentityFile)
 	if attr := d.strings(a, "jump", true, &n.Jump); attr != nil {
 		n.jumpRange = attr.Expr.Range()
+		for _, j := range n.Jump {
+			d.notOption(attr, "jump host", j)
+		}
 	}
 	gpuAttr := d.str(a, "gpu", &n.GPU)
 	if gpuAttr != nil {
@@ -184,18 +190,20 @@ func (d *decoder) node(b *hcl.Block) *Node {
 	}
 	if attr := d.integer(a, "gpus", &n.GPUs); attr != nil && n.GPUs <= 0 {
 		d.errorf(attr.Expr.Range(), "Invalid value", "Node %q must have at least one GPU, not %d; leave gpus out on a node that only relays SSH.", n.Name, n.GPUs)
+	} else {
+		d.atMost(attr, n.GPUs, maxGPUs)
 	}
 	if labelsAttr := d.strings(a, "labels", false, &n.Labels); labelsAttr != nil {
 		d.checkLabels(labelsAttr, n.Labels)
 	}
-	d.str(a, "workdir", &n.WorkDir)
+	d.notOption(d.str(a, "workdir", &n.WorkDir), "workdir", n.WorkDir)
 	if !local {
 		n.Runtime = "docker"
 	}
 	if attr := d.str(a, "runtime", &n.Runtime); attr != nil {
 		d.oneOf(attr, n.Runtime, Runtimes)
 	}
-	d.str(a, "hf_cache", &n.HFCache)
+	d.notOption(d.str(a, "hf_cache", &n.HFCache), "hf_cache", n.HFCache)
 	envAttr := d.stringMap(a, "env", &n.Env)
 	fromAttr := d.strings(a, "env_from", false, &n.EnvFrom)
 	d.checkEnv(envAttr, n.Env, fromAttr, n.EnvFrom)
@@ -217,8 +225,8 @@ func (d *decoder) cluster(b *hcl.Block) *Cluster {
 	} else if checkMissing && a["login"] == nil {
 		d.errorf(b.DefRange, "Missing required argument", "Cluster %q needs login: the node that runs sbatch (a node of this inventory, or %q when fleet runs on the login node).", c.Name, LocalNode)
 	}
-	d.str(a, "partition", &c.Partition)
-	d.str(a, "account", &c.Account)
+	d.notOption(d.str(a, "partition", &c.Partition), "partition", c.Partition)
+	d.notOption(d.str(a, "account", &c.Account), "account", c.Account)
 	if attr := d.str(a, "gpu", &c.GPU); attr != nil {
 		d.checkGPUName(attr, c.GPU)
 	} else if checkMissing && a["gpu"] == nil {
@@ -226,9 +234,13 @@ func (d *decoder) cluster(b *hcl.Block) *Cluster {
 	}
 	if attr := d.integer(a, "gpus_per_node", &c.GPUsPerNode); attr != nil && c.GPUsPerNode <= 0 {
 		d.errorf(attr.Expr.Range(), "Invalid value", "Cluster %q must have at least one GPU per node, not %d.", c.Name, c.GPUsPerNode)
+	} else {
+		d.atMost(attr, c.GPUsPerNode, maxGPUs)
 	}
 	if attr := d.integer(a, "max_nodes", &c.MaxNodes); attr != nil && c.MaxNodes <= 0 {
 		d.errorf(attr.Expr.Range(), "Invalid value", "max_nodes of cluster %q must be at least 1, not %d.", c.Name, c.MaxNodes)
+	} else {
+		d.atMost(attr, c.MaxNodes, maxMaxNodes)
 	}
 	if attr := d.str(a, "time_limit", &c.TimeLimit); attr != nil && !slurmTime.MatchString(c.TimeLimit) {
 		d.errorf(attr.Expr.Range(), "Invalid value", "%q is not a Slurm time limit; use minutes (\"180\"), \"HH:MM:SS\" or \"D-HH:MM:SS\".", c.TimeLimit)
@@ -236,9 +248,9 @@ func (d *decoder) cluster(b *hcl.Block) *Cluster {
 	if attr := d.str(a, "container", &c.Container); attr != nil {
 		d.oneOf(attr, c.Container, Containers)
 	}
-	d.str(a, "squash_dir", &c.SquashDir)
-	d.str(a, "workdir", &c.WorkDir)
-	d.str(a, "hf_cache", &c.HFCache)
+	d.notOption(d.str(a, "squash_dir", &c.SquashDir), "squash_dir", c.SquashDir)
+	d.notOption(d.str(a, "workdir", &c.WorkDir), "workdir", c.WorkDir)
+	d.notOption(d.str(a, "hf_cache", &c.HFCache), "hf_cache", c.HFCache)
 	if attr := d.strings(a, "sbatch_args", false, &c.SbatchArgs); attr != nil {
 		for _, arg := range c.SbatchArgs {
 			if !strings.HasPrefix(arg, "-") {

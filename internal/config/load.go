@@ -34,6 +34,18 @@ type Loader struct {
 	vars     map[string]string
 	declared map[string]bool
 	sources  map[string][]byte // files given in memory (the embedded demo)
+	maxJobs  int               // 0: DefaultMaxJobs
+}
+
+// SetMaxJobs sets how many jobs a sweep may make (--max-jobs); 0 or less
+// restores DefaultMaxJobs.
+func (l *Loader) SetMaxJobs(n int) { l.maxJobs = n }
+
+func (l *Loader) jobLimit() int {
+	if l.maxJobs <= 0 {
+		return DefaultMaxJobs
+	}
+	return l.maxJobs
 }
 
 // NewLoader returns a loader that sets variables from vars (--var k=v).

@@ -89,7 +89,7 @@ func (l *Loader) Sweep(path string, inv *Inventory) (*Sweep, hcl.Diagnostics) {
 		sortDiags(diags)
 		return nil, diags
 	}
-	dec := &decoder{ctx: ctx}
+	dec := &decoder{ctx: ctx, maxJobs: l.jobLimit()}
 	sw := dec.sweep(dynblock.Expand(f.Body, ctx))
 	sw.Path = path
 	if inv != nil && !dec.diags.HasErrors() {
@@ -143,7 +143,11 @@ func (d *decoder) sweep(body hcl.Body) *Sweep {
 		}
 		keys[key] = b.DefRange
 		sw.Configs = append(sw.Configs, d.config(b, sw.Client))
+		if d.jobs > countCeiling*d.maxJobs {
+			break
+		}
 	}
+	d.checkJobCount()
 	if len(sw.Configs) == 0 && !d.diags.HasErrors() {
 		d.errorf(body.MissingItemRange(), "No configs", "A sweep file needs at least one config block.")
 	}
@@ -164,9 +168,13 @@ func (d *decoder) client(b *hcl.Block, base Client) Client {
 	}
 	if attr := d.integer(a, "prompts_per_conc", &c.PromptsPerConc); attr != nil && c.PromptsPerConc <= 0 {
 		d.errorf(attr.Expr.Range(), "Invalid value", "prompts_per_conc must be at least 1, not %d.", c.PromptsPerConc)
+	} else {
+		d.atMost(attr, c.PromptsPerConc, maxPromptsPerConc)
 	}
 	if attr := d.integer(a, "warmups_per_conc", &c.WarmupsPerConc); attr != nil && c.WarmupsPerConc < 0 {
 		d.errorf(attr.Expr.Range(), "Invalid value", "warmups_per_conc must be 0 or more, not %d.", c.WarmupsPerConc)
+	} else {
+		d.atMost(attr, c.WarmupsPerConc, maxPromptsPerConc)
 	}
 	if attr := d.numbers(a, "percentiles", &c.Percentiles); attr != nil {
 		for _, p := range c.Percentiles {
@@ -184,6 +192,8 @@ func (d *decoder) settings(b *hcl.Block, sw *Sweep) {
 	d.diags = append(d.diags, diags...)
 	if attr := d.integer(content.Attributes, "retries", &sw.Retries); attr != nil && sw.Retries < 0 {
 		d.errorf(attr.Expr.Range(), "Invalid value", "retries must be 0 or more, not %d.", sw.Retries)
+	} else {
+		d.atMost(attr, sw.Retries, maxRetries)
 	}
 	var seen *hcl.Range
 	for _, tb := range content.Blocks {
@@ -222,7 +232,9 @@ func (d *decoder) config(b *hcl.Block, base Client) *BenchConfig {
 	require("precision", "such as \"fp8\" or \"fp4\"")
 	require("framework", "one of "+strings.Join(Frameworks, ", "))
 	require("runner", "a GPU type, node label, node or cluster name, or a list of them")
-	d.str(a, "model", &c.Model)
+	if attr := d.str(a, "model", &c.Model); d.nonEmpty(attr, "model", c.Model) {
+		d.notOption(attr, "model", c.Model)
+	}
 	if attr := d.str(a, "model_prefix", &c.ModelPrefix); attr != nil {
 		d.checkName("model_prefix", c.ModelPrefix, attr.Expr.Range())
 	}
@@ -234,6 +246,7 @@ func (d *decoder) config(b *hcl.Block, base Client) *BenchConfig {
 		d.oneOf(fwAttr, c.Framework, Frameworks)
 	}
 	imgAttr := d.str(a, "image", &c.Image)
+	d.notOption(imgAttr, "image", c.Image)
 	if fwAttr != nil && c.Framework != "sim" && c.Framework != "torch-smoke" && c.Framework != "" && (imgAttr != nil || checkMissing) && (imgAttr == nil || strings.TrimSpace(c.Image) == "") {
 		subject := b.DefRange
 		if imgAttr != nil {
@@ -313,12 +326,15 @@ func (d *decoder) scenario(b *hcl.Block) *Scenario {
 			d.errorf(b.DefRange, "Missing required argument", "Scenario %q needs %s (%s tokens per request).", s.Name, name, map[string]string{"isl": "input", "osl": "output"}[name])
 		case attr != nil && *dst <= 0:
 			d.errorf(attr.Expr.Range(), "Invalid value", "%s must be at least 1 token, not %d.", name, *dst)
+		default:
+			d.atMost(attr, *dst, maxTokens)
 		}
 	}
 	if attr := d.integer(a, "max_model_len", &s.MaxModelLen); attr != nil {
 		switch {
 		case s.MaxModelLen <= 0:
 			d.errorf(attr.Expr.Range(), "Invalid value", "max_model_len must be positive, not %d; leave it out for isl + osl + 256.", s.MaxModelLen)
+		case !d.atMost(attr, s.MaxModelLen, maxTokens):
 		case s.ISL > 0 && s.OSL > 0 && s.MaxModelLen < s.ISL+s.OSL:
 			d.errorf(attr.Expr.Range(), "Invalid value", "max_model_len %d is smaller than isl + osl = %d: the longest requests would be refused.", s.MaxModelLen, s.ISL+s.OSL)
 		}
@@ -338,6 +354,13 @@ func (d *decoder) search(b *hcl.Block) *Search {
 	checkMissing := !diags.HasErrors()
 	a := content.Attributes
 	s := &Search{EP: 1, PP: 1, Range: b.DefRange}
+	if d.overAt != nil {
+		// The sweep is refused already; only how many jobs it would make
+		// is still of interest.
+		d.jobs += d.countConc(a)
+		return s
+	}
+	defer d.countJobs(s)
 	positive := func(name string, dst *int) {
 		if attr := d.integer(a, name, dst); attr != nil {
 			if name == "tp" {
@@ -345,6 +368,8 @@ func (d *decoder) search(b *hcl.Block) *Search {
 			}
 			if *dst <= 0 {
 				d.errorf(attr.Expr.Range(), "Invalid value", "%s must be at least 1, not %d.", name, *dst)
+			} else {
+				d.atMost(attr, *dst, maxGPUs)
 			}
 		}
 	}
@@ -376,6 +401,8 @@ func (d *decoder) search(b *hcl.Block) *Search {
 				switch {
 				case c <= 0:
 					d.errorf(attr.Expr.Range(), "Invalid value", "Concurrency %d must be at least 1.", c)
+				case c > maxConc:
+					d.errorf(attr.Expr.Range(), "Value too large", "Concurrency %d is more than %d concurrent requests.", c, maxConc)
 				case seen[c]:
 					d.errorf(attr.Expr.Range(), "Invalid value", "Concurrency %d is listed twice.", c)
 				}
@@ -402,6 +429,9 @@ func (d *decoder) search(b *hcl.Block) *Search {
 		}
 		if end < start {
 			d.errorf(ea.Expr.Range(), "Invalid value", "conc_end %d is smaller than conc_start %d.", end, start)
+			break
+		}
+		if !d.atMost(ea, end, maxConc) {
 			break
 		}
 		// Doubling, inclusive; an end that doubling does not reach exactly

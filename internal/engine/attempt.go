@@ -14,6 +14,7 @@ import (
 
 	"github.com/charmbracelet/log"
 
+	"github.com/fleetbench/fleet/internal/interrupt"
 	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/machine"
@@ -176,8 +177,9 @@ func (t *try) followLogs(ctx context.Context, h target.Handle) (stop func()) {
 // stop kills a job whose fate is unknown or that must stop (cancelled,
 // timed out, lost), brings back what it left, and fails the attempt.
 func (t *try) stop(ctx context.Context, h target.Handle, werr error, timedOut bool) attemptResult {
-	// Our context may be the cancelled one: the kill gets its own.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	// Our context may be the cancelled one: the kill gets its own, which
+	// a second Ctrl-C cuts short.
+	cctx, cancel := interrupt.Cleanup(ctx, cleanupTimeout)
 	defer cancel()
 	if err := t.m.Target.Cancel(cctx, h); err != nil {
 		t.lg.Warn("cancel failed; will kill the job once its machine answers", "err", err, "ref", h.Ref, "workdir", h.WorkDir)
@@ -198,7 +200,7 @@ func (t *try) stop(ctx context.Context, h target.Handle, werr error, timedOut bo
 func (t *try) finish(ctx context.Context, h target.Handle, ex target.Exit) attemptResult {
 	js, m := t.js, t.m
 	t.e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StateFetching, Exit: &ex})
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	fctx, cancel := interrupt.Cleanup(ctx, cleanupTimeout)
 	defer cancel()
 	if err := t.fetch(fctx, h); err != nil {
 		return t.fail(ctx, target.IsTransient(err), true, "fetch: "+err.Error())

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fleetbench/fleet/internal/agentbin"
 	"github.com/fleetbench/fleet/internal/config"
+	"github.com/fleetbench/fleet/internal/interrupt"
 	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/machine"
@@ -404,7 +405,7 @@ func (e *Engine) reapOrphans(ctx context.Context, machine string) {
 			}
 		}
 		for _, h := range hs {
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			cctx, cancel := interrupt.Cleanup(ctx, 30*time.Second)
 			err := t.Cancel(cctx, h)
 			cancel()
 			if err != nil {

@@ -88,7 +88,26 @@ func estimateOn(j *Job, gpu string) time.Duration {
 	if j.Framework == "sim" {
 		work *= timeScale(j.ServerArgs)
 	}
+	// Converting a float beyond Duration's range gives any value, negative
+	// ones included: an absurd job (huge osl, a --time-scale of 1e300)
+	// is estimated at the cap instead.
+	if !(work >= 0 && work < MaxEstimate.Seconds()) {
+		return MaxEstimate
+	}
 	return serverStart(j.Framework) + time.Duration(work*float64(time.Second)).Round(time.Millisecond)
+}
+
+// MaxEstimate caps the estimate of one job; plans add estimates with
+// addSat, so no sum overflows either.
+const MaxEstimate = 10 * 365 * 24 * time.Hour
+
+// addSat adds two non-negative durations, saturating instead of wrapping
+// around to a negative makespan.
+func addSat(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // timeScale reads the simulator's --time-scale (1 when absent or bad).

@@ -140,6 +140,17 @@ func (l *lanes) width(j *Job) int {
 // slot returns the lanes a job would take and when it would start: the
 // least busy ones, starting when the last of them is free.
 func (l *lanes) slot(j *Job) ([]int, time.Duration) {
+	if l.width(j) == 1 {
+		// The common case, without sorting every lane of a large
+		// cluster for every job.
+		best := 0
+		for i, f := range l.free {
+			if f < l.free[best] {
+				best = i
+			}
+		}
+		return []int{best}, l.free[best]
+	}
 	idx := make([]int, len(l.free))
 	for i := range idx {
 		idx[i] = i
@@ -177,7 +188,7 @@ func assign(p *Placement, machines []config.Machine) {
 			// which machine it lands on.
 			d := estimateOn(j, l.m.GPU)
 			idx, start := l.slot(j)
-			end := start + d
+			end := addSat(start, d)
 			if best == nil || end < bestEnd || (end == bestEnd && l.jobs < best.jobs) {
 				best, bestLanes, bestEnd = l, idx, end
 			}

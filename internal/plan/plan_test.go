@@ -2,6 +2,7 @@ package plan
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"regexp"
 	"strings"
@@ -420,6 +421,40 @@ func TestEstimate(t *testing.T) {
 	}
 	if got, want := GPUHours(h200), Estimate(h200).Hours()*8; got != want {
 		t.Errorf("GPUHours = %g, want %g", got, want)
+	}
+}
+
+// TestEstimatesNeverGoNegative covers the security issue's negative
+// estimates: a float beyond Duration's range converted to any value.
+func TestEstimatesNeverGoNegative(t *testing.T) {
+	inv, _ := load(t, "testdata/inv.hcl", "../../sweeps/demo.hcl")
+	var jobs []*Job
+	for i, args := range [][]string{{"--time-scale", "1e300"}, {"--time-scale=1e18"}, nil} {
+		j := job(fmt.Sprintf("x%d", i), "h200", 8, 65536)
+		j.Framework, j.ServerArgs = "sim", args
+		j.OSL, j.NumPrompts = 1<<24, 10000*65536
+		if got := Estimate(j); got != MaxEstimate {
+			t.Errorf("Estimate with %v = %s, want the cap %s", args, got, MaxEstimate)
+		}
+		jobs = append(jobs, j)
+	}
+	// Many capped jobs on one machine add up past Duration's range.
+	for i := 0; i < 100; i++ {
+		j := *jobs[0]
+		j.ID = fmt.Sprintf("y%d", i)
+		jobs = append(jobs, &j)
+	}
+	p, err := Place(jobs, inv, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Makespan <= 0 || p.GPUHours <= 0 {
+		t.Errorf("makespan %s, %g GPU hours: want positive", p.Makespan, p.GPUHours)
+	}
+	for _, m := range p.Machines {
+		if m.Busy <= 0 {
+			t.Errorf("machine %s busy %s: want positive", m.Name, m.Busy)
+		}
 	}
 }
 

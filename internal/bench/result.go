@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fleetbench/fleet/internal/atomicfile"
 )
 
 // Result is one benchmark's outcome. Its JSON form has bench_serving's keys
@@ -217,27 +219,8 @@ func (r *Result) SaveJSON(path string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save result: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".fleet-result-*.json")
-	if err != nil {
+	if err := atomicfile.Write(path, 0o644, r.WriteJSON); err != nil {
 		return fmt.Errorf("save result: %w", err)
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	err = r.WriteJSON(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("save result %s: %w", path, err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/charmbracelet/log"
 
+	"github.com/fleetbench/fleet/internal/atomicfile"
 	"github.com/fleetbench/fleet/internal/interrupt"
 	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
@@ -288,7 +289,7 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 	if err != nil {
 		return nil, err
 	}
-	if err := run.WriteFileAtomic(filepath.Join(jobDir, run.RowFile), b); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(jobDir, run.RowFile), b, 0o644); err != nil {
 		return nil, err
 	}
 	return row, nil

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fleetbench/fleet/internal/atomicfile"
 )
 
 // Path is where the job file lives, relative to the job's work directory.
@@ -206,26 +208,8 @@ func (j *Job) Write(path string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write job file %s: %w", path, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write job file %s: %w", path, err)
-	}
-	defer os.Remove(f.Name()) // after the rename there is nothing to remove
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("write job file %s: %w", path, err)
+	if err := atomicfile.WriteBytes(path, b, 0o644); err != nil {
+		return fmt.Errorf("write job file: %w", err)
 	}
 	return nil
 }

@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/atomicfile"
 	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/results"
@@ -215,21 +217,11 @@ func (d *Dir) WriteSummary() (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(filepath.Join(d.path, SummaryFile), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(d.path, SummaryFile), append(b, '\n'), 0o644); err != nil {
 		return nil, fmt.Errorf("write summary: %w", err)
 	}
-	f, err := os.CreateTemp(d.path, "."+TableFile+".*")
-	if err != nil {
-		return nil, fmt.Errorf("write summary table: %w", err)
-	}
-	werr := results.WriteTable(f, s.Rows)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("write summary table: %w", err)
-	}
-	os.Chmod(f.Name(), 0o644)
-	if err := os.Rename(f.Name(), filepath.Join(d.path, TableFile)); err != nil {
+	table := func(w io.Writer) error { return results.WriteTable(w, s.Rows) }
+	if err := atomicfile.Write(filepath.Join(d.path, TableFile), 0o644, table); err != nil {
 		return nil, fmt.Errorf("write summary table: %w", err)
 	}
 	return s, nil

@@ -214,24 +214,6 @@ func TestLoadReadsARunDirectoryCopiedWithoutItsJournal(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomicLeavesNoTemporaryFiles(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "f.json")
-	for _, body := range []string{"one", "two"} {
-		if err := WriteFileAtomic(p, []byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, _ := os.ReadFile(p)
-	entries, _ := os.ReadDir(dir)
-	if string(b) != "two" || len(entries) != 1 {
-		t.Fatalf("contents %q, %d files", b, len(entries))
-	}
-	if st, _ := os.Stat(p); st.Mode().Perm() != 0o644 {
-		t.Errorf("mode %v", st.Mode())
-	}
-}
-
 func TestNewIDNamesTheRunAfterTheSweep(t *testing.T) {
 	at := time.Date(2026, 11, 29, 10, 15, 0, 0, time.UTC)
 	for in, want := range map[string]string{"full": "20261129-101500-full", "my sweep": "20261129-101500-my_sweep", "": "20261129-101500-run"} {

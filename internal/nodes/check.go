@@ -26,8 +26,9 @@ const (
 )
 
 // DefaultWorkDir is the remote base directory of jobs when a node does not
-// name one; it matches the SSH target's default.
-const DefaultWorkDir = "/tmp/fleet-work"
+// name one, the SSH target's default: under the connecting user's home on
+// the node (resolved there), which nobody else may write.
+const DefaultWorkDir = shelltarget.DefaultWorkDir
 
 // LowDiskGiB is the free space in the work directory below which a check
 // warns: a model server's logs and results are small, but images and
@@ -168,6 +169,10 @@ func probeScript(runtime, workDir, hfCache string) string {
 		`echo @@runtime; ` + rt,
 		`echo @@df; d=` + remotePath(workDir) + `; while [ ! -d "$d" ]; do d=$(dirname "$d"); done; echo "$d"; df -Pk "$d" | tail -n 1`,
 		`echo @@hf; h=` + hf + `; echo "$h"; if [ -d "$h" ]; then echo yes; else echo no; fi`,
+		// Who owns the work directory, when it exists: fleet refuses one
+		// that another user owns or that others may write.
+		`echo @@workdir; id -u; d=` + remotePath(workDir) + `; if [ -e "$d" ]; then ` +
+			`stat -L -c '%u %a %U' -- "$d" 2>/dev/null || stat -L -f '%u %Lp %Su' -- "$d" 2>/dev/null; fi`,
 	}, "\n") + "\n"
 }
 
@@ -213,6 +218,7 @@ func (r *Result) interpret(n *config.Node, s map[string][]string) {
 	} else {
 		r.warn("free disk unknown")
 	}
+	r.interpretWorkDir(s["workdir"])
 	// Hugging Face cache.
 	if hf := s["hf"]; len(hf) >= 2 {
 		r.HFCache = hf[0]
@@ -220,6 +226,25 @@ func (r *Result) interpret(n *config.Node, s map[string][]string) {
 	}
 	if !r.HFCacheOK {
 		r.warn("no Hugging Face cache at %s: models download on first use", r.HFCache)
+	}
+}
+
+// interpretWorkDir reads "UID" (the connecting user's) and, when the
+// work directory exists, "OWNER_UID MODE OWNER".
+func (r *Result) interpretWorkDir(lines []string) {
+	if len(lines) < 2 {
+		return
+	}
+	me := strings.TrimSpace(lines[0])
+	f := strings.Fields(lines[1])
+	if len(f) < 3 {
+		return
+	}
+	if f[0] != me {
+		r.problem("work dir %s is owned by %s (uid %s), not by the connecting user (uid %s): fleet will refuse it; remove it or set workdir to a directory only you can write", r.WorkDir, f[2], f[0], me)
+	}
+	if mode, err := strconv.ParseUint(f[1], 8, 32); err == nil && mode&0o022 != 0 {
+		r.problem("work dir %s is writable by its group or others (mode %s): fleet will refuse it; chmod go-w it if you trust what it holds, or remove it", r.WorkDir, f[1])
 	}
 }
 

@@ -2,6 +2,7 @@ package nodes
 
 import (
 	"context"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -229,6 +230,20 @@ func TestInterpretProbeOutput(t *testing.T) {
 			problems: []string{"no GPUs found (neither nvidia-smi nor rocm-smi answered)"},
 		},
 		{
+			name: "a work dir another user owns, or others may write, fails",
+			node: &config.Node{Name: "bastion", Runtime: "none", WorkDir: "/w"},
+			out:  "@@runtime\n@@runtime.rc\n0\n@@df\n/w\nfs 1 1 104857600 1% /\n@@hf\n/h\nyes\n@@workdir\n1000\n1001 1777 mallory\n",
+			problems: []string{
+				"work dir /w is owned by mallory (uid 1001), not by the connecting user (uid 1000): fleet will refuse it; remove it or set workdir to a directory only you can write",
+				"work dir /w is writable by its group or others (mode 1777): fleet will refuse it; chmod go-w it if you trust what it holds, or remove it",
+			},
+		},
+		{
+			name: "a private work dir of the connecting user passes",
+			node: &config.Node{Name: "bastion", Runtime: "none", WorkDir: "/w"},
+			out:  "@@runtime\n@@runtime.rc\n0\n@@df\n/w\nfs 1 1 104857600 1% /\n@@hf\n/h\nyes\n@@workdir\n1000\n1000 700 bench\n",
+		},
+		{
 			name: "a relay node needs no GPUs",
 			node: &config.Node{Name: "bastion", Runtime: "none", WorkDir: "/w"},
 			out:  "@@runtime\n@@runtime.rc\n0\n@@df\n/w\nfs 1 1 104857600 1% /\n@@hf\n/h\nyes\n",
@@ -261,5 +276,9 @@ func TestProbeScriptRunsOnThisMachine(t *testing.T) {
 	}
 	if r.HFCache != n.HFCache {
 		t.Errorf("hf cache %q, want %q", r.HFCache, n.HFCache)
+	}
+	os.Chmod(n.WorkDir, 0o777)
+	if r := Check(context.Background(), local.New("local"), n); r.OK() || !strings.Contains(strings.Join(r.Problems, "\n"), "writable by its group or others (mode 777)") {
+		t.Errorf("a world-writable work dir passed: %q", r.Problems)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fleetbench/fleet/internal/shellgolden"
 	"github.com/fleetbench/fleet/internal/target"
+	"github.com/fleetbench/fleet/internal/target/shelltarget"
 )
 
 // scriptedHost is a login node that keeps every command the target sends
@@ -33,8 +34,10 @@ func (h *scriptedHost) Exec(_ context.Context, cmd string, _ io.Reader, stdout, 
 	return 0, nil
 }
 func (h *scriptedHost) Put(context.Context, target.File, string) error { return nil }
-func (h *scriptedHost) Get(context.Context, string, string) error      { return fs.ErrNotExist }
-func (h *scriptedHost) Close() error                                   { return nil }
+func (h *scriptedHost) Get(context.Context, string, string, shelltarget.GetOptions) error {
+	return fs.ErrNotExist
+}
+func (h *scriptedHost) Close() error { return nil }
 
 // Every command the target runs on the login node, for hostile inventory
 // values, rendered into testdata/rendered where the shellcheck test

@@ -43,9 +43,11 @@ if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then
   echo "[fleet] requeued by Slurm: run $((SLURM_RESTART_COUNT + 1)) of job $SLURM_JOB_ID on $(hostname)"
 fi
 [ -f .fleet/env.sh ] && . ./.fleet/env.sh
-# Secrets (mode 0600) are sourced, never passed in argv. The file stays
-# until this script ends so that a requeued run still finds it.
-if [ -f .fleet/secrets.env ]; then . ./.fleet/secrets.env; fi
+# Secrets (mode 0600) are sourced, never passed in argv, and the file goes
+# at once: it is on a filesystem many nodes share. A run that Slurm
+# requeued finds none; if its model needs them its download fails, and
+# fleet retries the job with a fresh attempt and a fresh secrets file.
+if [ -f .fleet/secrets.env ]; then . ./.fleet/secrets.env; rm -f .fleet/secrets.env; fi
 trap 'rm -f .fleet/secrets.env' EXIT
 finish() {
   echo "$1" > .fleet/exit.tmp && mv .fleet/exit.tmp .fleet/exit

@@ -221,7 +221,7 @@ func TestBatchScriptBodyRunsTheJob(t *testing.T) {
 		cmd  string
 		code int
 	}{
-		{"success", `printf '%s' "$NASTY" > nasty.out; printf '%s' "$HF_TOKEN" > token.out; ls results > stale.out 2>&1; printf '%s' "$PORT" > port.out; exit 0`, 0},
+		{"success", `printf '%s' "$NASTY" > nasty.out; printf '%s' "$HF_TOKEN" > token.out; ls results > stale.out 2>&1; printf '%s' "$PORT" > port.out; ls .fleet > fleetdir.out; exit 0`, 0},
 		{"failure code", "exit 3", 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -279,6 +279,11 @@ func TestBatchScriptBodyRunsTheJob(t *testing.T) {
 			}
 			if got := read("token.out"); got != "hf_secret_value" {
 				t.Errorf("secret arrived as %q", got)
+			}
+			// On the shared filesystem the secrets file lives no longer
+			// than it takes the script to read it: the job never sees it.
+			if got := read("fleetdir.out"); strings.Contains(got, "secrets") {
+				t.Errorf("the secrets file was still there while the job ran: %q", got)
 			}
 			if got := read("stale.out"); !strings.Contains(got, "No such file") {
 				t.Errorf("the lost run's results were still there: %q", got)

@@ -307,6 +307,19 @@ func (t *Target) Start(ctx context.Context, spec *target.Spec, h target.Handle) 
 		s.Timeout = time.Duration(maxMin * float64(time.Minute))
 		spec = &s
 	}
+	h, err := t.submit(ctx, spec, h)
+	if err != nil && len(spec.Secrets) > 0 {
+		// No job will read the secrets file: it goes now, not when a
+		// later cleanup gets to it.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		t.exec(cctx, "remove secrets file", removeSecretsCmd(h.WorkDir))
+		cancel()
+	}
+	return h, err
+}
+
+// submit renders the batch script into the work directory and submits it.
+func (t *Target) submit(ctx context.Context, spec *target.Spec, h target.Handle) (target.Handle, error) {
 	script, err := renderScript(&t.opts, scriptInput{Name: jobName(spec), WorkDir: h.WorkDir, Spec: spec})
 	if err != nil {
 		return h, fmt.Errorf("cluster %s: job %s: %w", t.Name(), spec.JobID, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/fleetbench/fleet/internal/shellquote"
 	"github.com/fleetbench/fleet/internal/ssh"
 	"github.com/fleetbench/fleet/internal/target"
+	"github.com/fleetbench/fleet/internal/target/shelltarget"
 	"github.com/fleetbench/fleet/internal/testrig"
 )
 
@@ -50,7 +51,7 @@ func fleetJob(ctx context.Context, c *ssh.Client, small, large, dir, local strin
 	if code != 0 {
 		return fmt.Errorf("exit %d", code)
 	}
-	return c.Get(ctx, dir+"/result.txt", filepath.Join(local, "result.txt"))
+	return c.Get(ctx, dir+"/result.txt", filepath.Join(local, "result.txt"), shelltarget.GetOptions{})
 }
 
 func BenchmarkJobOverhead(b *testing.B) {

@@ -22,6 +22,7 @@ import (
 	"github.com/fleetbench/fleet/internal/shellquote"
 	"github.com/fleetbench/fleet/internal/ssh"
 	"github.com/fleetbench/fleet/internal/target"
+	"github.com/fleetbench/fleet/internal/target/shelltarget"
 	"github.com/fleetbench/fleet/internal/testrig"
 )
 
@@ -545,7 +546,7 @@ func TestRigSFTP(t *testing.T) {
 			t.Fatalf("put: copied %v err %v", copied, err)
 		}
 		back := filepath.Join(local, "back", "big.bin")
-		if err := c.Get(t.Context(), dst, back); err != nil {
+		if err := c.Get(t.Context(), dst, back, shelltarget.GetOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if fileSHA(t, back) != fileSHA(t, big) {
@@ -600,7 +601,7 @@ func TestRigSFTP(t *testing.T) {
 		}
 	})
 	t.Run("a missing remote file is fs.ErrNotExist", func(t *testing.T) {
-		err := c.Get(t.Context(), remote+"/nope", filepath.Join(local, "nope"))
+		err := c.Get(t.Context(), remote+"/nope", filepath.Join(local, "nope"), shelltarget.GetOptions{})
 		if !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("err = %v, want fs.ErrNotExist", err)
 		}

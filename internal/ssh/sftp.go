@@ -19,6 +19,7 @@ import (
 
 	"github.com/fleetbench/fleet/internal/shellquote"
 	"github.com/fleetbench/fleet/internal/target"
+	"github.com/fleetbench/fleet/internal/target/shelltarget"
 )
 
 // sftpClient returns the connection's SFTP client, opening it on first
@@ -87,7 +88,9 @@ func (c *Client) Put(ctx context.Context, f target.File, dst string) error {
 }
 
 // PutFile is Put that also says whether it copied: a Source file whose
-// sha256 equals that of dst (as `sha256sum` on the node says) is skipped.
+// sha256 equals that of dst (as `sha256sum` on the node says) is skipped,
+// when dst is a regular file that the connecting user owns and that
+// neither group nor others may write; any other dst is replaced.
 func (c *Client) PutFile(ctx context.Context, f target.File, dst string) (copied bool, err error) {
 	if !path.IsAbs(dst) {
 		return false, fmt.Errorf("%s: put %s: destination must be an absolute path", c.Name(), dst)
@@ -181,13 +184,23 @@ func (c *Client) PutFile(ctx context.Context, f target.File, dst string) (copied
 	return true, nil
 }
 
-// sumCommand prints the sha256 of the remote file dst.
+// sumCommand prints the sha256 of the remote file dst when it is a
+// regular file (not a link) owned by the connecting user (id -u: on a
+// node where the login name is an alias of root, root) and writable by
+// nobody else; it prints nothing for any other dst. stat -c is GNU
+// coreutils, stat -f the BSD spelling.
 func sumCommand(dst string) string {
-	return "sha256sum -- " + shellquote.Quote(dst) + " 2>/dev/null"
+	return "f=" + shellquote.Quote(dst) + `
+[ -f "$f" ] && [ ! -L "$f" ] || exit 1
+o=$(stat -c '%u %a' -- "$f" 2>/dev/null || stat -f '%u %Lp' -- "$f" 2>/dev/null) || exit 1
+[ "${o%% *}" = "$(id -u)" ] || exit 1
+[ $((0${o#* } & 022)) -eq 0 ] || exit 1
+sha256sum -- "$f" 2>/dev/null || shasum -a 256 -- "$f"`
 }
 
 // sameContents compares the local file's sha256 with the remote one's.
-// A missing remote file, or a node without sha256sum, is "not the same".
+// A missing remote file, one that someone else could have written, or a
+// node without sha256sum, is "not the same".
 func (c *Client) sameContents(ctx context.Context, local io.Reader, dst string) (bool, error) {
 	h := sha256.New()
 	if _, err := io.Copy(h, local); err != nil {
@@ -225,25 +238,63 @@ func (c *Client) ensureMode(ctx context.Context, dst string, mode fs.FileMode) e
 }
 
 // Get copies the remote file src to the local path dst atomically (temp
-// file, fsync, rename). A missing src gives an error satisfying
+// file, fsync, rename) with o.Mode: only a regular file, reached from
+// o.Root without following a link (each component is checked with
+// lstat, and the opened file must match the checked one), at most
+// o.MaxSize bytes. A missing src gives an error satisfying
 // errors.Is(err, fs.ErrNotExist). It implements shelltarget.Host.
-func (c *Client) Get(ctx context.Context, src, dst string) error {
+func (c *Client) Get(ctx context.Context, src, dst string, o shelltarget.GetOptions) error {
 	cn, sc, err := c.sftpClient(ctx)
 	if err != nil {
 		return err
 	}
-	rf, err := sc.Open(src)
-	if err != nil {
+	notExist := func(err error) error {
 		var se *sftp.StatusError
 		if errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxNoSuchFile && !errors.Is(err, fs.ErrNotExist) {
 			err = fmt.Errorf("%w: %w", fs.ErrNotExist, err)
 		}
 		return c.transferErr(cn, "get "+src, err)
 	}
+	root := o.Root
+	if root == "" {
+		root = path.Dir(src)
+	}
+	rel := strings.TrimPrefix(path.Clean(src), path.Clean(root)+"/")
+	if !path.IsAbs(src) || rel == path.Clean(src) || rel == ".." || strings.HasPrefix(rel, "../") {
+		return fmt.Errorf("%s: get %s: not inside %s", c.Name(), src, root)
+	}
+	var st fs.FileInfo
+	parts := strings.Split(rel, "/")
+	for i := range parts {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%s: get %s: %w", c.Name(), src, err)
+		}
+		p := path.Join(root, path.Join(parts[:i+1]...))
+		st, err = sc.Lstat(p)
+		if err != nil {
+			return notExist(err)
+		}
+		last := i == len(parts)-1
+		if !(last && st.Mode().IsRegular()) && !(!last && st.IsDir()) {
+			return shelltarget.NotRegular(p, shelltarget.FileKind(st.Mode()))
+		}
+	}
+	if o.MaxSize > 0 && st.Size() > o.MaxSize {
+		return shelltarget.TooLarge(src, st.Size(), o.MaxSize)
+	}
+	rf, err := sc.Open(src)
+	if err != nil {
+		return notExist(err)
+	}
 	defer rf.Close()
-	st, err := rf.Stat()
+	fst, err := rf.Stat()
 	if err != nil {
 		return c.transferErr(cn, "get "+src, err)
+	}
+	// A link or another file swapped in between the lstat and the open
+	// shows here: the open file is not the one checked.
+	if !fst.Mode().IsRegular() || fst.Size() != st.Size() || !fst.ModTime().Equal(st.ModTime()) || !sameOwner(st, fst) {
+		return shelltarget.NotRegular(src, "something that changed while it was opened")
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fmt.Errorf("%s: get %s: %w", c.Name(), src, err)
@@ -259,17 +310,23 @@ func (c *Client) Get(ctx context.Context, src, dst string) error {
 			os.Remove(lf.Name())
 		}
 	}()
-	n, err := rf.WriteTo(&ctxWriter{ctx: ctx, w: lf})
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s: get %s: %w", c.Name(), src, ctx.Err())
-		}
+	n, err := rf.WriteTo(&ctxWriter{ctx: ctx, w: lf, max: o.MaxSize})
+	switch {
+	case errors.Is(err, errTooLarge):
+		return shelltarget.TooLarge(src, o.MaxSize+1, o.MaxSize)
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("%s: get %s: %w", c.Name(), src, ctx.Err())
+	case err != nil:
 		return c.transferErr(cn, "get "+src, err)
 	}
 	if n != st.Size() {
 		return c.transferErr(cn, "get "+src, fmt.Errorf("read %d of %d bytes", n, st.Size()))
 	}
-	if err := lf.Chmod(st.Mode().Perm()); err != nil {
+	mode := o.Mode.Perm()
+	if mode == 0 {
+		mode = 0o644
+	}
+	if err := lf.Chmod(mode); err != nil {
 		return fmt.Errorf("%s: get %s: %w", c.Name(), src, err)
 	}
 	// fsync before the rename: a crash must not leave a complete-looking
@@ -285,6 +342,13 @@ func (c *Client) Get(ctx context.Context, src, dst string) error {
 	}
 	ok = true
 	return nil
+}
+
+// sameOwner compares the owners SFTP reports for two stats of a file.
+func sameOwner(a, b fs.FileInfo) bool {
+	sa, okA := a.Sys().(*sftp.FileStat)
+	sb, okB := b.Sys().(*sftp.FileStat)
+	return !okA || !okB || (sa.UID == sb.UID && sa.GID == sb.GID)
 }
 
 // MkdirAll creates the remote directory dir and its parents.
@@ -322,14 +386,25 @@ func (r *ctxReader) Read(p []byte) (int, error) {
 
 func (r *ctxReader) Size() int64 { return r.size }
 
+// ctxWriter stops a download between chunks once ctx ends, and after
+// max bytes (when max > 0) with errTooLarge.
 type ctxWriter struct {
 	ctx context.Context
 	w   io.Writer
+	max int64
+	n   int64
 }
+
+var errTooLarge = errors.New("over the size cap")
 
 func (w *ctxWriter) Write(p []byte) (int, error) {
 	if err := w.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return w.w.Write(p)
+	if w.max > 0 && w.n+int64(len(p)) > w.max {
+		return 0, errTooLarge
+	}
+	n, err := w.w.Write(p)
+	w.n += int64(n)
+	return n, err
 }

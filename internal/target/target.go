@@ -66,6 +66,13 @@ type Handle struct {
 	Attempt int    `json:"attempt"`
 	WorkDir string `json:"work_dir"`
 	Ref     string `json:"ref"`
+	// Start and Boot pin a Ref that the machine can reuse (a process
+	// group id) to one process on one boot: the group leader's start time
+	// and the machine's boot id. A job is waited on or killed only when
+	// all three still match. Handles journalled by an older fleet lack
+	// them; their jobs cannot be verified and are never killed.
+	Start string `json:"start,omitempty"`
+	Boot  string `json:"boot,omitempty"`
 }
 
 // Exit is how a job ended.

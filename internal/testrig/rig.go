@@ -49,7 +49,10 @@ type Rig struct {
 	BadKnownHostsHost string `json:"bad_known_hosts_host"`
 	// SSHConfig is an OpenSSH client config with a Host entry per host
 	// (key, known_hosts, strict checking, ProxyJump for the private one).
-	SSHConfig string    `json:"ssh_config"`
+	SSHConfig string `json:"ssh_config"`
+	// OtherUser is an unprivileged user of every host that never logs
+	// in: tests plant files as it where fleet looks.
+	OtherUser OtherUser `json:"other_user"`
 	Hosts     []Host    `json:"hosts"`
 	Munge     Munge     `json:"munge"`
 	MariaDB   MariaDB   `json:"mariadb"`
@@ -419,4 +422,48 @@ func signalPid(pid int, sig syscall.Signal) error {
 		return fmt.Errorf("send %v to pid %d: %w", sig, pid, err)
 	}
 	return nil
+}
+
+// OtherUser is the rig's unprivileged second user (fleetmallory).
+type OtherUser struct {
+	Name string `json:"name"`
+	UID  int    `json:"uid"`
+	GID  int    `json:"gid"`
+}
+
+// Other returns the rig's second user, failing the test when rig.json has
+// none (a rig brought up before it existed: rerun up.sh).
+func (r *Rig) Other(t testing.TB) OtherUser {
+	t.Helper()
+	if r.OtherUser.Name == "" || r.OtherUser.UID == 0 {
+		t.Fatalf("rig.json names no unprivileged second user: %s", UpHint)
+	}
+	return r.OtherUser
+}
+
+// Plant makes path, owned by the rig's second user, as that user would:
+// a file with data and mode, a directory (data nil, mode with
+// fs.ModeDir), or a symbolic link to link (when link is set).
+func (r *Rig) Plant(t testing.TB, path string, data []byte, mode os.FileMode, link string) {
+	t.Helper()
+	u := r.Other(t)
+	var err error
+	switch {
+	case link != "":
+		err = os.Symlink(link, path)
+	case mode.IsDir():
+		if err = os.Mkdir(path, mode.Perm()); err == nil {
+			err = os.Chmod(path, mode.Perm())
+		}
+	default:
+		if err = os.WriteFile(path, data, mode.Perm()); err == nil {
+			err = os.Chmod(path, mode.Perm())
+		}
+	}
+	if err == nil {
+		err = os.Lchown(path, u.UID, u.GID)
+	}
+	if err != nil {
+		t.Fatalf("plant %s as %s: %v", path, u.Name, err)
+	}
 }

@@ -66,4 +66,7 @@ rm -f "$HERE/env.sh"
 if getent passwd "$RIG_USER" >/dev/null; then
 	sed -i "/^$RIG_USER:/d" /etc/passwd /etc/shadow
 fi
+if getent passwd "$RIG_OTHER_USER" >/dev/null; then
+	userdel "$RIG_OTHER_USER" || echo "testrig: could not remove user $RIG_OTHER_USER (a process of it still runs?)" >&2
+fi
 awk -v s="$START" -v e="$(date +%s.%N)" 'BEGIN{printf "testrig: down in %.1f s\n", e-s}' >&2

@@ -18,6 +18,11 @@ fi
 # which on machines with pyenv costs a second per command; real GPU nodes
 # are logged into by plain users.
 RIG_USER=fleetrig
+# Another, unprivileged user of the nodes (no login, no home): the security
+# tests plant files as this user where fleet looks (a cache entry, a link in
+# a job's logs, a work directory), and check that fleet refuses or ignores
+# each.
+RIG_OTHER_USER=fleetmallory
 
 RIG_BRIDGE=frig-br0
 RIG_BRIDGE_ADDR=198.18.0.1

@@ -92,6 +92,13 @@ fi
 # '*': no password, but not a locked account (sshd refuses locked ones).
 usermod -p '*' "$RIG_USER"
 
+# ---------------------------------------------------------------- another user
+# Unprivileged, locked, without a home or a shell: it never logs in; tests
+# create files owned by it.
+if ! getent passwd "$RIG_OTHER_USER" >/dev/null; then
+	useradd --system -U -M -d /nonexistent -s /usr/sbin/nologin "$RIG_OTHER_USER"
+fi
+
 # ---------------------------------------------------------------- keys
 KEYS=$RIG_STATE/keys
 PASSPHRASE=fleet-rig-passphrase
@@ -545,6 +552,7 @@ write_json() {
 	echo "  \"bad_known_hosts\": \"$RIG_STATE/known_hosts.bad\","
 	echo "  \"bad_known_hosts_host\": \"node2\","
 	echo "  \"ssh_config\": \"$RIG_STATE/ssh_config\","
+	echo "  \"other_user\": {\"name\": \"$RIG_OTHER_USER\", \"uid\": $(id -u "$RIG_OTHER_USER"), \"gid\": $(id -g "$RIG_OTHER_USER")},"
 	echo '  "hosts": ['
 	first=1
 	for h in "${RIG_HOSTS[@]}"; do

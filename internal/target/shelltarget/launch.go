@@ -2,6 +2,7 @@ package shelltarget
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/fleetbench/fleet/internal/shellquote"
 )
@@ -10,7 +11,8 @@ import (
 //
 //	.fleet/env.sh      the public environment, sourced by the wrapper
 //	.fleet/secrets.env secrets (mode 0600), sourced then deleted before the command runs
-//	.fleet/pgid        the process group (and session) id of the job
+//	.fleet/pgid        "PGID START BOOT": the process group (and session) id
+//	                   of the job, the start time of its leader and the boot id
 //	.fleet/exit        the command's exit status, written last, atomically
 //	job.log            the command's combined output
 //
@@ -18,10 +20,42 @@ import (
 // controller's connection and a single kill of the process group reaches
 // every process the job started. It ignores nothing: it traps TERM only so
 // that it can still record the exit status of the command it waits for.
+//
+// A process group id alone names a job only until the machine reuses it
+// (after the job ended, or a reboot): the leader's start time and the boot
+// id pin it, and wait, logs and cancel act on a group only while all three
+// match. An exit file, once written, says the job ended whatever the group
+// looks like.
+
+// identFns define proc_start PID (the start time of PID: field 22 of
+// /proc/PID/stat, read after the command name, which may hold spaces and
+// parentheses; ps's lstart where there is no /proc) and boot_id (the
+// kernel's boot id, or the boot time where there is none). Both print
+// nothing when they cannot tell.
+const identFns = `proc_start() {
+  if [ -d /proc/self ]; then
+    s=$(cat /proc/"$1"/stat 2>/dev/null) || return 0
+    s=${s##*") "}
+    # shellcheck disable=SC2086
+    set -- $s
+    [ $# -ge 20 ] && printf '%s\n' "${20}"
+  else
+    ps -o lstart= -p "$1" 2>/dev/null | tr -s ' ' _
+  fi
+  return 0
+}
+boot_id() {
+  if [ -r /proc/sys/kernel/random/boot_id ]; then
+    cat /proc/sys/kernel/random/boot_id
+  else
+    sysctl -n kern.boottime 2>/dev/null | sed -n 's/.*sec = \([0-9]*\),.*/\1/p'
+  fi
+}
+`
 
 // wrapper is the body of `sh -c` run in the new session. $1.. is the
 // job's argv.
-const wrapper = `echo $$ > .fleet/pgid.tmp && mv .fleet/pgid.tmp .fleet/pgid
+const wrapper = identFns + `printf '%s %s %s\n' "$$" "$(proc_start $$)" "$(boot_id)" > .fleet/pgid.tmp && mv .fleet/pgid.tmp .fleet/pgid
 [ -f .fleet/env.sh ] && . ./.fleet/env.sh
 if [ -f .fleet/secrets.env ]; then . ./.fleet/secrets.env; rm -f .fleet/secrets.env; fi
 trap : TERM INT HUP
@@ -33,7 +67,8 @@ while :; do
 done
 echo "$rc" > .fleet/exit.tmp && mv .fleet/exit.tmp .fleet/exit`
 
-// startScript starts argv detached in dir and prints the job's pgid.
+// startScript starts argv detached in dir and prints the job's pgid, its
+// leader's start time and the boot id.
 func startScript(dir string, argv []string) string {
 	return fmt.Sprintf(`cd %s || exit 97
 rm -f .fleet/exit .fleet/pgid
@@ -52,7 +87,13 @@ cat .fleet/pgid`, shellquote.Quote(dir), shellquote.Quote(wrapper), shellquote.J
 // both the session and the process group id; a process of the job that
 // moved to a group of its own (GNU timeout does) is still in the session.
 // Zombies do not count: they linger until their new parent reaps them.
-const sessionFns = `members() {
+//
+// leader PG START BOOT says whose the group is: "ours" when its leader
+// runs with the recorded start time on the recorded boot, "none" when no
+// process has the id on this boot, "other" when something else has it
+// (a reused id, another boot) and "unknown" when the handle recorded no
+// identity (an older fleet's journal).
+const sessionFns = identFns + `members() {
   if command -v ps >/dev/null 2>&1; then
     ps -e -o pid=,sid=,stat= | awk -v s="$1" '$2==s && $3 !~ /^Z/ {print $1}'
   else
@@ -64,28 +105,69 @@ signal_all() {
   kill -"$1" -"$2" 2>/dev/null
   for p in $(members "$2"); do kill -"$1" "$p" 2>/dev/null; done
 }
+leader() {
+  if [ -z "$2" ] || [ -z "$3" ]; then echo unknown; return; fi
+  if [ "$(boot_id)" != "$3" ]; then echo other; return; fi
+  st=$(proc_start "$1")
+  if [ -z "$st" ]; then echo none
+  elif [ "$st" = "$2" ]; then echo ours
+  else echo other
+  fi
+}
 `
 
-// waitScript blocks until the job has ended and prints its exit status,
-// or "gone" when the process group vanished without recording one (the
-// job was killed, or the machine rebooted).
-func waitScript(dir, pgid string, poll string) string {
-	return fmt.Sprintf(sessionFns+`cd %s || { echo gone; exit 0; }
+// ident is the quoted "PGID START BOOT" arguments of leader.
+func ident(pgid, start, boot string) string {
+	return strings.Join([]string{pgid, shellquote.Quote(start), shellquote.Quote(boot)}, " ")
+}
+
+// waitScript blocks until the job has ended and prints its exit status;
+// "gone" when the job vanished without recording one (it was killed, the
+// machine rebooted, or the id now names another process); "unverified"
+// when something runs under the id but the handle cannot say whether it
+// is the job.
+func waitScript(dir, pgid, start, boot, poll string) string {
+	return sessionFns + fmt.Sprintf(`cd %s || { echo gone; exit 0; }
+mine() { leader %s; }
+first=1
 while [ ! -e .fleet/exit ]; do
-  if ! alive %s; then
-    [ -e .fleet/exit ] && break
-    echo gone; exit 0
-  fi
+  case $(mine) in
+    ours) ;;
+    none)
+      # The leader exited without an exit status: a job verified earlier
+      # is followed while its session lives; one found this way is not.
+      if ! alive %s; then [ -e .fleet/exit ] && break; echo gone; exit 0; fi
+      [ -n "$first" ] && { echo unverified; exit 0; } ;;
+    unknown)
+      [ -e .fleet/exit ] && break
+      if alive %s; then echo unverified; else echo gone; fi
+      exit 0 ;;
+    *) [ -e .fleet/exit ] && break; echo gone; exit 0 ;;
+  esac
+  first=
   sleep %s
 done
-cat .fleet/exit`, shellquote.Quote(dir), pgid, poll)
+cat .fleet/exit`, shellquote.Quote(dir), ident(pgid, start, boot), pgid, pgid, poll)
 }
 
 // cancelScript sends TERM to every process of the job's session, waits up
-// to grace seconds, then KILLs them, and fails when anything is left.
-func cancelScript(dir, pgid string, graceTenths int) string {
-	return fmt.Sprintf(sessionFns+`pg=%s
-alive $pg || exit 0
+// to grace seconds, then KILLs them, and fails when anything is left. It
+// removes a secrets file the job never got to read. A group whose leader
+// is not the job's (a reused id, another boot) is left alone; one that
+// cannot be verified is left alone and reported.
+func cancelScript(dir, pgid, start, boot string, graceTenths int) string {
+	d := shellquote.Quote(dir)
+	return sessionFns + fmt.Sprintf(`pg=%s
+rm -f %s/.fleet/secrets.env
+# shellcheck disable=SC2086
+case $(leader %s) in
+  ours) ;;
+  other) exit 0 ;;
+  *)
+    alive $pg || exit 0
+    echo "process group $pg: cannot verify that it is still this job (its leader has exited, or the handle has no start time and boot id, as an older fleet journalled it): not killing it; look with: ps -o pid,lstart,args -s $pg" >&2
+    exit 3 ;;
+esac
 signal_all TERM $pg
 i=0
 while [ $i -lt %d ]; do
@@ -99,13 +181,16 @@ if alive $pg; then
   echo "process group $pg still alive after KILL" >&2; exit 1
 fi
 [ -e %s/.fleet/exit ] || echo 137 > %s/.fleet/exit
-exit 0`, pgid, graceTenths, shellquote.Quote(dir), shellquote.Quote(dir))
+exit 0`, pgid, d, ident("$pg", start, boot), graceTenths, d, d)
 }
 
-// logsScript follows job.log until the job's session leader exits.
-func logsScript(dir, pgid string) string {
-	return fmt.Sprintf(`cd %s || exit 0
+// logsScript follows job.log until the job's session leader exits; when
+// the group is not verifiably the job's, it prints what the log holds.
+func logsScript(dir, pgid, start, boot string) string {
+	return sessionFns + fmt.Sprintf(`cd %s || exit 0
 i=0
 while [ ! -e job.log ]; do i=$((i+1)); [ $i -gt 100 ] && exit 0; sleep 0.1; done
-exec tail -n +1 -f --pid=%s job.log`, shellquote.Quote(dir), pgid)
+# shellcheck disable=SC2086
+[ "$(leader %s)" = ours ] || exec cat job.log
+exec tail -n +1 -f --pid=%s job.log`, shellquote.Quote(dir), ident(pgid, start, boot), pgid)
 }

@@ -18,16 +18,25 @@ var update = flag.Bool("update", false, "rewrite the rendered scripts in testdat
 // recordingHost keeps every command and file the target sends, and
 // answers each command with reply.
 type recordingHost struct {
-	reply string
-	cmds  []string
-	files map[string][]byte
+	reply  string
+	cmds   []string
+	stdins map[int][]byte // what each command got on stdin, by index
+	files  map[string][]byte
 }
 
 func (h *recordingHost) Name() string { return "rec" }
-func (h *recordingHost) Exec(_ context.Context, cmd string, _ io.Reader, stdout, _ io.Writer) (int, error) {
+func (h *recordingHost) Exec(_ context.Context, cmd string, stdin io.Reader, stdout, _ io.Writer) (int, error) {
+	if stdin != nil {
+		data, _ := io.ReadAll(stdin)
+		h.stdins[len(h.cmds)] = data
+	}
 	h.cmds = append(h.cmds, cmd)
+	reply := h.reply
+	if cmd == `printf '%s' "$HOME"` {
+		reply = "/home/bench"
+	}
 	if stdout != nil {
-		io.WriteString(stdout, h.reply)
+		io.WriteString(stdout, reply)
 	}
 	return 0, nil
 }
@@ -35,8 +44,10 @@ func (h *recordingHost) Put(_ context.Context, f target.File, _ string) error {
 	h.files[f.Path] = f.Data
 	return nil
 }
-func (h *recordingHost) Get(context.Context, string, string) error { return fs.ErrNotExist }
-func (h *recordingHost) Close() error                              { return nil }
+func (h *recordingHost) Get(context.Context, string, string, GetOptions) error {
+	return fs.ErrNotExist
+}
+func (h *recordingHost) Close() error { return nil }
 
 // hostile holds what breaks naive quoting: quotes, spaces, $, `, newlines.
 const hostile = "it's \"$(touch /tmp/pwned)\" `id` $HOME\nline2 \\ %"
@@ -51,7 +62,7 @@ func TestRenderedShellMatchesGolden(t *testing.T) {
 		workDir string
 		spec    target.Spec
 	}{
-		{"plain", "/tmp/fleet-work", target.Spec{
+		{"plain", "~/.cache/fleet/work", target.Spec{
 			RunID: "20260101-120000", JobID: "sim70b_tp8_conc4", Attempt: 1,
 			Env:     map[string]string{"MODEL": "meta-llama/Llama-3.1-70B", "TP": "8"},
 			Command: []string{"bash", "scripts/job.sh"},
@@ -68,7 +79,7 @@ func TestRenderedShellMatchesGolden(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := &recordingHost{reply: "4242\n", files: map[string][]byte{}}
+			h := &recordingHost{reply: "4242 123456 0b5e7c1d-2f3a-4b5c-8d9e-0f1a2b3c4d5e\n", files: map[string][]byte{}, stdins: map[int][]byte{}}
 			tg := New(h, Options{WorkDir: tc.workDir, Grace: 2 * time.Second, Poll: 500 * time.Millisecond})
 			ctx := context.Background()
 			hd, err := tg.Prepare(ctx, &tc.spec)
@@ -90,9 +101,16 @@ func TestRenderedShellMatchesGolden(t *testing.T) {
 			if err := tg.Cleanup(ctx, hd); err != nil {
 				t.Fatal(err)
 			}
-			names := []string{"mkdir"}
+			names := []string{}
+			if strings.HasPrefix(tc.workDir, "~/") {
+				names = append(names, "home")
+			}
+			names = append(names, "mkdir")
 			if len(tc.spec.Files) > 0 {
 				names = append(names, "link")
+			}
+			if len(tc.spec.Secrets) > 0 {
+				names = append(names, "secrets")
 			}
 			names = append(names, "start", "wait", "logs", "cancel", "cleanup")
 			if len(h.cmds) != len(names) {
@@ -100,11 +118,12 @@ func TestRenderedShellMatchesGolden(t *testing.T) {
 			}
 			for i, cmd := range h.cmds {
 				shellgolden.Check(t, *update, tc.name+"-"+names[i]+".sh", shellgolden.Sh+cmd)
-			}
-			for _, f := range []struct{ path, golden string }{{".fleet/env.sh", "env.sh"}, {".fleet/secrets.env", "secrets.env.sh"}} {
-				if data, ok := h.files[f.path]; ok {
-					shellgolden.Check(t, *update, tc.name+"-"+f.golden, shellgolden.Sourced+string(data))
+				if names[i] == "secrets" {
+					shellgolden.Check(t, *update, tc.name+"-secrets.env.sh", shellgolden.Sourced+string(h.stdins[i]))
 				}
+			}
+			if data, ok := h.files[".fleet/env.sh"]; ok {
+				shellgolden.Check(t, *update, tc.name+"-env.sh", shellgolden.Sourced+string(data))
 			}
 		})
 	}

@@ -7,3 +7,5 @@ echo @@df; d='/data/it'\''s "$(touch /tmp/pwned)" `id` $HOME
 line2 \ %'; while [ ! -d "$d" ]; do d=$(dirname "$d"); done; echo "$d"; df -Pk "$d" | tail -n 1
 echo @@hf; h="$HOME"/'/data/it'\''s "$(touch /tmp/pwned)" `id` $HOME
 line2 \ %'; echo "$h"; if [ -d "$h" ]; then echo yes; else echo no; fi
+echo @@workdir; id -u; d='/data/it'\''s "$(touch /tmp/pwned)" `id` $HOME
+line2 \ %'; if [ -e "$d" ]; then stat -L -c '%u %a %U' -- "$d" 2>/dev/null || stat -L -f '%u %Lp %Su' -- "$d" 2>/dev/null; fi

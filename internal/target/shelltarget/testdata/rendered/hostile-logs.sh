@@ -1,6 +1,48 @@
 #!/bin/sh
+proc_start() {
+  if [ -d /proc/self ]; then
+    s=$(cat /proc/"$1"/stat 2>/dev/null) || return 0
+    s=${s##*") "}
+    # shellcheck disable=SC2086
+    set -- $s
+    [ $# -ge 20 ] && printf '%s\n' "${20}"
+  else
+    ps -o lstart= -p "$1" 2>/dev/null | tr -s ' ' _
+  fi
+  return 0
+}
+boot_id() {
+  if [ -r /proc/sys/kernel/random/boot_id ]; then
+    cat /proc/sys/kernel/random/boot_id
+  else
+    sysctl -n kern.boottime 2>/dev/null | sed -n 's/.*sec = \([0-9]*\),.*/\1/p'
+  fi
+}
+members() {
+  if command -v ps >/dev/null 2>&1; then
+    ps -e -o pid=,sid=,stat= | awk -v s="$1" '$2==s && $3 !~ /^Z/ {print $1}'
+  else
+    kill -0 -"$1" 2>/dev/null && echo "$1"
+  fi
+}
+alive() { [ -n "$(members "$1")" ]; }
+signal_all() {
+  kill -"$1" -"$2" 2>/dev/null
+  for p in $(members "$2"); do kill -"$1" "$p" 2>/dev/null; done
+}
+leader() {
+  if [ -z "$2" ] || [ -z "$3" ]; then echo unknown; return; fi
+  if [ "$(boot_id)" != "$3" ]; then echo other; return; fi
+  st=$(proc_start "$1")
+  if [ -z "$st" ]; then echo none
+  elif [ "$st" = "$2" ]; then echo ours
+  else echo other
+  fi
+}
 cd '/tmp/fleet work/it'\''s "$(touch /tmp/pwned)" `id` $HOME
 line2 \ %/r/j/2' || exit 0
 i=0
 while [ ! -e job.log ]; do i=$((i+1)); [ $i -gt 100 ] && exit 0; sleep 0.1; done
+# shellcheck disable=SC2086
+[ "$(leader 4242 123456 0b5e7c1d-2f3a-4b5c-8d9e-0f1a2b3c4d5e)" = ours ] || exec cat job.log
 exec tail -n +1 -f --pid=4242 job.log

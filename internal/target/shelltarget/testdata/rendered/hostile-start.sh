@@ -3,7 +3,26 @@ cd '/tmp/fleet work/it'\''s "$(touch /tmp/pwned)" `id` $HOME
 line2 \ %/r/j/2' || exit 97
 rm -f .fleet/exit .fleet/pgid
 command -v setsid >/dev/null 2>&1 || { echo "setsid not found on this machine (util-linux)" >&2; exit 98; }
-setsid -f sh -c 'echo $$ > .fleet/pgid.tmp && mv .fleet/pgid.tmp .fleet/pgid
+setsid -f sh -c 'proc_start() {
+  if [ -d /proc/self ]; then
+    s=$(cat /proc/"$1"/stat 2>/dev/null) || return 0
+    s=${s##*") "}
+    # shellcheck disable=SC2086
+    set -- $s
+    [ $# -ge 20 ] && printf '\''%s\n'\'' "${20}"
+  else
+    ps -o lstart= -p "$1" 2>/dev/null | tr -s '\'' '\'' _
+  fi
+  return 0
+}
+boot_id() {
+  if [ -r /proc/sys/kernel/random/boot_id ]; then
+    cat /proc/sys/kernel/random/boot_id
+  else
+    sysctl -n kern.boottime 2>/dev/null | sed -n '\''s/.*sec = \([0-9]*\),.*/\1/p'\''
+  fi
+}
+printf '\''%s %s %s\n'\'' "$$" "$(proc_start $$)" "$(boot_id)" > .fleet/pgid.tmp && mv .fleet/pgid.tmp .fleet/pgid
 [ -f .fleet/env.sh ] && . ./.fleet/env.sh
 if [ -f .fleet/secrets.env ]; then . ./.fleet/secrets.env; rm -f .fleet/secrets.env; fi
 trap : TERM INT HUP

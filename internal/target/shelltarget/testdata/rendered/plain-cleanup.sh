@@ -1,2 +1,2 @@
 #!/bin/sh
-rm -rf /tmp/fleet-work/20260101-120000/sim70b_tp8_conc4/1
+rm -rf -- /home/bench/.cache/fleet/work/20260101-120000/sim70b_tp8_conc4/1

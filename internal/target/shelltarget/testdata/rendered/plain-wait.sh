@@ -1,4 +1,23 @@
 #!/bin/sh
+proc_start() {
+  if [ -d /proc/self ]; then
+    s=$(cat /proc/"$1"/stat 2>/dev/null) || return 0
+    s=${s##*") "}
+    # shellcheck disable=SC2086
+    set -- $s
+    [ $# -ge 20 ] && printf '%s\n' "${20}"
+  else
+    ps -o lstart= -p "$1" 2>/dev/null | tr -s ' ' _
+  fi
+  return 0
+}
+boot_id() {
+  if [ -r /proc/sys/kernel/random/boot_id ]; then
+    cat /proc/sys/kernel/random/boot_id
+  else
+    sysctl -n kern.boottime 2>/dev/null | sed -n 's/.*sec = \([0-9]*\),.*/\1/p'
+  fi
+}
 members() {
   if command -v ps >/dev/null 2>&1; then
     ps -e -o pid=,sid=,stat= | awk -v s="$1" '$2==s && $3 !~ /^Z/ {print $1}'
@@ -11,12 +30,33 @@ signal_all() {
   kill -"$1" -"$2" 2>/dev/null
   for p in $(members "$2"); do kill -"$1" "$p" 2>/dev/null; done
 }
-cd /tmp/fleet-work/20260101-120000/sim70b_tp8_conc4/1 || { echo gone; exit 0; }
-while [ ! -e .fleet/exit ]; do
-  if ! alive 4242; then
-    [ -e .fleet/exit ] && break
-    echo gone; exit 0
+leader() {
+  if [ -z "$2" ] || [ -z "$3" ]; then echo unknown; return; fi
+  if [ "$(boot_id)" != "$3" ]; then echo other; return; fi
+  st=$(proc_start "$1")
+  if [ -z "$st" ]; then echo none
+  elif [ "$st" = "$2" ]; then echo ours
+  else echo other
   fi
+}
+cd /home/bench/.cache/fleet/work/20260101-120000/sim70b_tp8_conc4/1 || { echo gone; exit 0; }
+mine() { leader 4242 123456 0b5e7c1d-2f3a-4b5c-8d9e-0f1a2b3c4d5e; }
+first=1
+while [ ! -e .fleet/exit ]; do
+  case $(mine) in
+    ours) ;;
+    none)
+      # The leader exited without an exit status: a job verified earlier
+      # is followed while its session lives; one found this way is not.
+      if ! alive 4242; then [ -e .fleet/exit ] && break; echo gone; exit 0; fi
+      [ -n "$first" ] && { echo unverified; exit 0; } ;;
+    unknown)
+      [ -e .fleet/exit ] && break
+      if alive 4242; then echo unverified; else echo gone; fi
+      exit 0 ;;
+    *) [ -e .fleet/exit ] && break; echo gone; exit 0 ;;
+  esac
+  first=
   sleep 0.50
 done
 cat .fleet/exit

@@ -141,8 +141,20 @@ func TestSoak200JobsWithFaults(t *testing.T) {
 	// its credential expiry, two minutes: TestSlurmdKilledMidJob covers
 	// that case, the soak keeps to its time.)
 	slurmCl := r.Cluster(t, rc.slurm["noacct"])
-	e = waitRunningOn(t, jpath, 40, 6*time.Minute, func(e journal.Entry) bool { return e.Node == "noacct" && e.Handle != nil })
-	node := waitSlurmNode(t, r, slurmCl.Name, e.Handle.Ref, time.Minute)
+	// The journal says running a poll behind Slurm: the job picked may have
+	// ended before it is seen on its node. Then the next one is taken.
+	var node string
+	tried := map[string]bool{}
+	for try := 1; node == ""; try++ {
+		e = waitRunningOn(t, jpath, 40, 6*time.Minute, func(e journal.Entry) bool {
+			return e.Node == "noacct" && e.Handle != nil && !tried[e.Handle.Ref]
+		})
+		tried[e.Handle.Ref] = true
+		var running bool
+		if node, running = slurmJobNode(t, r, slurmCl.Name, e.Handle.Ref, time.Minute); !running && try == 20 {
+			t.Fatalf("no Slurm job of %s seen running on a node in %d tries", slurmCl.Name, try)
+		}
+	}
 	t.Logf("%s: node %s of %s dies under Slurm job %s (job %s)", time.Since(start).Round(time.Second), node, slurmCl.Name, e.Handle.Ref, e.Job)
 	r.StopSlurmd(t, slurmCl.Name, node)
 	for _, pid := range slurmstepds(t, r.Host(t, node), e.Handle.Ref) {
@@ -308,4 +320,28 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// slurmJobNode waits until Slurm job id of cluster runs and returns its
+// node; running is false when the job left the queue (it ended) or did
+// not run within limit.
+func slurmJobNode(t *testing.T, r *testrig.Rig, cluster, id string, limit time.Duration) (node string, running bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		out, err := r.Slurm(t, cluster, "squeue", "-h", "-j", id, "-o", "%T %N")
+		if err != nil {
+			// squeue fails for a job id it no longer knows: the job ended.
+			return "", false
+		}
+		state, n, _ := strings.Cut(strings.TrimSpace(out), " ")
+		switch {
+		case state == "":
+			return "", false
+		case state == "RUNNING" && n != "":
+			return n, true
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return "", false
 }

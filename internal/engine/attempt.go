@@ -15,6 +15,7 @@ import (
 	"github.com/charmbracelet/log"
 
 	"github.com/fleetbench/fleet/internal/atomicfile"
+	"github.com/fleetbench/fleet/internal/filetail"
 	"github.com/fleetbench/fleet/internal/interrupt"
 	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
@@ -327,19 +328,11 @@ func describeExit(ex target.Exit, jobDir string) string {
 // lastLine returns the last line of a log, read from its end: a log can
 // be large, and only its end says why a job failed.
 func lastLine(path string) string {
-	f, err := os.Open(path)
+	b, err := filetail.Read(path, 16<<10)
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	const tail = 16 << 10
-	buf := make([]byte, tail)
-	off := int64(0)
-	if st, err := f.Stat(); err == nil && st.Size() > tail {
-		off = st.Size() - tail
-	}
-	n, _ := f.ReadAt(buf, off)
-	lines := strings.Split(strings.TrimSpace(string(buf[:n])), "\n")
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	return termtext.Line(strings.TrimSpace(lines[len(lines)-1]), 200)
 }
 

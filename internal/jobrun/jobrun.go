@@ -28,6 +28,7 @@ import (
 
 	"github.com/fleetbench/fleet/internal/bench"
 	"github.com/fleetbench/fleet/internal/bench/benchflags"
+	"github.com/fleetbench/fleet/internal/filetail"
 	"github.com/fleetbench/fleet/internal/jobspec"
 )
 
@@ -515,17 +516,7 @@ const tailBytes = 64 << 10
 
 // logTail returns the last tailBytes of the server log.
 func (r *runner) logTail() []byte {
-	f, err := os.Open(r.log)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() > tailBytes {
-		if _, err := f.Seek(-tailBytes, io.SeekEnd); err != nil {
-			return nil
-		}
-	}
-	b, _ := io.ReadAll(io.LimitReader(f, tailBytes))
+	b, _ := filetail.Read(r.log, tailBytes)
 	return b
 }
 

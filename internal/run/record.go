@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fleetbench/fleet/internal/atomicfile"
+	"github.com/fleetbench/fleet/internal/filetail"
 	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/results"
@@ -230,19 +231,11 @@ func (d *Dir) WriteSummary() (*Summary, error) {
 // lastProgress is the last progress line of a job's streamed output, read
 // from the end of the file.
 func lastProgress(path string) *jobspec.Progress {
-	f, err := os.Open(path)
+	b, err := filetail.Read(path, 16<<10)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	const tail = 16 << 10
-	off := int64(0)
-	if st, err := f.Stat(); err == nil && st.Size() > tail {
-		off = st.Size() - tail
-	}
-	buf := make([]byte, tail)
-	n, _ := f.ReadAt(buf, off)
-	if p, ok := jobspec.LastProgress(buf[:n]); ok {
+	if p, ok := jobspec.LastProgress(b); ok {
 		return &p
 	}
 	return nil

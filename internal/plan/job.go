@@ -2,6 +2,8 @@
 // the machines of an inventory.
 package plan
 
+import "github.com/fleetbench/fleet/internal/inferencex"
+
 // Job is one benchmark run: one server configuration at one concurrency.
 type Job struct {
 	// ID is stable across runs and retries: it derives from the config key
@@ -33,6 +35,13 @@ type Job struct {
 	NumWarmups  int       `json:"num_warmups"`
 	Percentiles []float64 `json:"percentiles"`
 	ClientArgs  []string  `json:"client_args,omitempty"`
+
+	// Spec is the speculative decoding method (none, mtp, draft_model);
+	// empty for fleet's own configs, which have none.
+	Spec string `json:"spec,omitempty"`
+	// InferenceX is set for a job expanded from an InferenceX checkout: the
+	// generator's row, exactly as InferenceX's generator writes it.
+	InferenceX *inferencex.Job `json:"inferencex,omitempty"`
 
 	// Node is the inventory node or cluster the job is placed on; empty
 	// until placed. Candidates lists every machine that fits.

@@ -68,6 +68,34 @@ type Job struct {
 
 	// ExtraEnv holds the inventory's and the sweep's env = {...} values.
 	ExtraEnv map[string]string `json:"env,omitempty"`
+
+	// InferenceX is set when the job runs one of InferenceX's own
+	// benchmark scripts from a checkout instead of fleet's launcher and
+	// client.
+	InferenceX *InferenceX `json:"inferencex,omitempty"`
+}
+
+// InferenceX is how a job runs an InferenceX benchmark script the way
+// InferenceX's launchers do.
+type InferenceX struct {
+	// Bundle is the checkout's needed part as a tar file, relative to the
+	// work directory (shared between jobs, cached by content); it is
+	// unpacked into Workspace for each job, which the container sees as
+	// /workspace (the repository root the scripts expect).
+	Bundle    string `json:"bundle"`
+	Workspace string `json:"workspace"`
+	// Script is the benchmark script, relative to the checkout root
+	// (benchmarks/single_node/fixed_seq_len/<name>.sh).
+	Script string `json:"script"`
+	// Env is the script's environment contract (MODEL, TP, CONC, ...,
+	// RESULT_FILENAME), set as the launcher and workflow would set it.
+	Env map[string]string `json:"env"`
+	// Client is "inferencex" (the checkout's own client) or "fleet"
+	// (fleet bench, given the same flags).
+	Client string `json:"client"`
+	// ResultFilename is the script's result name without .json: the
+	// client writes <Workspace>/<ResultFilename>.json.
+	ResultFilename string `json:"result_filename"`
 }
 
 // Duration is a time.Duration written as Go writes one ("20m0s") in JSON.

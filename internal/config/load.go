@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -80,7 +81,19 @@ func ParseVars(args []string) (map[string]string, error) {
 // editors and grep find the spot.
 func (l *Loader) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, color bool) error {
 	var buf bytes.Buffer
-	wr := hcl.NewDiagnosticTextWriter(&buf, l.parser.Files(), 0, color)
+	files := l.parser.Files()
+	for _, d := range diags {
+		// A diagnostic about a file that is not HCL (an InferenceX master
+		// config in YAML) shows its source lines too.
+		if d.Subject == nil || files[d.Subject.Filename] != nil {
+			continue
+		}
+		if src, err := readSnippetSource(d.Subject.Filename); err == nil {
+			files = maps.Clone(files)
+			files[d.Subject.Filename] = &hcl.File{Bytes: src}
+		}
+	}
+	wr := hcl.NewDiagnosticTextWriter(&buf, files, 0, color)
 	for _, d := range diags {
 		buf.Reset()
 		if err := wr.WriteDiagnostic(d); err != nil {
@@ -97,6 +110,23 @@ func (l *Loader) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, color bool
 		}
 	}
 	return nil
+}
+
+// maxSnippetSource bounds what is read of a file to show a diagnostic's
+// lines.
+const maxSnippetSource = 16 << 20
+
+func readSnippetSource(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSnippetSource+1))
+	if err != nil || len(b) > maxSnippetSource {
+		return nil, fmt.Errorf("%s: cannot show its lines", path)
+	}
+	return b, nil
 }
 
 // CheckVars reports --var names that no loaded file declares; call it

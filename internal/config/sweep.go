@@ -33,8 +33,25 @@ var sweepSchema = &hcl.BodySchema{
 		{Type: "client"},
 		{Type: "settings"},
 		{Type: "config", LabelNames: []string{"name"}},
+		{Type: "inferencex"},
 	},
 }
+
+var inferencexSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "dir", Required: true}, {Name: "config_files"}, {Name: "runner_config"}, {Name: "client"},
+	{Name: "config_keys"}, {Name: "nodes"}, {Name: "evals"},
+}}
+
+// IXClients are the clients an InferenceX job may run: the checkout's own
+// or fleet bench given the same flags.
+var IXClients = []string{"inferencex", "fleet"}
+
+// IXNodes select InferenceX's single-node rows, multi-node rows or both.
+var IXNodes = []string{"both", "single", "multi"}
+
+// IXEvals are InferenceX's eval selections: the generator's default
+// marking, --no-evals, --evals-only and --all-evals.
+var IXEvals = []string{"default", "none", "only", "all"}
 
 var clientSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "range_ratio"}, {Name: "prompts_per_conc"}, {Name: "warmups_per_conc"}, {Name: "percentiles"}, {Name: "extra_args"},
@@ -117,6 +134,12 @@ func (d *decoder) sweep(body hcl.Body) *Sweep {
 			}
 			clientSeen = b.DefRange.Ptr()
 			sw.Client = d.client(b, sw.Client)
+		case "inferencex":
+			if sw.InferenceX != nil {
+				d.diags = append(d.diags, duplicate("inferencex block", "inferencex", b.DefRange, sw.InferenceX.Range))
+				continue
+			}
+			sw.InferenceX = d.inferencex(b)
 		case "settings":
 			if settingsSeen != nil {
 				d.diags = append(d.diags, duplicate("settings block", "settings", b.DefRange, *settingsSeen))
@@ -148,10 +171,35 @@ func (d *decoder) sweep(body hcl.Body) *Sweep {
 		}
 	}
 	d.checkJobCount()
-	if len(sw.Configs) == 0 && !d.diags.HasErrors() {
-		d.errorf(body.MissingItemRange(), "No configs", "A sweep file needs at least one config block.")
+	if len(sw.Configs) == 0 && sw.InferenceX == nil && !d.diags.HasErrors() {
+		d.errorf(body.MissingItemRange(), "No configs", "A sweep file needs at least one config block or an inferencex block.")
 	}
 	return sw
+}
+
+// inferencex decodes an inferencex block. The directory stays as written
+// (~ and relative paths are resolved against the sweep file by the caller
+// that reads the checkout).
+func (d *decoder) inferencex(b *hcl.Block) *InferenceXSource {
+	content, diags := b.Body.Content(inferencexSchema)
+	d.diags = append(d.diags, diags...)
+	src := &InferenceXSource{Client: "inferencex", Nodes: "both", Evals: "default", Range: b.DefRange}
+	if attr := d.str(content.Attributes, "dir", &src.Dir); attr != nil && strings.TrimSpace(src.Dir) == "" {
+		d.errorf(attr.Expr.Range(), "Invalid value", "dir must name an InferenceX checkout.")
+	}
+	d.strings(content.Attributes, "config_files", false, &src.ConfigFiles)
+	d.str(content.Attributes, "runner_config", &src.RunnerConfig)
+	d.strings(content.Attributes, "config_keys", false, &src.ConfigKeys)
+	if attr := d.str(content.Attributes, "client", &src.Client); attr != nil {
+		d.oneOf(attr, src.Client, IXClients)
+	}
+	if attr := d.str(content.Attributes, "nodes", &src.Nodes); attr != nil {
+		d.oneOf(attr, src.Nodes, IXNodes)
+	}
+	if attr := d.str(content.Attributes, "evals", &src.Evals); attr != nil {
+		d.oneOf(attr, src.Evals, IXEvals)
+	}
+	return src
 }
 
 // client decodes a client block over base, so a config's client block

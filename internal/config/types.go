@@ -71,6 +71,21 @@ type Sweep struct {
 	Timeouts Timeouts
 	Retries  int
 	Configs  []*BenchConfig
+	// InferenceX is the sweep's inferencex block, when it has one: jobs
+	// expanded from an InferenceX checkout's own master configs.
+	InferenceX *InferenceXSource
+}
+
+// InferenceXSource is an InferenceX checkout as a source of jobs.
+type InferenceXSource struct {
+	Dir          string   // the checkout, as written (~ and relative paths allowed)
+	ConfigFiles  []string // master configs, relative to Dir; empty: InferenceX's two
+	RunnerConfig string   // runners.yaml, relative to Dir; empty: configs/runners.yaml
+	Client       string   // inferencex (the checkout's client) or fleet (fleet bench)
+	ConfigKeys   []string // keep only these config keys (globs); empty: all
+	Nodes        string   // both, single or multi
+	Evals        string   // default, none, only or all (the generator's eval flags)
+	Range        hcl.Range
 }
 
 // Client holds the benchmark client's settings, InferenceMAX's by default.

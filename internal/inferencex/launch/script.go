@@ -31,8 +31,9 @@ const (
 // then no suffix, which is the legacy name too (the legacy suffixes are
 // _<framework> itself): a framework-suffixed script exists only for
 // labels whose launchers look for one, and the bare name is what the
-// others run. On InferenceX's own sweep this picks, for every
-// single-node row, the script every runner of the row's label picks.
+// others run. On InferenceX's own sweep (snapshot 843c6254f) this
+// picks, for every single-node row, the script every runner of the row's
+// label picks.
 func ScriptCandidates(j *inferencex.Job) ([]string, error) {
 	if j.MultiNode {
 		return nil, errors.New("a multi-node job has no single-node benchmark script")

@@ -262,7 +262,7 @@ func setAside(jobDir string, n int) error {
 
 // fetch brings the job's outputs into its local directory.
 func (t *try) fetch(ctx context.Context, h target.Handle) error {
-	got, err := t.m.Target.Fetch(ctx, h, outputs(t.js.resultName(t.m.Name)), t.jobDir)
+	got, err := t.m.Target.Fetch(ctx, h, t.js.outputs(t.m.Name), t.jobDir)
 	if err != nil {
 		t.lg.Warn("fetch failed", "err", err, "fetched", strings.Join(got, ","))
 	}

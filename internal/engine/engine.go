@@ -50,6 +50,9 @@ type Options struct {
 	// (jobspec.FormatProgress), by job id. It is called from the jobs' log
 	// followers, concurrently for different jobs.
 	OnProgress func(job string, p jobspec.Progress)
+	// InferenceX, when set, is the checkout that jobs carrying an
+	// InferenceX row (plan.Job.InferenceX) run their scripts from.
+	InferenceX *IXOptions
 }
 
 // Engine runs jobs on machines.
@@ -64,6 +67,8 @@ type Engine struct {
 	// job starts on their machine and once more when the run ends.
 	mu      sync.Mutex
 	orphans map[string][]target.Handle
+
+	ix ixBundle
 }
 
 // New returns an engine over machines.
@@ -101,7 +106,14 @@ type jobState struct {
 	reattach  *target.Handle
 }
 
-func (js *jobState) resultName(node string) string { return plan.ResultName(js.job, node) }
+// resultName is the job's result file name on node, without .json:
+// InferenceX's for an InferenceX row, fleet's otherwise.
+func (js *jobState) resultName(node string) string {
+	if js.job.InferenceX != nil {
+		return ixResultName(js.job.InferenceX, node)
+	}
+	return plan.ResultName(js.job, node)
+}
 
 // machineState tracks what runs on a machine.
 type machineState struct {
@@ -188,6 +200,9 @@ type scheduler struct {
 func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*run.Summary, error) {
 	if e.opts.Run == nil {
 		return nil, errors.New("engine: no run directory")
+	}
+	if err := e.checkIXOptions(); err != nil {
+		return nil, err
 	}
 	if err := e.preflight(ctx, jobs); err != nil {
 		return nil, err

@@ -14,33 +14,43 @@ import (
 	"github.com/fleetbench/fleet/scripts"
 )
 
-// Outputs every job brings back, relative to its work directory.
-func outputs(resultName string) []string {
-	return []string{
-		"results/" + resultName + ".json",
-		"logs/server.log",
-		"logs/client.log",
-		"logs/gpu.csv",
-		"job.log",
+// outputs are what the job brings back from node, relative to its work
+// directory: the result first, then logs.
+func (js *jobState) outputs(node string) []string {
+	result := "results/" + js.resultName(node) + ".json"
+	if js.job.InferenceX != nil {
+		// An InferenceX script logs its server and GPU monitor under its
+		// own names; its client writes no log of its own.
+		return []string{result, "logs/server.log", "logs/gpu_metrics.csv", "job.log"}
 	}
+	return []string{result, "logs/server.log", "logs/client.log", "logs/gpu.csv", "job.log"}
 }
 
 // buildSpec turns a planned job into what a target runs: the job scripts,
 // the fleet binary, the job file (jobspec.Path) that `fleet job` runs from,
-// and the environment contract derived from it for the scripts.
+// and the environment contract derived from it for the scripts. A job
+// from an InferenceX checkout also ships the checkout's bundle, and its
+// job file names the script and environment InferenceX would give it.
 func (e *Engine) buildSpec(js *jobState, m *machine.Machine, bin agentbin.Binary, slot slot, attempt int) (*target.Spec, error) {
 	job := e.jobFile(js, m, slot)
-	data, err := job.Marshal()
-	if err != nil {
-		return nil, err
-	}
 	files, err := scriptFiles()
 	if err != nil {
 		return nil, err
 	}
-	files = append(files,
-		target.File{Path: "bin/fleet", Mode: 0o755, Source: bin.Path, Digest: bin.Digest, Shared: true},
-		target.File{Path: jobspec.Path, Mode: 0o644, Data: data})
+	files = append(files, target.File{Path: "bin/fleet", Mode: 0o755, Source: bin.Path, Digest: bin.Digest, Shared: true})
+	if js.job.InferenceX != nil {
+		section, bundle, err := e.inferenceX(js, m)
+		if err != nil {
+			return nil, err
+		}
+		job.InferenceX = section
+		files = append(files, bundle)
+	}
+	data, err := job.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, target.File{Path: jobspec.Path, Mode: 0o644, Data: data})
 	j := js.job
 	return &target.Spec{
 		RunID:   e.opts.Run.ID(),
@@ -50,7 +60,7 @@ func (e *Engine) buildSpec(js *jobState, m *machine.Machine, bin agentbin.Binary
 		Secrets: m.Secrets,
 		Files:   files,
 		Command: []string{"bash", "scripts/job.sh"},
-		Outputs: outputs(js.resultName(m.Name)),
+		Outputs: js.outputs(m.Name),
 		GPUs:    j.GPUs(),
 		Devices: slot.devices,
 		Timeout: e.opts.Timeouts.Job,

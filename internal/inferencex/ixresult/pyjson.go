@@ -28,7 +28,6 @@ func (o *object) set(k string, v any) {
 	o.vals[k] = v
 }
 
-
 // encode writes o as Python's json.dumps(o, indent=2) does.
 func (o *object) encode() ([]byte, error) {
 	var b bytes.Buffer

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/fleetbench/fleet/internal/inferencex/ixresult"
+	"github.com/fleetbench/fleet/internal/results"
 	"github.com/fleetbench/fleet/internal/run"
 )
 
@@ -235,5 +236,42 @@ func TestImportRunIDOfLongFileNames(t *testing.T) {
 	}
 	if got := importRunID("agg_bmk.json"); got != "import-agg_bmk.json" {
 		t.Errorf("short name: %s", got)
+	}
+}
+
+func TestAStoreOfTheFirstSchemaGainsExtraKeys(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Back to the first schema, with a row recorded there.
+	for _, q := range []string{`ALTER TABLE jobs DROP COLUMN extra`, `DELETE FROM schema_migrations WHERE version > 1`,
+		`INSERT INTO runs(id, source, recorded_at) VALUES ('old', 'sweep', '2026-01-01T00:00:00Z')`,
+		`INSERT INTO jobs(run_id, job_id, state, hw, has_row, tp, tput_per_gpu) VALUES ('old', 'j0', 'done', 'h200', 1, 8, 50)`} {
+		if _, err := s.db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s.Close()
+	if s, err = Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	row := &results.Row{HW: "b200", TP: 4, EP: 1, Conc: 4, JobID: "j1", TputPerGPU: 100, Metrics: map[string]float64{"pp": 1},
+		Extra: map[string]json.RawMessage{"spec_decoding": json.RawMessage(`"mtp"`), "router": json.RawMessage(`{"name":"r","version":"1"}`)}}
+	if err := s.RecordRow(ctx, "new", row); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Rows(ctx, "old", "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].Extra != nil || rows[0].TputPerGPU != 50 {
+		t.Fatalf("rows %+v: want the old row without extra keys first", rows)
+	}
+	if got := rows[1].Extra; !reflect.DeepEqual(got, row.Extra) {
+		t.Errorf("extra keys back as %s, want %s", got, row.Extra)
 	}
 }

@@ -220,6 +220,7 @@ func TestResultsImportExportAndList(t *testing.T) {
 		{"csv", "run_id,job_id,node,hw,tp,ep,dp_attention,conc"},
 		{"json", `"job_id": "llama70b-fp8-h200-sglang_1k1k_tp8-ep1-dpafalse_conc4"`},
 		{"inferencemax", `{"hw": "h200", "tp": 8, "ep": 1, "dp_attention": false, "conc": 4,`},
+		{"inferencex", "\"ep\": 1,\n    \"dp_attention\": \"false\",\n    \"tput_per_gpu\""},
 	} {
 		code, stdout, stderr := runFleet(t, nil, "results", "export", "--results", store, "--run", "import-20261101", "--format", f.format)
 		if code != ExitOK || !strings.Contains(stdout, f.want) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleetbench/fleet/internal/inferencex/ixresult"
 	"github.com/fleetbench/fleet/internal/report"
 	"github.com/fleetbench/fleet/internal/results"
 	"github.com/fleetbench/fleet/internal/store"
@@ -253,20 +254,24 @@ func (a *App) resultsExportCmd(dir *string) *cobra.Command {
 		output string
 	)
 	cmd := &cobra.Command{
-		Use:   "export [--run RUN]... --format csv|json|inferencemax",
+		Use:   "export [--run RUN]... --format csv|json|inferencemax|inferencex",
 		Short: "Export the results of runs (all runs by default)",
 		Long: `Write the aggregated results of the jobs that ended done: as CSV (fixed
 columns, then every metric), as fleet's JSON rows (InferenceMAX's keys, then
-run, job and node), or as InferenceMAX's aggregated JSON (its keys only), so
-that tools built for InferenceMAX read fleet's results unchanged.`,
+run, job and node), as InferenceMAX's aggregated JSON (its keys only), so
+that tools built for InferenceMAX read fleet's results unchanged, or as
+InferenceX's (one array of rows with the keys, order and types its
+process_result writes: dp_attention "true"/"false", spec_decoding, pp,
+power_valid, ...; an imported InferenceX row comes back as it went in).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			write := map[string]func(io.Writer, []*results.Row) error{
 				"csv": results.WriteCSV, "json": results.WriteJSON, "inferencemax": results.WriteInferenceMAX,
+				"inferencex": ixresult.WriteRows,
 			}[format]
 			if write == nil {
-				return usageError{fmt.Errorf("--format %q: want csv, json or inferencemax", format)}
+				return usageError{fmt.Errorf("--format %q: want csv, json, inferencemax or inferencex", format)}
 			}
 			s, err := openStore(ctx, *dir)
 			if err != nil {
@@ -303,7 +308,7 @@ that tools built for InferenceMAX read fleet's results unchanged.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&runs, "run", nil, "export this run (repeatable; default every run)")
-	cmd.Flags().StringVar(&format, "format", "csv", "csv, json or inferencemax")
+	cmd.Flags().StringVar(&format, "format", "csv", "csv, json, inferencemax or inferencex")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of stdout")
 	return cmd
 }

@@ -6,8 +6,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -49,6 +52,11 @@ type Row struct {
 	// without the suffix (median_ttft, p99_e2el, ...) and the
 	// interactivities *_intvty = 1000 / *_tpot_ms (tokens/s per user).
 	Metrics map[string]float64 `json:"-"`
+	// Extra holds the keys of an imported row that are neither the
+	// columns above nor numbers (InferenceX's infmax_model_prefix,
+	// spec_decoding, disagg, is_multinode, router, ...), as they were
+	// written, so that the row goes back out as it came in.
+	Extra map[string]json.RawMessage `json:"-"`
 
 	// fleet's own columns, after InferenceMAX's.
 	RunID     string `json:"run_id,omitempty"`
@@ -183,6 +191,15 @@ func (r *Row) MarshalJSON() ([]byte, error) {
 		vb, _ := json.Marshal(r.Metrics[k])
 		put(k, vb)
 	}
+	for _, k := range slices.Sorted(maps.Keys(r.Extra)) {
+		if _, ok := all[k]; ok || !json.Valid(r.Extra[k]) {
+			continue // a column of its own, or not JSON
+		}
+		if _, ok := r.Metrics[k]; ok {
+			continue
+		}
+		put(k, r.Extra[k])
+	}
 	for _, k := range fleetKeys {
 		if v, ok := all[k]; ok {
 			put(k, v)
@@ -198,14 +215,30 @@ var (
 	fleetKeys = []string{"run_id", "job_id", "node", "completed", "failed"}
 )
 
-// UnmarshalJSON reads a row back, metrics included.
+// UnmarshalJSON reads a row back, metrics and extra keys included.
+// dp_attention may be a bool or, as InferenceX writes it since 2026, the
+// string "true" or "false".
 func (r *Row) UnmarshalJSON(data []byte) error {
-	type fixed Row
-	if err := json.Unmarshal(data, (*fixed)(r)); err != nil {
-		return err
-	}
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(data, &all); err != nil {
+		return err
+	}
+	if v, ok := all["dp_attention"]; ok {
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				return fmt.Errorf("dp_attention is %q: want true or false", s)
+			}
+			all["dp_attention"] = json.RawMessage(strconv.FormatBool(b))
+		}
+	}
+	type fixed Row
+	fixedJSON, err := json.Marshal(all)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(fixedJSON, (*fixed)(r)); err != nil {
 		return err
 	}
 	known := map[string]bool{}
@@ -213,14 +246,20 @@ func (r *Row) UnmarshalJSON(data []byte) error {
 		known[k] = true
 	}
 	r.Metrics = map[string]float64{}
+	r.Extra = nil
 	for k, v := range all {
 		if known[k] {
 			continue
 		}
-		var f float64
-		if json.Unmarshal(v, &f) == nil {
-			r.Metrics[k] = f
+		var f *float64 // null is no number: it stays as written
+		if json.Unmarshal(v, &f) == nil && f != nil {
+			r.Metrics[k] = *f
+			continue
 		}
+		if r.Extra == nil {
+			r.Extra = map[string]json.RawMessage{}
+		}
+		r.Extra[k] = v
 	}
 	return nil
 }

@@ -93,3 +93,58 @@ func TestWriteTable(t *testing.T) {
 		}
 	}
 }
+
+func TestRowKeepsExtraKeys(t *testing.T) {
+	for _, c := range []struct {
+		name, in string
+		dpa      bool
+	}{
+		{"2026: dp_attention a string", `{"hw":"b200","conc":4,"model":"m","infmax_model_prefix":"dsr1","spec_decoding":"mtp","disagg":false,
+			"recipe_fingerprint":"","router":{"name":"r","version":"1"},"is_multinode":false,"tp":8,"pp":1,"ep":8,"dp_attention":"true",
+			"tput_per_gpu":1,"output_tput_per_gpu":0.5,"input_tput_per_gpu":0.5,"median_ttft":0.1,"power_valid":0,"gone":null}`, true},
+		{"2025: dp_attention a bool", `{"hw":"h200-nb","conc":4,"model":"m","tp":8,"ep":1,"dp_attention":false,
+			"tput_per_gpu":1,"output_tput_per_gpu":0.5,"input_tput_per_gpu":0.5,"median_ttft":0.1}`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var r Row
+			if err := json.Unmarshal([]byte(c.in), &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.DPAttention != c.dpa {
+				t.Errorf("DPAttention %v, want %v", r.DPAttention, c.dpa)
+			}
+			out, err := json.Marshal(&r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var in, back map[string]any
+			if err := json.Unmarshal([]byte(c.in), &in); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(out, &back); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range in {
+				if k == "dp_attention" {
+					continue // fleet's own JSON writes the bool
+				}
+				if !equalJSON(back[k], v) {
+					t.Errorf("%s: %#v back as %#v", k, v, back[k])
+				}
+			}
+			if _, ok := r.Metrics["gone"]; ok {
+				t.Error("a null became a metric")
+			}
+		})
+	}
+	var r Row
+	if err := json.Unmarshal([]byte(`{"dp_attention":"maybe"}`), &r); err == nil {
+		t.Error(`dp_attention "maybe" was read`)
+	}
+}
+
+func equalJSON(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
+}

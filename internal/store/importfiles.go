@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/inferencex/ixresult"
 	"github.com/fleetbench/fleet/internal/results"
 	"github.com/fleetbench/fleet/internal/run"
 )
@@ -280,7 +281,10 @@ func parseResults(raw []byte, path, abs string, opts ImportOptions) ([]*candidat
 	for i, o := range objs {
 		var c *candidate
 		var err error
+		ixName, isIX := ixresult.ParseName(stem)
 		switch {
+		case o["total_token_throughput"] != nil && isIX:
+			c, err = ixClientCandidate(raw, o, stem, ixName, opts)
 		case o["total_token_throughput"] != nil:
 			c, err = clientCandidate(raw, o, stem, opts)
 		case o["tput_per_gpu"] != nil:
@@ -294,7 +298,7 @@ func parseResults(raw []byte, path, abs string, opts ImportOptions) ([]*candidat
 		}
 		if err == nil {
 			if c.job.RunID == "" {
-				c.job.RunID = "import-" + safeName(filepath.Base(abs))
+				c.job.RunID = importRunID(filepath.Base(abs))
 			}
 			err = c.check()
 		}
@@ -391,10 +395,11 @@ func clientCandidate(raw []byte, o map[string]json.RawMessage, stem string, opts
 
 // rowCandidate builds a job from one aggregated row.
 func rowCandidate(b []byte, stem string, many bool, opts ImportOptions) (*candidate, error) {
-	var r results.Row
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("decode aggregated row: %w", err)
+	rp, err := ixresult.ReadRow(b)
+	if err != nil {
+		return nil, err
 	}
+	r := *rp
 	if opts.HW != "" {
 		r.HW = opts.HW
 	}
@@ -402,6 +407,12 @@ func rowCandidate(b []byte, stem string, many bool, opts ImportOptions) (*candid
 		return nil, errors.New("the row has no hw; pass --hw")
 	}
 	id := r.JobID
+	if id == "" && isInferenceX(&r) {
+		id = ixRowID(&r)
+		if n, ok := ixresult.ParseName(strings.TrimPrefix(stem, "agg_")); ok && !many && r.Node == "" {
+			r.Node = n.Runner
+		}
+	}
 	if info, ok := results.ParseResultName(strings.TrimPrefix(stem, "agg_")); id == "" && ok && !many {
 		id = fmt.Sprintf("%s-%s-%s-%s_%s_%s_conc%d", info.ModelPrefix, info.Precision, r.HW, info.Framework, info.Seq,
 			point(results.Meta{TP: info.TP, EP: info.EP, PP: info.PP, DPAttn: info.DPAttn}), info.Conc)
@@ -424,6 +435,109 @@ func rowCandidate(b []byte, stem string, many bool, opts ImportOptions) (*candid
 	return &candidate{job: Job{RunID: run, ID: id, State: StateDone, Node: r.Node, HW: r.HW, Row: &r}}, nil
 }
 
+// ixClientCandidate builds a job from a client result file named by one
+// of InferenceX's current formulas: the row is what InferenceX's
+// process_result makes of it (without power telemetry: power_valid 0).
+func ixClientCandidate(raw []byte, o map[string]json.RawMessage, stem string, n ixresult.Name, opts ImportOptions) (*candidate, error) {
+	str := func(k string) string {
+		var s string
+		_ = json.Unmarshal(o[k], &s)
+		return s
+	}
+	hw := first(opts.HW, str("hw"), results.HWFromNode(n.Runner))
+	if hw == "" {
+		return nil, errors.New("cannot tell its GPU type: the name carries no runner (b200-cw_0) and the file no hw key; pass --hw")
+	}
+	p := n.Params(hw)
+	p.ResultFilename = stem
+	p.ISL, p.OSL, _ = results.SeqLens(n.Seq)
+	agg, _, err := ixresult.Process(p, raw, nil)
+	if err != nil {
+		return nil, err
+	}
+	row, err := ixresult.ReadRow(agg)
+	if err != nil {
+		return nil, err
+	}
+	for k, to := range map[string]*int{"completed": &row.Completed, "failed": &row.Failed} {
+		var f float64
+		if v, ok := o[k]; ok && json.Unmarshal(v, &f) == nil {
+			if f < 0 || f > results.MaxCount || f != float64(int(f)) {
+				return nil, fmt.Errorf("client result: %s is %v: want a whole number", k, f)
+			}
+			*to = int(f)
+		}
+	}
+	c := &candidate{date: clientDate(str("date"))}
+	run := opts.RunID
+	if run == "" && !c.date.IsZero() {
+		run = "import-" + c.date.Format("20060102")
+	}
+	c.job = Job{RunID: run, ID: ixRowID(row), State: StateDone, Node: n.Runner, HW: hw, Row: row,
+		Config: fmt.Sprintf("%s-%s-%s-%s", n.ModelPrefix, n.Precision, hw, n.Framework)}
+	if total := row.Completed + row.Failed; row.Failed > 0 && float64(row.Failed) > maxFailedRatio*float64(total) {
+		c.job.State = StateFailed
+		c.job.Reason = fmt.Sprintf("too many failed requests: %d of %d", row.Failed, total)
+	}
+	return c, nil
+}
+
+// isInferenceX says whether a row carries the keys InferenceX's rows have
+// had since 2026 (older rows are InferenceMAX's and keep their ids).
+func isInferenceX(r *results.Row) bool {
+	for _, k := range []string{"infmax_model_prefix", "spec_decoding", "is_multinode"} {
+		if _, ok := r.Extra[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// extraString is an extra key's string value, "" when absent or not text.
+func extraString(r *results.Row, k string) string {
+	var s string
+	_ = json.Unmarshal(r.Extra[k], &s)
+	return s
+}
+
+// ixRowID names an InferenceX job as fleet's ids do (config key, scenario,
+// parallelism, concurrency), with what tells InferenceX's jobs apart
+// beyond that: pp, dcp and pcp above 1, both roles of a multi-node job,
+// speculative decoding, the recipe.
+func ixRowID(r *results.Row) string {
+	prefix := extraString(r, "infmax_model_prefix")
+	if prefix == "" {
+		prefix = safeName(r.Model[strings.LastIndex(r.Model, "/")+1:])
+	}
+	var pt string
+	if ixresult.MultiNode(r) {
+		role := func(name string) string {
+			dp := extraString(r, name+"_dp_attention")
+			if dp == "" {
+				dp = string(r.Extra[name+"_dp_attention"])
+			}
+			m := func(k string) int { return int(r.Metrics[name+"_"+k]) }
+			return fmt.Sprintf("%s-tp%d-pp%d-dcp%d-pcp%d-ep%d-dp%s-nw%d", name, m("tp"), m("pp"), m("dcp_size"), m("pcp_size"), m("ep"), dp, m("num_workers"))
+		}
+		pt = role("prefill") + "_" + role("decode")
+	} else {
+		pt = point(results.Meta{TP: r.TP, EP: r.EP, PP: int(r.Metrics["pp"]), DPAttn: r.DPAttention})
+		for _, k := range []string{"dcp", "pcp"} {
+			if n := int(r.Metrics[k+"_size"]); n > 1 {
+				pt += fmt.Sprintf("-%s%d", k, n)
+			}
+		}
+	}
+	id := fmt.Sprintf("%s-%s-%s-%s_%s%s_%s_conc%d", prefix, r.Precision, r.HW, r.Framework, seqName(r.ISL), seqName(r.OSL), pt, r.Conc)
+	if spec := extraString(r, "spec_decoding"); spec != "" && spec != "none" {
+		id += "_spec-" + spec
+	}
+	if fp := extraString(r, "recipe_fingerprint"); fp != "" {
+		id += "_recipe-" + fp[:min(16, len(fp))]
+	}
+	return id
+}
+
 func point(m results.Meta) string {
 	pp := ""
 	if m.PP > 1 {
@@ -443,6 +557,19 @@ func seqName(n int) string {
 func clientDate(s string) time.Time {
 	t, _ := time.Parse("20060102-150405", s)
 	return t
+}
+
+// importRunID names the run of files imported from the path called base:
+// import-<base>, a name too long for a run id (InferenceX's result file
+// names run past 200 characters) cut short with a hash of the whole.
+func importRunID(base string) string {
+	const maxLen = 128 // run.CheckID's
+	name := safeName(base)
+	if id := "import-" + name; len(id) <= maxLen {
+		return id
+	}
+	sum := sha256.Sum256([]byte(name))
+	return "import-" + strings.TrimRight(name[:maxLen-len("import-")-9], "._-") + "-" + hex.EncodeToString(sum[:4])
 }
 
 var unsafeRun = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

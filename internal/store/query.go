@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -92,20 +93,26 @@ func (s *Store) GetRun(ctx context.Context, id string) (*Run, error) {
 
 const jobColumns = `run_id, job_id, config, state, node, hw, attempts, reason, source_sha256, has_row,
 	model, framework, precision, image, tp, ep, dp_attention, conc, isl, osl,
-	tput_per_gpu, output_tput_per_gpu, input_tput_per_gpu, completed, failed`
+	tput_per_gpu, output_tput_per_gpu, input_tput_per_gpu, completed, failed, extra`
 
 func scanJob(sc interface{ Scan(...any) error }) (*Job, error) {
 	var j Job
 	var hasRow bool
+	var extra string
 	r := &results.Row{}
 	if err := sc.Scan(&j.RunID, &j.ID, &j.Config, &j.State, &j.Node, &j.HW, &j.Attempts, &j.Reason, &j.SourceSHA256, &hasRow,
 		&r.Model, &r.Framework, &r.Precision, &r.Image, &r.TP, &r.EP, &r.DPAttention, &r.Conc, &r.ISL, &r.OSL,
-		&r.TputPerGPU, &r.OutputTputPerGPU, &r.InputTputPerGPU, &r.Completed, &r.Failed); err != nil {
+		&r.TputPerGPU, &r.OutputTputPerGPU, &r.InputTputPerGPU, &r.Completed, &r.Failed, &extra); err != nil {
 		return nil, err
 	}
 	if hasRow {
 		r.HW, r.Node, r.RunID, r.JobID = j.HW, j.Node, j.RunID, j.ID
 		r.Metrics = map[string]float64{}
+		if extra != "" {
+			if err := json.Unmarshal([]byte(extra), &r.Extra); err != nil {
+				return nil, fmt.Errorf("job %s of run %s: extra keys: %w", j.ID, j.RunID, err)
+			}
+		}
 		j.Row = r
 	}
 	return &j, nil

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -101,10 +102,18 @@ func upsertJob(ctx context.Context, tx *sql.Tx, j Job) error {
 	if node == "" {
 		node = r.Node
 	}
+	extra := ""
+	if len(r.Extra) > 0 {
+		b, err := json.Marshal(r.Extra)
+		if err != nil {
+			return fmt.Errorf("record job %s of run %s: extra keys: %w", j.ID, j.RunID, err)
+		}
+		extra = string(b)
+	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO jobs(run_id, job_id, config, state, node, hw, attempts, reason, source_sha256, has_row,
 	model, framework, precision, image, tp, ep, dp_attention, conc, isl, osl,
-	tput_per_gpu, output_tput_per_gpu, input_tput_per_gpu, completed, failed)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	tput_per_gpu, output_tput_per_gpu, input_tput_per_gpu, completed, failed, extra)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(run_id, job_id) DO UPDATE SET
 	config = CASE WHEN excluded.config != '' THEN excluded.config ELSE jobs.config END,
 	state = excluded.state, node = excluded.node, hw = excluded.hw,
@@ -114,10 +123,10 @@ ON CONFLICT(run_id, job_id) DO UPDATE SET
 	tp = excluded.tp, ep = excluded.ep, dp_attention = excluded.dp_attention, conc = excluded.conc,
 	isl = excluded.isl, osl = excluded.osl, tput_per_gpu = excluded.tput_per_gpu,
 	output_tput_per_gpu = excluded.output_tput_per_gpu, input_tput_per_gpu = excluded.input_tput_per_gpu,
-	completed = excluded.completed, failed = excluded.failed`,
+	completed = excluded.completed, failed = excluded.failed, extra = excluded.extra`,
 		j.RunID, j.ID, j.Config, j.State, node, hw, j.Attempts, j.Reason, j.SourceSHA256, hasRow,
 		r.Model, r.Framework, r.Precision, r.Image, r.TP, r.EP, r.DPAttention, r.Conc, r.ISL, r.OSL,
-		r.TputPerGPU, r.OutputTputPerGPU, r.InputTputPerGPU, r.Completed, r.Failed)
+		r.TputPerGPU, r.OutputTputPerGPU, r.InputTputPerGPU, r.Completed, r.Failed, extra)
 	if err != nil {
 		return fmt.Errorf("record job %s of run %s: %w", j.ID, j.RunID, err)
 	}

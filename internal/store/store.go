@@ -132,6 +132,9 @@ CREATE TABLE metrics (
 	PRIMARY KEY (run_id, job_id, name),
 	FOREIGN KEY (run_id, job_id) REFERENCES jobs(run_id, job_id) ON DELETE CASCADE
 );`},
+	// An imported row's keys that are neither columns nor numbers
+	// (InferenceX's spec_decoding, disagg, router, ...), as a JSON object.
+	{"job extra keys", `ALTER TABLE jobs ADD COLUMN extra TEXT NOT NULL DEFAULT '';`},
 }
 
 func (s *Store) migrate(ctx context.Context) error {

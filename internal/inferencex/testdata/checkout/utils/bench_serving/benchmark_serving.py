@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Stand-in for InferenceX's throughput client in fleet's miniature
-checkout: runs `fleet bench` (the binary named by FLEET_FIXTURE_BENCH)
+checkout: runs `fleet bench` (the binary named by FIXTURE_FLEET_BENCH)
 with the same arguments, then marks the result it wrote with
 "fixture_client": "inferencex-checkout", so that a test can tell this
 client from fleet's own (client = "fleet" replaces this file)."""
@@ -21,9 +21,9 @@ def option(name):
 
 
 def main():
-    bench = os.environ.get("FLEET_FIXTURE_BENCH")
+    bench = os.environ.get("FIXTURE_FLEET_BENCH")
     if not bench:
-        sys.exit("benchmark_serving.py (fixture): FLEET_FIXTURE_BENCH is not set")
+        sys.exit("benchmark_serving.py (fixture): FIXTURE_FLEET_BENCH is not set")
     rc = subprocess.call([bench, "bench"] + sys.argv[1:])
     if rc != 0:
         sys.exit(rc)

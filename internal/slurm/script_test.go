@@ -48,9 +48,9 @@ func TestBatchScriptMatchesGolden(t *testing.T) {
 		},
 		{
 			golden: "sbatch-pyxis-inferencex.sh",
-			opts: Options{Partition: "gpu", Container: ContainerPyxis, SquashDir: "/shared/squash", HFCache: "/shared/hf-cache"},
-			dir:  "/shared/fleet/20260101-120000/tiny_tp8_conc4/1",
-			env:  map[string]string{"IMAGE": "lmsysorg/sglang:v0.5.9-cu130", "FLEET_WORKSPACE": "ix"},
+			opts:   Options{Partition: "gpu", Container: ContainerPyxis, SquashDir: "/shared/squash", HFCache: "/shared/hf-cache"},
+			dir:    "/shared/fleet/20260101-120000/tiny_tp8_conc4/1",
+			env:    map[string]string{"IMAGE": "lmsysorg/sglang:v0.5.9-cu130", "FLEET_WORKSPACE": "ix"},
 		},
 		{
 			golden: "sbatch-nasty.sh",

@@ -266,8 +266,8 @@ os.execv(fleet, [fleet, "bench"] + sys.argv[1:])
 // clientPath is the checkout's client, relative to the workspace.
 const clientPath = "utils/bench_serving/benchmark_serving.py"
 
-// installFleetClient puts the fleet binary self into the workspace and
-// the client that runs it in place of the checkout's.
+// installFleetClient copies the fleet binary self into the workspace and
+// puts the client that runs it in place of the checkout's.
 func installFleetClient(ws, self string) error {
 	bin := filepath.Join(ws, ".fleet", "fleet")
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
@@ -276,10 +276,10 @@ func installFleetClient(ws, self string) error {
 	if err := replace(bin); err != nil {
 		return err
 	}
-	if err := os.Link(self, bin); err != nil {
-		if err := copyFile(self, bin, 0o755); err != nil {
-			return fmt.Errorf("fleet binary into the workspace: %w", err)
-		}
+	// A copy, not a link: the container may write to its workspace, and
+	// the binary is the machine's shared one.
+	if err := copyFile(self, bin, 0o755); err != nil {
+		return fmt.Errorf("fleet binary into the workspace: %w", err)
 	}
 	client := filepath.Join(ws, filepath.FromSlash(clientPath))
 	if err := noLinkAbove(ws, clientPath); err != nil {

@@ -107,7 +107,7 @@ func newIXJob(t *testing.T, r *rig, runtime, script, client string, edit func(ma
 	t.Helper()
 	port := freePort(t)
 	vars := []string{"FRAMEWORK=sglang", "MODEL=tiny/Tiny-FP8", "RUNTIME=" + runtime, "RESULT_FILENAME=" + ixResult, "ISL=64", "OSL=16", "MAX_MODEL_LEN=336"}
-	if runtime == "docker" {
+	if runtime != "none" {
 		vars = append(vars, "IMAGE="+ixImage)
 	}
 	base := r.env(port, vars...)
@@ -169,6 +169,7 @@ func TestInferenceXJob(t *testing.T) {
 		{"fleet's client in docker on packed GPUs", "docker", jobspec.ClientFleet, "2,3"},
 		{"the checkout's client on the host", "none", jobspec.ClientInferenceX, ""},
 		{"fleet's client on the host", "none", jobspec.ClientFleet, ""},
+		{"the checkout's client in enroot", "enroot", jobspec.ClientInferenceX, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -255,7 +256,14 @@ func TestInferenceXJob(t *testing.T) {
 					t.Errorf("docker argv\n got %q\nwant %q", script[0].argv, wantArgv)
 				}
 			} else if len(script) != 0 {
-				t.Errorf("docker ran for RUNTIME=none: %q", script[0].argv)
+				t.Errorf("docker ran for RUNTIME=%s: %q", tt.runtime, script[0].argv)
+			}
+			if tt.runtime == "enroot" {
+				starts := r.callsOf("enroot", "start")
+				if len(starts) != 1 || !slices.Contains(starts[0].argv, x.ws+":/workspace") ||
+					!slices.Contains(starts[0].argv, "/workspace") || starts[0].argv[len(starts[0].argv)-1] != ixScript {
+					t.Errorf("enroot start calls: %q", starts)
+				}
 			}
 			// The server the script started is the fake's SGLang.
 			if sg := r.callsOf("python3", "-m"); len(sg) != 1 || sg[0].argv[1] != "sglang.launch_server" {

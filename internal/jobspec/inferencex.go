@@ -32,10 +32,15 @@ const (
 // would be emptied over them.
 var fleetDirs = []string{"scripts", "bin", ".fleet", "logs", "results", "job.log"}
 
-// reservedIXEnv are names fleet sets itself: the port it chose, and what
-// would break the container or fleet's own scripts.
+// reservedIX are names an InferenceX section may not set: fleet sets them
+// (the port it chose, the GPUs it assigned, the machine's cache and
+// runtime), they would break the container, or they are secrets, which
+// travel by env_from and never in a job file.
+var reservedIX = []string{"PORT", "PATH", "HOME", "RUNTIME", "HF_HOME", "HF_TOKEN", "GPUS",
+	"CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"}
+
 func reservedIXEnv(k string) bool {
-	return k == "PORT" || k == "PATH" || k == "HOME" || strings.HasPrefix(k, "FLEET_")
+	return slices.Contains(reservedIX, k) || strings.HasPrefix(k, "FLEET_")
 }
 
 // relPath checks a slash-separated path relative to the work directory
@@ -96,7 +101,7 @@ func (x *InferenceX) validate(bad func(field, format string, args ...any)) {
 		case !validName(k):
 			bad("inferencex.env", "variable name %q: want letters, digits and _ only, not starting with a digit", k)
 		case reservedIXEnv(k):
-			bad("inferencex.env", "%s is set by fleet, not by the job", k)
+			bad("inferencex.env", "%s is set by fleet (or, for secrets, by env_from), not by the job", k)
 		case strings.ContainsRune(v, 0):
 			bad("inferencex.env", "%s holds a NUL byte", k)
 		}

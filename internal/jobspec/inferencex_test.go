@@ -41,6 +41,8 @@ func TestInferenceXValidate(t *testing.T) {
 		{"a bad env name", func(x *InferenceX) { x.Env["1X"] = "y" }, "inferencex.env: variable name \"1X\""},
 		{"PORT is fleet's", func(x *InferenceX) { x.Env["PORT"] = "8888" }, "PORT is set by fleet"},
 		{"FLEET_ names are fleet's", func(x *InferenceX) { x.Env["FLEET_BIN"] = "x" }, "FLEET_BIN is set by fleet"},
+		{"the GPUs are fleet's", func(x *InferenceX) { x.Env["CUDA_VISIBLE_DEVICES"] = "0,1" }, "CUDA_VISIBLE_DEVICES is set by fleet"},
+		{"no secrets in a job file", func(x *InferenceX) { x.Env["HF_TOKEN"] = "hf_x" }, "HF_TOKEN is set by fleet"},
 		{"RESULT_FILENAME differs", func(x *InferenceX) { x.Env["RESULT_FILENAME"] = "other" }, "differs from result_filename"},
 	}
 	for _, tt := range tests {

@@ -77,6 +77,10 @@ func TestInferenceXTimeouts(t *testing.T) {
 				b, err := os.ReadFile(filepath.Join(dir, "ix", pf))
 				must(t, err)
 				pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+				// A killed process may take a moment to go.
+				for deadline := time.Now().Add(5 * time.Second); alive(pid) && time.Now().Before(deadline); {
+					time.Sleep(20 * time.Millisecond)
+				}
 				if alive(pid) {
 					t.Errorf("%s (pid %d) still runs after the job ended", pf, pid)
 				}

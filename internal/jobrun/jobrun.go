@@ -3,7 +3,8 @@
 // server's port, starts the framework's launcher (scripts/server/*.sh),
 // waits for the server to be healthy, runs the benchmark client in-process,
 // stops the server, and classifies how it all ended into one of
-// jobspec's exit codes. Progress lines (jobspec.FormatProgress) on its
+// jobspec's exit codes. A job with an InferenceX section runs one of
+// InferenceX's benchmark scripts instead (runInferenceX). Progress lines (jobspec.FormatProgress) on its
 // output tell the controller where the job stands.
 package jobrun
 
@@ -83,6 +84,9 @@ func Backend(framework string) bench.Backend {
 // ResultPath is where a job's result file goes, relative to its work
 // directory.
 func ResultPath(j *jobspec.Job) string {
+	if j.InferenceX != nil {
+		return filepath.Join("results", j.InferenceX.ResultFilename+".json")
+	}
 	return filepath.Join("results", j.ResultFilename+".json")
 }
 
@@ -154,6 +158,9 @@ func (r *runner) progress(p jobspec.Progress) {
 
 func (r *runner) run(ctx context.Context) error {
 	j := r.j
+	if j.InferenceX != nil {
+		return r.runInferenceX(ctx)
+	}
 	launcher := filepath.Join("scripts", "server", j.Framework+".sh")
 	if _, err := os.Stat(filepath.Join(r.o.Dir, launcher)); err != nil {
 		return fail(jobspec.ExitBadEnv, "no server launcher for framework %q (%s)", j.Framework, launcher)
@@ -178,7 +185,7 @@ func (r *runner) run(ctx context.Context) error {
 
 	r.progress(jobspec.Progress{Phase: jobspec.PhaseStarting, Port: port})
 	r.logf("starting %s server: model=%s tp=%d conc=%d isl=%d osl=%d port=%d", j.Framework, j.Model, j.TP, j.Conc, j.ISL, j.OSL, port)
-	if err := r.startServer(launcher); err != nil {
+	if err := r.start(launcher, r.log, j.ServerArgs); err != nil {
 		return fail(jobspec.ExitServerExited, "start the server: %w", err)
 	}
 	defer r.stopServer()
@@ -270,10 +277,11 @@ func portFree(p int) bool {
 	return true
 }
 
-// startServer starts the launcher in the job's process group, so that a
-// cancel of the job reaches it, with its output in logs/server.log.
-func (r *runner) startServer(launcher string) error {
-	f, err := os.Create(r.log)
+// start starts the launcher with args in the job's process group, so
+// that a cancel of the job reaches it, with its output in logPath
+// (logs/server.log for fleet's launchers).
+func (r *runner) start(launcher, logPath string, args []string) error {
+	f, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
@@ -291,7 +299,7 @@ func (r *runner) startServer(launcher string) error {
 	if r.o.Self != "" {
 		env["FLEET_BIN"] = r.o.Self
 	}
-	cmd := exec.Command("bash", append([]string{launcher}, r.j.ServerArgs...)...)
+	cmd := exec.Command("bash", append([]string{launcher}, args...)...)
 	cmd.Dir = r.o.Dir
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = serverAttr()

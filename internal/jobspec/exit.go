@@ -21,6 +21,8 @@ const (
 	ExitDownload      = 16
 	ExitImageImport   = 17
 	ExitPortClash     = 18
+	ExitScriptFailed  = 19
+	ExitNoResult      = 20
 )
 
 // ExitCode is one row of the exit code table.
@@ -53,6 +55,10 @@ var exits = []ExitCode{
 	// starting at once on a shared machine: worth a retry, and nothing
 	// against the machine (three in a row would set a cluster aside).
 	{ExitPortClash, "port-clash", "the server could not listen on its port (address already in use)", true, false},
+	// An InferenceX benchmark script runs server and client itself: fleet
+	// sees only its status and whether it left its result file.
+	{ExitScriptFailed, "script-failed", "the InferenceX benchmark script failed", false, false},
+	{ExitNoResult, "no-result", "the InferenceX benchmark script ended without its result file", false, false},
 }
 
 // Exits returns the exit code table, ordered by code.

@@ -195,6 +195,9 @@ func (j *Job) Validate() error {
 			bad("env", "variable name %q: want letters, digits and _ only, not starting with a digit", k)
 		}
 	}
+	if j.InferenceX != nil {
+		j.InferenceX.validate(bad)
+	}
 	return errors.Join(errs...)
 }
 
@@ -275,7 +278,8 @@ func (j *Job) PercentileList() string {
 }
 
 // Env is the environment contract of scripts/README.md: the job's env
-// values with the contract's variables over them. The framework recipes
+// values with the contract's variables over them, and for an InferenceX
+// job the section's variables over those (InferenceX.env). The framework recipes
 // (scripts/server/*.sh) and scripts/lib read these.
 func (j *Job) Env() map[string]string {
 	env := make(map[string]string, len(j.ExtraEnv)+32)
@@ -329,6 +333,9 @@ func (j *Job) Env() map[string]string {
 	}
 	for k, v := range contract {
 		env[k] = v
+	}
+	if j.InferenceX != nil {
+		j.InferenceX.env(env, j.HFHome)
 	}
 	return env
 }

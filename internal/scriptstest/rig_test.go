@@ -428,6 +428,12 @@ func (r *rig) noSecret(dirs ...string) {
 // the environment only.
 func (r *rig) writeJob(env []string) {
 	r.t.Helper()
+	must(r.t, r.jobOf(env).Write(filepath.Join(r.work, jobspec.Path)))
+}
+
+// jobOf is the job whose contract is env.
+func (r *rig) jobOf(env []string) *jobspec.Job {
+	r.t.Helper()
 	m := map[string]string{}
 	for _, e := range env {
 		k, v, _ := strings.Cut(e, "=")
@@ -476,5 +482,5 @@ func (r *rig) writeJob(env []string) {
 			j.Devices = append(j.Devices, n)
 		}
 	}
-	must(r.t, j.Write(filepath.Join(r.work, jobspec.Path)))
+	return j
 }

@@ -66,9 +66,14 @@ mkdir -p "${sqsh%/*}" || finish {{.ImportFailed}}
     exit 0
   fi
   rm -f "$sqsh" "$sqsh.part"
-  echo "[fleet] importing "{{sh .ImageURI}}" into $sqsh"
+  echo "[fleet] importing" {{sh .ImageURI}} "into $sqsh"
   enroot import -o "$sqsh.part" {{sh .ImageURI}} && mv -f "$sqsh.part" "$sqsh"
 ) 9>"$sqsh.lock" || { echo "[fleet] container image import failed" >&2; finish {{.ImportFailed}}; }
+{{- end}}
+{{- if .Workspace}}
+# An InferenceX job's workspace is the container's /workspace: the mount
+# needs the directory before the container starts (fleet job fills it).
+mkdir -p {{sh .Workspace}} || finish 97
 {{- end}}
 child=""
 stopping=""
@@ -104,6 +109,9 @@ type scriptData struct {
 	Image      string // set when the job runs in a pyxis container
 	ImageURI   string // enroot's docker://REGISTRY#IMAGE form
 	Squash     string
+	// Workspace is an InferenceX job's workspace (absolute), mounted at
+	// /workspace in the pyxis container.
+	Workspace string
 	// ImportFailed is the exit code of a failed image import.
 	ImportFailed int
 }
@@ -188,6 +196,16 @@ func renderScript(o *Options, in scriptInput) ([]byte, error) {
 				return nil, fmt.Errorf("render sbatch script: path %q cannot be a container mount (it holds ',' or ':')", p)
 			}
 			m = append(m, p+":"+p)
+		}
+		if ws := spec.Env[jobspec.EnvWorkspace]; ws != "" {
+			// InferenceX's scripts expect their checkout at /workspace, as
+			// its launchers mount it.
+			c := path.Clean(ws)
+			if path.IsAbs(c) || c == "." || c == ".." || strings.HasPrefix(c, "../") || strings.ContainsAny(c, ",:") {
+				return nil, fmt.Errorf("render sbatch script: workspace %q: want a path below the work directory, without ',' or ':'", ws)
+			}
+			d.Workspace = path.Join(in.WorkDir, c)
+			m = append(m, d.Workspace+":/workspace")
 		}
 		// The squash file path must start with / for pyxis to take it as
 		// a file rather than an image name.

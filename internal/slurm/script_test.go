@@ -47,6 +47,12 @@ func TestBatchScriptMatchesGolden(t *testing.T) {
 			dir: "/shared/fleet/20260101-120000/sim70b_tp8_conc4/2",
 		},
 		{
+			golden: "sbatch-pyxis-inferencex.sh",
+			opts:   Options{Partition: "gpu", Container: ContainerPyxis, SquashDir: "/shared/squash", HFCache: "/shared/hf-cache"},
+			dir:    "/shared/fleet/20260101-120000/tiny_tp8_conc4/1",
+			env:    map[string]string{"IMAGE": "lmsysorg/sglang:v0.5.9-cu130", "FLEET_WORKSPACE": "ix"},
+		},
+		{
 			golden: "sbatch-nasty.sh",
 			opts: Options{Partition: "gpu " + nasty, Account: nasty, Shared: true, Container: ContainerPyxis,
 				SquashDir: "/sq/it's here", SbatchArgs: []string{"--comment=" + nasty, "--qos=a b"}},
@@ -295,5 +301,16 @@ func TestBatchScriptBodyRunsTheJob(t *testing.T) {
 				t.Errorf("PORT arrived as %q, want %s", got, port)
 			}
 		})
+	}
+}
+
+func TestBatchScriptRefusesWorkspaceOutsideWorkDir(t *testing.T) {
+	for _, ws := range []string{"../ix", "/ix", ".", "ix,1", "a:b"} {
+		spec := &target.Spec{RunID: "r", JobID: "j", Command: []string{"bash", "scripts/job.sh"},
+			Env: map[string]string{"IMAGE": "img:1", "FLEET_WORKSPACE": ws}}
+		o := Options{Container: ContainerPyxis, SquashDir: "/sq", WorkDir: "/shared/fleet"}
+		if _, err := renderScript(&o, scriptInput{Name: "n", WorkDir: "/shared/fleet/r/j/1", Spec: spec}); err == nil {
+			t.Errorf("workspace %q accepted", ws)
+		}
 	}
 }

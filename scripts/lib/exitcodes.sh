@@ -14,3 +14,5 @@ FLEET_EXIT_GPUS_BUSY=15 # the GPUs were busy (another process held them)
 FLEET_EXIT_DOWNLOAD=16 # model download failed
 FLEET_EXIT_IMAGE_IMPORT=17 # container image import failed (Slurm with pyxis: enroot import)
 FLEET_EXIT_PORT_CLASH=18 # the server could not listen on its port (address already in use)
+FLEET_EXIT_SCRIPT_FAILED=19 # the InferenceX benchmark script failed
+FLEET_EXIT_NO_RESULT=20 # the InferenceX benchmark script ended without its result file

@@ -93,7 +93,9 @@ fleet_download_model() {
 			local name
 			name="$(fleet_container_name)-download"
 			docker rm -f "$name" >/dev/null 2>&1 || true
-			fleet_docker_args "$(fleet_gpu_vendor)" "$name"
+			# The download needs the cache, not an InferenceX workspace
+			# (which fleet job unpacks later).
+			FLEET_WORKSPACE='' fleet_docker_args "$(fleet_gpu_vendor)" "$name"
 			_fleet_args+=(-e MODEL --entrypoint bash "$IMAGE" -c "$script")
 			docker "${_fleet_args[@]}" >&2 || rc=$?
 		else

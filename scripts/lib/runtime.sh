@@ -14,6 +14,12 @@
 # In every case job.sh's TERM reaches the server, and the server's whole
 # process tree is killed when it does not stop within SERVER_STOP_TIMEOUT
 # seconds (10).
+#
+# FLEET_WORKSPACE (a directory, relative to the work dir; InferenceX jobs)
+# replaces the work dir as what the server sees: docker mounts it at
+# /workspace (-v DIR:/workspace -w /workspace), enroot likewise (-m) and
+# starts there, and on this machine the server starts in it (in
+# /workspace when that is the same directory, as under pyxis).
 
 # shellcheck source=scripts/lib/exitcodes.sh
 . "$(dirname "${BASH_SOURCE[0]}")/exitcodes.sh"
@@ -117,6 +123,16 @@ fleet_env_names() {
 	done < <(compgen -e | sort)
 }
 
+# fleet_workspace prints FLEET_WORKSPACE as an absolute path; it fails
+# when the directory is missing.
+fleet_workspace() {
+	if [ ! -d "${FLEET_WORKSPACE:-}" ]; then
+		fleet_log "workspace ${FLEET_WORKSPACE:-(unset)} is not a directory"
+		return 1
+	fi
+	(cd "$FLEET_WORKSPACE" && pwd -P)
+}
+
 # fleet_descendants PID: every process below PID, parents before children.
 fleet_descendants() {
 	local c children
@@ -185,6 +201,14 @@ fleet_serve() {
 	enroot) _fleet_serve_enroot "$vendor" "$@" ;;
 	*)
 		fleet_log "runtime: this machine (RUNTIME=${RUNTIME:-none}); vendor $vendor"
+		if [ -n "${FLEET_WORKSPACE:-}" ]; then
+			local ws
+			ws=$(fleet_workspace) || exit "$FLEET_EXIT_BAD_ENV"
+			# pyxis mounts the workspace at /workspace too: start there,
+			# where InferenceX's scripts expect the checkout.
+			if [ /workspace -ef "$ws" ]; then ws=/workspace; fi
+			cd "$ws" || exit "$FLEET_EXIT_BAD_ENV"
+		fi
 		"$@" &
 		_fleet_child=$!
 		;;
@@ -198,7 +222,8 @@ fleet_serve() {
 
 # fleet_docker_args VENDOR NAME: the `docker run` options every fleet
 # container gets (GPUs, host network and IPC, the work dir and the HF
-# cache at their own paths, the environment by name).
+# cache at their own paths, or the workspace at /workspace, the
+# environment by name).
 fleet_docker_args() {
 	local vendor=$1 name=$2 n
 	_fleet_args=(run --rm --name "$name" --network=host --ipc=host --shm-size=16g)
@@ -211,7 +236,13 @@ fleet_docker_args() {
 	else
 		_fleet_args+=(--gpus all)
 	fi
-	_fleet_args+=(-v "$PWD:$PWD" -w "$PWD")
+	if [ -n "${FLEET_WORKSPACE:-}" ]; then
+		local ws
+		ws=$(fleet_workspace) || exit "$FLEET_EXIT_BAD_ENV"
+		_fleet_args+=(-v "$ws:/workspace" -w /workspace)
+	else
+		_fleet_args+=(-v "$PWD:$PWD" -w "$PWD")
+	fi
 	if [ -n "${HF_HOME:-}" ]; then
 		mkdir -p "$HF_HOME" 2>/dev/null || true
 		_fleet_args+=(-v "$HF_HOME:$HF_HOME")
@@ -291,7 +322,14 @@ _fleet_serve_enroot() {
 		exit 1
 	}
 	_fleet_enroot=$name
+	local dir=$PWD
 	local args=(start --rw -m "$PWD:$PWD")
+	if [ -n "${FLEET_WORKSPACE:-}" ]; then
+		local ws
+		ws=$(fleet_workspace) || exit "$FLEET_EXIT_BAD_ENV"
+		args=(start --rw -m "$ws:/workspace")
+		dir=/workspace
+	fi
 	[ -n "${HF_HOME:-}" ] && args+=(-m "$HF_HOME:$HF_HOME")
 	while read -r n; do
 		[ -n "$n" ] && args+=(-e "$n")
@@ -299,9 +337,10 @@ _fleet_serve_enroot() {
 	# enroot passes GPUs by NVIDIA_VISIBLE_DEVICES (its hook), by index.
 	[ "$vendor" = nvidia ] && [ -n "${GPUS:-}" ] && args+=(-e "NVIDIA_VISIBLE_DEVICES=$GPUS")
 	fleet_log "runtime: enroot container $name of $IMAGE; vendor $vendor"
-	# The server starts in the work dir, which is mounted at its own path;
-	# the arguments stay positional, never evaluated by a shell.
+	# The server starts in the work dir, which is mounted at its own path
+	# (or in /workspace); the arguments stay positional, never evaluated
+	# by a shell.
 	# shellcheck disable=SC2016
-	enroot "${args[@]}" "$name" sh -c 'cd "$1" && shift && exec "$@"' sh "$PWD" "$@" &
+	enroot "${args[@]}" "$name" sh -c 'cd "$1" && shift && exec "$@"' sh "$dir" "$@" &
 	_fleet_child=$!
 }

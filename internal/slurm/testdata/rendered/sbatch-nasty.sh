@@ -45,7 +45,7 @@ mkdir -p "${sqsh%/*}" || finish 17
     exit 0
   fi
   rm -f "$sqsh" "$sqsh.part"
-  echo "[fleet] importing "'docker://lmsysorg/sglang:v0.5.2 $(id)'" into $sqsh"
+  echo "[fleet] importing" 'docker://lmsysorg/sglang:v0.5.2 $(id)' "into $sqsh"
   enroot import -o "$sqsh.part" 'docker://lmsysorg/sglang:v0.5.2 $(id)' && mv -f "$sqsh.part" "$sqsh"
 ) 9>"$sqsh.lock" || { echo "[fleet] container image import failed" >&2; finish 17; }
 child=""

@@ -44,7 +44,7 @@ mkdir -p "${sqsh%/*}" || finish 17
     exit 0
   fi
   rm -f "$sqsh" "$sqsh.part"
-  echo "[fleet] importing "'docker://nvcr.io#nvidia/tensorrt-llm/release:1.0.0'" into $sqsh"
+  echo "[fleet] importing" 'docker://nvcr.io#nvidia/tensorrt-llm/release:1.0.0' "into $sqsh"
   enroot import -o "$sqsh.part" 'docker://nvcr.io#nvidia/tensorrt-llm/release:1.0.0' && mv -f "$sqsh.part" "$sqsh"
 ) 9>"$sqsh.lock" || { echo "[fleet] container image import failed" >&2; finish 17; }
 child=""

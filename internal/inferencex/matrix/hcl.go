@@ -110,7 +110,10 @@ func configBlock(c *Config, leave func(string, ...any)) ([]byte, bool) {
 	cb.SetAttributeValue("framework", cty.StringVal(c.Framework))
 	cb.SetAttributeValue("runner", cty.StringVal(c.Runner))
 
-	type point struct{ tp, ep, pp, conc int; dpa bool }
+	type point struct {
+		tp, ep, pp, conc int
+		dpa              bool
+	}
 	scenarios := map[string]*hclwrite.Body{}
 	seen := map[string]map[point]bool{}
 	searches := 0

@@ -305,3 +305,57 @@ func TestExpand(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateDramErrors: InferenceX sizes DRAM offload when it expands
+// a config, so a runner without hardware facts, or a server larger than
+// a node, fails the expansion (with the entry's place), not the load.
+func TestGenerateDramErrors(t *testing.T) {
+	tests := []struct{ name, yaml, runners, want string }{
+		{"no hardware for the runner", goodAgentic, strings.Replace(goodRunners, "  cluster:mi355x-amds: {available-cpu-dram-mib: 1000, gpus-per-node: 8}\n", "  gb200: {available-cpu-dram-mib: 1000, gpus-per-node: 4}\n", 1),
+			`runner "cluster:mi355x-amds" needs available-cpu-dram-mib and gpus-per-node`},
+		{"server larger than a node", strings.Replace(goodAgentic, "{tp: 8,", "{tp: 8, pp: 2,", 1), goodRunners, "needs 16 GPUs, more than gpus-per-node=8"},
+	}
+	for _, tt := range tests {
+		dir := writeCheckout(t, tt.yaml, tt.runners)
+		m, diags := Load(dir, []string{"configs/nvidia-master.yaml"}, "")
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", tt.name, diags)
+		}
+		_, err := m.Generate(Selection{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "nvidia-master.yaml:13:13") {
+			t.Errorf("%s: err = %v; want %q at nvidia-master.yaml:13:13", tt.name, err, tt.want)
+		}
+		// Filtered out, the config costs nothing.
+		if _, err := m.Generate(Selection{ScenarioTypes: []string{"fixed-seq-len"}}); err != nil {
+			t.Errorf("%s, fixed-seq-len only: %v", tt.name, err)
+		}
+	}
+	// 0.5 of 1000 MiB on 8 of 8 GPUs: 524288000 bytes, 0 GB rounded down.
+	dir := writeCheckout(t, goodAgentic, goodRunners)
+	m, _ := Load(dir, []string{"configs/nvidia-master.yaml"}, "")
+	jobs, err := m.Generate(Selection{})
+	if err != nil || len(jobs) != 1 || jobs[0].TotalCPUDramGB != 0 {
+		t.Errorf("jobs %v, %v", jobs, err)
+	}
+}
+
+func TestGenerateJobLimit(t *testing.T) {
+	var list strings.Builder
+	for i := 1; i <= MaxJobs+1; i++ {
+		if i > 1 {
+			list.WriteString(", ")
+		}
+		fmt.Fprint(&list, i)
+	}
+	dir := writeCheckout(t, strings.Replace(good, "conc-list: [1]", "conc-list: ["+list.String()+"]", 1), goodRunners)
+	m, diags := Load(dir, []string{"configs/nvidia-master.yaml"}, "")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if _, err := m.Generate(Selection{}); err == nil || !strings.Contains(err.Error(), "more than 100000 jobs") {
+		t.Errorf("err = %v; want the job limit", err)
+	}
+	if jobs, err := m.Generate(Selection{Mode: TestConfig, ConfigKeys: []string{"k"}, Conc: []int{7, 9}}); err != nil || len(jobs) != 2 {
+		t.Errorf("narrowed: %d jobs, %v", len(jobs), err)
+	}
+}

@@ -238,20 +238,19 @@ func readYAML(path string) (*yaml.Node, hcl.Diagnostics) {
 var (
 	topKeys = []string{"image", "model", "model-prefix", "precision", "framework", "runner", "multinode", "disagg", "router", "scenarios"}
 	// Multi-node configs may also set kv-p2p-transfer at the top.
-	topKeysMulti      = append(append([]string(nil), topKeys...), "kv-p2p-transfer")
-	scenarioKeys      = []string{"fixed-seq-len", "agentic-coding"}
-	seqLenKeys        = []string{"isl", "osl", "search-space"}
-	agenticKeys       = []string{"search-space", "dram-utilization"}
-	singleEntryKeys   = []string{"tp", "pp", "dcp-size", "pcp-size", "ep", "spec-decoding", "dp-attn", "router", "conc-start", "conc-end", "conc-list"}
-	multiEntryKeys    = []string{"spec-decoding", "prefill", "decode", "router", "kv-p2p-transfer", "conc-start", "conc-end", "conc-list"}
-	agenticEntryKeys  = []string{"tp", "pp", "dcp-size", "pcp-size", "ep", "dp-attn", "spec-decoding", "prefill", "decode", "kv-offloading", "kv-offload-backend", "router", "kv-p2p-transfer", "conc-start", "conc-end", "conc-list"}
-	workerKeys        = []string{"num-worker", "tp", "pp", "dcp-size", "pcp-size", "ep", "dp-attn", "hardware", "additional-settings"}
-	componentKeys     = []string{"name", "version"}
-	runnerFileKeys    = []string{"labels", "hardware"}
-	hardwareKeys      = []string{"available-cpu-dram-mib", "gpus-per-node"}
-	specDecodings     = []string{"mtp", "draft_model", "none"}
-	kvOffloadings     = []string{"none", "dram"}
-	requiredTopFields = []string{"image", "model", "model-prefix", "precision", "framework", "runner"}
+	topKeysMulti     = append(append([]string(nil), topKeys...), "kv-p2p-transfer")
+	scenarioKeys     = []string{"fixed-seq-len", "agentic-coding"}
+	seqLenKeys       = []string{"isl", "osl", "search-space"}
+	agenticKeys      = []string{"search-space", "dram-utilization"}
+	singleEntryKeys  = []string{"tp", "pp", "dcp-size", "pcp-size", "ep", "spec-decoding", "dp-attn", "router", "conc-start", "conc-end", "conc-list"}
+	multiEntryKeys   = []string{"spec-decoding", "prefill", "decode", "router", "kv-p2p-transfer", "conc-start", "conc-end", "conc-list"}
+	agenticEntryKeys = []string{"tp", "pp", "dcp-size", "pcp-size", "ep", "dp-attn", "spec-decoding", "prefill", "decode", "kv-offloading", "kv-offload-backend", "router", "kv-p2p-transfer", "conc-start", "conc-end", "conc-list"}
+	workerKeys       = []string{"num-worker", "tp", "pp", "dcp-size", "pcp-size", "ep", "dp-attn", "hardware", "additional-settings"}
+	componentKeys    = []string{"name", "version"}
+	runnerFileKeys   = []string{"labels", "hardware"}
+	hardwareKeys     = []string{"available-cpu-dram-mib", "gpus-per-node"}
+	specDecodings    = []string{"mtp", "draft_model", "none"}
+	kvOffloadings    = []string{"none", "dram"}
 )
 
 // clusterPrefix starts the runner label of every agentic config: each
@@ -304,7 +303,7 @@ func (r *reader) config(key string, f field) *Config {
 		return nil
 	}
 	c := &Config{Key: key, Range: r.rng(f.key)}
-	r.require(m, what, append(requiredTopFields, "multinode", "scenarios")...)
+	r.require(m, what, "image", "model", "model-prefix", "precision", "framework", "runner", "multinode", "scenarios")
 	c.Image, _ = r.str(m, "image")
 	c.Model, _ = r.str(m, "model")
 	c.ModelPrefix, _ = r.str(m, "model-prefix")
@@ -480,7 +479,7 @@ func (r *reader) common(m *mapping, e *Entry) {
 
 // conc reads conc-list or conc-start/conc-end.
 func (r *reader) conc(m *mapping, e *Entry, what string) {
-	list, hasList := m.get("conc-list")
+	_, hasList := m.get("conc-list")
 	start, hasStart := m.get("conc-start")
 	_, hasEnd := m.get("conc-end")
 	switch {
@@ -506,7 +505,6 @@ func (r *reader) conc(m *mapping, e *Entry, what string) {
 			}
 			e.ConcList = append(e.ConcList, v)
 		}
-		_ = list
 	case hasStart || hasEnd:
 		if !hasStart || !hasEnd {
 			r.errorf(m.node, "Missing key", "A %s gives conc-start and conc-end together.", what)

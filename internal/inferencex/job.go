@@ -9,6 +9,8 @@ package inferencex
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"sort"
 )
 
 // Scenario types of the generator's rows.
@@ -74,9 +76,10 @@ type Job struct {
 	EP           int    `json:"ep"`
 	DPAttn       bool   `json:"dp-attn"`
 	SpecDecoding string `json:"spec-decoding"`
-	// Conc holds one value for single-node and multi-node agentic rows
-	// (written as a number) and the whole list for multi-node fixed rows
-	// (written as a list).
+	// Conc holds one value for single-node rows (written as a number) and
+	// a list for multi-node rows: the whole list of a fixed-seq-len row,
+	// one value for an agentic row (several once --all-evals merges
+	// them).
 	Conc        []int  `json:"conc"`
 	MaxModelLen int    `json:"max-model-len"`
 	ExpName     string `json:"exp-name"`
@@ -125,7 +128,7 @@ func (j *Job) FirstConc() int {
 // rowKeys lists each row kind's keys in the generator's order.
 var rowKeys = map[string][]string{
 	"single": {"image", "model", "model-prefix", "precision", "framework", "runner", "isl", "osl", "tp", "pp", "dcp-size", "pcp-size",
-		"conc", "max-model-len", "ep", "dp-attn", "spec-decoding", "exp-name", "disagg", "run-eval", "eval-only", "router", "recipe-fingerprint"},
+		"conc", "max-model-len", "ep", "dp-attn", "spec-decoding", "exp-name", "disagg", "run-eval", "router", "eval-only", "recipe-fingerprint"},
 	"multi": {"image", "model", "model-prefix", "precision", "framework", "runner", "isl", "osl", "spec-decoding", "prefill", "decode",
 		"conc", "max-model-len", "exp-name", "disagg", "run-eval", "router", "kv-p2p-transfer", "eval-conc", "eval-all-concs", "eval-only", "recipe-fingerprint"},
 	"single-agentic": {"image", "model", "model-prefix", "precision", "framework", "runner", "tp", "pp", "dcp-size", "pcp-size", "ep", "dp-attn",
@@ -133,7 +136,7 @@ var rowKeys = map[string][]string{
 		"run-eval", "eval-only", "recipe-fingerprint"},
 	"multi-agentic": {"image", "model", "model-prefix", "precision", "framework", "runner", "spec-decoding", "prefill", "decode", "conc",
 		"kv-offloading", "total-cpu-dram-gb", "duration", "exp-name", "disagg", "scenario-type", "kv-offload-backend", "router", "kv-p2p-transfer",
-		"run-eval", "eval-only", "eval-conc", "recipe-fingerprint"},
+		"run-eval", "eval-conc", "eval-only", "recipe-fingerprint"},
 }
 
 // Kind names the row's schema: single, multi, single-agentic or
@@ -165,7 +168,7 @@ func (j *Job) MarshalJSON() ([]byte, error) {
 	if err := json.Unmarshal(b, &all); err != nil {
 		return nil, err
 	}
-	if !j.MultiNode || j.Agentic() {
+	if !j.MultiNode {
 		// One concurrency per row: the generator writes a number.
 		all["conc"], _ = json.Marshal(j.FirstConc())
 	}
@@ -186,4 +189,64 @@ func (j *Job) MarshalJSON() ([]byte, error) {
 	}
 	out.WriteByte('}')
 	return out.Bytes(), nil
+}
+
+// ciKeys are keys InferenceX's CI adds to generator rows (priority and
+// queueing, from ci_priority.py); UnmarshalJSON accepts and drops them.
+var ciKeys = map[string]bool{"priority": true, "queue-token": true, "skip-queue-pr": true}
+
+// UnmarshalJSON reads one generator row. The row kind comes from its
+// keys (prefill present: multi-node; scenario-type agentic-coding:
+// agentic); every key the kind always has must be present and no key
+// outside the kind is accepted. Key is left empty: a row does not name
+// its config.
+func (j *Job) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("generator row: %w", err)
+	}
+	if raw == nil {
+		return fmt.Errorf("generator row: null, not an object")
+	}
+	*j = Job{}
+	_, j.MultiNode = raw["prefill"]
+	if st, ok := raw["scenario-type"]; ok {
+		if err := json.Unmarshal(st, &j.ScenarioType); err != nil {
+			return fmt.Errorf("generator row: scenario-type: %w", err)
+		}
+	}
+	kind := j.Kind()
+	keys := rowKeys[kind]
+	known := map[string]bool{}
+	for _, k := range keys {
+		known[k] = true
+		if _, ok := raw[k]; !ok && !optional[k] {
+			return fmt.Errorf("generator row (%s): missing key %q", kind, k)
+		}
+	}
+	var unknown []string
+	for k := range raw {
+		if !known[k] && !ciKeys[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("generator row (%s): unknown key(s) %q", kind, unknown)
+	}
+	type plain Job
+	aux := struct {
+		*plain
+		Conc json.RawMessage `json:"conc"`
+	}{plain: (*plain)(j)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return fmt.Errorf("generator row (%s): %w", kind, err)
+	}
+	var one int
+	if err := json.Unmarshal(aux.Conc, &one); err == nil {
+		j.Conc = []int{one}
+	} else if err := json.Unmarshal(aux.Conc, &j.Conc); err != nil {
+		return fmt.Errorf("generator row (%s): conc must be a number or a list of numbers: %w", kind, err)
+	}
+	return nil
 }

@@ -1,0 +1,121 @@
+package inferencex
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"unicode/utf16"
+)
+
+// RecipeFingerprint is the recipe-fingerprint InferenceX's CI gives a
+// throughput row (process_changelog.py): the SHA-256, in hex, of the row
+// without conc, exp-name and recipe-fingerprint, serialized as Python's
+// json.dumps(row, sort_keys=True, separators=(",", ":"),
+// ensure_ascii=True). Rows of one recipe at different concurrencies
+// share it, which is what lets results of one recipe be grouped.
+func RecipeFingerprint(j *Job) (string, error) {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return "", fmt.Errorf("recipe fingerprint: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var row map[string]any
+	if err := dec.Decode(&row); err != nil {
+		return "", fmt.Errorf("recipe fingerprint: %w", err)
+	}
+	delete(row, "conc")
+	delete(row, "exp-name")
+	delete(row, "recipe-fingerprint")
+	var out bytes.Buffer
+	if err := pythonJSON(&out, row); err != nil {
+		return "", fmt.Errorf("recipe fingerprint: %w", err)
+	}
+	sum := sha256.Sum256(out.Bytes())
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// pythonJSON writes v the way Python's json.dumps does with sort_keys,
+// the compact separators and ensure_ascii: keys sorted by code point,
+// every character outside printable ASCII escaped as \uXXXX (surrogate
+// pairs above U+FFFF), and no HTML escaping.
+func pythonJSON(w *bytes.Buffer, v any) error {
+	switch x := v.(type) {
+	case nil:
+		w.WriteString("null")
+	case bool:
+		w.WriteString(strconv.FormatBool(x))
+	case json.Number:
+		w.WriteString(x.String())
+	case string:
+		pythonString(w, x)
+	case []any:
+		w.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			if err := pythonJSON(w, e); err != nil {
+				return err
+			}
+		}
+		w.WriteByte(']')
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		// Go compares strings bytewise; UTF-8 byte order is code point
+		// order, which is how Python sorts str keys.
+		sort.Strings(keys)
+		w.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			pythonString(w, k)
+			w.WriteByte(':')
+			if err := pythonJSON(w, x[k]); err != nil {
+				return err
+			}
+		}
+		w.WriteByte('}')
+	default:
+		return fmt.Errorf("unexpected JSON value of type %T", v)
+	}
+	return nil
+}
+
+func pythonString(w *bytes.Buffer, s string) {
+	w.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			w.WriteString(`\"`)
+		case r == '\\':
+			w.WriteString(`\\`)
+		case r == '\n':
+			w.WriteString(`\n`)
+		case r == '\r':
+			w.WriteString(`\r`)
+		case r == '\t':
+			w.WriteString(`\t`)
+		case r == '\b':
+			w.WriteString(`\b`)
+		case r == '\f':
+			w.WriteString(`\f`)
+		case r >= 0x20 && r <= 0x7e:
+			w.WriteRune(r)
+		case r > 0xffff:
+			a, b := utf16.EncodeRune(r)
+			fmt.Fprintf(w, `\u%04x\u%04x`, a, b)
+		default:
+			fmt.Fprintf(w, `\u%04x`, r)
+		}
+	}
+	w.WriteByte('"')
+}

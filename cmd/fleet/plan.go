@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -22,7 +23,7 @@ type planOptions struct {
 func (a *App) planCmd() *cobra.Command {
 	var o planOptions
 	cmd := &cobra.Command{
-		Use:   "plan SWEEP",
+		Use:   "plan [SWEEP] [--inferencex DIR]",
 		Short: "Show the jobs of a sweep, where they would run and how long it should take",
 		Long: `plan reads a sweep file and the inventory, validates both, expands every
 config into jobs (one per scenario, search band and concurrency), places
@@ -39,9 +40,15 @@ a file over it is refused before any job is made.`,
 		Example: `  fleet plan sweeps/demo.hcl
   fleet plan sweeps/full.hcl --inventory inventory.hcl --only gpu=h200 --only conc=64
   fleet plan sweeps/full.hcl --var conc_end=16 --json`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runPlan(cmd, args[0], o)
+			sweepPath := ""
+			if len(args) == 1 {
+				sweepPath = args[0]
+			} else if o.ix.dir == "" {
+				return usageError{errors.New("plan needs a sweep file, or --inferencex DIR for an InferenceX checkout")}
+			}
+			return a.runPlan(cmd, sweepPath, o)
 		},
 	}
 	o.register(cmd)
@@ -51,16 +58,24 @@ a file over it is refused before any job is made.`,
 
 // loadConfig reads the inventory and a sweep, printing diagnostics to
 // stderr; on errors it returns errSilent, since the diagnostics say it all.
-func (a *App) loadConfig(sweepPath string, f *planFlags) (*config.Inventory, *config.Sweep, error) {
+func (a *App) loadConfig(sweepPath string, f *planFlags) (*loadedConfig, error) {
 	return a.loadConfigSource(sweepPath, nil, f)
+}
+
+// loadedConfig is a read inventory and sweep with the sweep's jobs
+// expanded (fleet's own configs, then an InferenceX checkout's).
+type loadedConfig struct {
+	inv  *config.Inventory
+	sw   *config.Sweep
+	jobs []*plan.Job
 }
 
 // loadConfigSource is loadConfig for a sweep given in memory (src, when
 // not nil: the embedded demo) under the name sweepPath.
-func (a *App) loadConfigSource(sweepPath string, src []byte, f *planFlags) (*config.Inventory, *config.Sweep, error) {
+func (a *App) loadConfigSource(sweepPath string, src []byte, f *planFlags) (*loadedConfig, error) {
 	vars, err := config.ParseVars(f.vars)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	invPath, explicit := f.inventory, f.inventory != ""
 	if !explicit {
@@ -73,7 +88,14 @@ func (a *App) loadConfigSource(sweepPath string, src []byte, f *planFlags) (*con
 	}
 	inv, diags := l.Inventory(invPath, explicit)
 	var sw *config.Sweep
-	if !diags.HasErrors() {
+	switch {
+	case diags.HasErrors():
+	case sweepPath == "" && f.ix.dir != "":
+		// --inferencex alone: the checkout is the whole sweep, with
+		// InferenceX's client settings and fleet's default timeouts.
+		sw = &config.Sweep{Client: config.DefaultClient(), Timeouts: config.DefaultTimeouts(), Retries: config.DefaultRetries}
+		diags = append(diags, l.CheckVars()...)
+	default:
 		var d hcl.Diagnostics
 		sw, d = l.Sweep(sweepPath, inv)
 		diags = append(diags, d...)
@@ -81,15 +103,32 @@ func (a *App) loadConfigSource(sweepPath string, src []byte, f *planFlags) (*con
 			diags = append(diags, l.CheckVars()...)
 		}
 	}
+	var jobs []*plan.Job
+	if !diags.HasErrors() {
+		if err := f.ix.apply(sw); err != nil {
+			return nil, err
+		}
+		var d hcl.Diagnostics
+		jobs, d = plan.ExpandSweep(sw, f.maxJobs)
+		diags = append(diags, d...)
+	}
 	if len(diags) > 0 {
 		if err := l.WriteDiagnostics(a.Stderr, diags, isTerminal(a.Stderr)); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	if diags.HasErrors() {
-		return nil, nil, errSilent{ExitError}
+		return nil, errSilent{ExitError}
 	}
-	return inv, sw, nil
+	return &loadedConfig{inv, sw, jobs}, nil
+}
+
+// sourceName says where a command's jobs come from, for messages.
+func sourceName(sweepPath string, f *planFlags) string {
+	if sweepPath == "" && f.ix.dir != "" {
+		return f.ix.dir
+	}
+	return sweepPath
 }
 
 func (a *App) runPlan(cmd *cobra.Command, sweepPath string, o planOptions) error {
@@ -103,24 +142,23 @@ func (a *App) runPlan(cmd *cobra.Command, sweepPath string, o planOptions) error
 		jobs int
 	}
 	pl, err := untilCancelled(cmd.Context(), "reading the sweep", func() (planned, error) {
-		inv, sw, err := a.loadConfig(sweepPath, &o.planFlags)
+		c, err := a.loadConfig(sweepPath, &o.planFlags)
 		if err != nil {
 			return planned{}, err
 		}
-		jobs := plan.Expand(sw)
-		p, err := plan.Place(jobs, inv, plan.Options{Node: o.node, Only: filters})
-		return planned{inv, p, len(jobs)}, err
+		p, err := plan.Place(c.jobs, c.inv, plan.Options{Node: o.node, Only: filters})
+		return planned{c.inv, p, len(c.jobs)}, err
 	})
 	if err != nil {
 		return err
 	}
 	inv, p := pl.inv, pl.p
-	if len(p.Jobs) == 0 {
-		return fmt.Errorf("%s: no job of %d matches the filters (%s)", sweepPath, pl.jobs, describeSelection(filters, o.node))
-	}
 	out := cmd.OutOrStdout()
+	if len(p.Jobs) == 0 && len(p.Unplaced) == 0 {
+		return fmt.Errorf("%s: no job of %d matches the filters (%s)", sourceName(sweepPath, &o.planFlags), pl.jobs, describeSelection(filters, o.node))
+	}
 	if o.json {
-		return writePlanJSON(out, sweepPath, inv, p)
+		return writePlanJSON(out, sourceName(sweepPath, &o.planFlags), inv, p)
 	}
 	return writePlanText(out, p)
 }
@@ -173,9 +211,23 @@ func writePlanText(w io.Writer, p *plan.Placement) error {
 		return fmt.Errorf("write plan: %w", err)
 	}
 	fmt.Fprintln(w)
+	if len(p.Unplaced) > 0 {
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NOT PLACED\tRUNNER\tGPUS\tWHY")
+		for _, j := range p.Unplaced {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", j.ID, strings.Join(j.Runner, ","), ixGPUs(j), j.Why)
+		}
+		if err := tw.Flush(); err != nil {
+			return fmt.Errorf("write plan: %w", err)
+		}
+		fmt.Fprintln(w)
+	}
 	skipped := ""
 	if len(p.Skipped) > 0 {
 		skipped = fmt.Sprintf(", %d left out by --only/--node", len(p.Skipped))
+	}
+	if len(p.Unplaced) > 0 {
+		skipped += fmt.Sprintf(", %d not placed (see NOT PLACED)", len(p.Unplaced))
 	}
 	_, err := fmt.Fprintf(w, "%s on %s%s; estimated duration %s (machines in parallel), %.1f GPU hours\n",
 		plural(len(p.Jobs), "job"), plural(len(p.Machines), "machine"), skipped, fmtDuration(p.Makespan), p.GPUHours)
@@ -198,6 +250,7 @@ type planJSON struct {
 	Sweep     string            `json:"sweep"`
 	Inventory string            `json:"inventory"`
 	Jobs      []planJSONJob     `json:"jobs"`
+	Unplaced  []planJSONJob     `json:"unplaced"`
 	Machines  []planJSONMachine `json:"machines"`
 	Skipped   []string          `json:"skipped"`
 	TotalJobs int               `json:"total_jobs"`
@@ -205,11 +258,21 @@ type planJSON struct {
 	GPUHours  float64           `json:"gpu_hours"`
 }
 
+// ixGPUs is a job's GPU count, every role's for a multi-node InferenceX
+// job.
+func ixGPUs(j *plan.Job) int {
+	if j.InferenceX != nil {
+		return j.InferenceX.GPUs()
+	}
+	return j.GPUs()
+}
+
 func writePlanJSON(w io.Writer, sweepPath string, inv *config.Inventory, p *plan.Placement) error {
 	out := planJSON{
 		Sweep:     sweepPath,
 		Inventory: inv.Path,
 		Jobs:      make([]planJSONJob, 0, len(p.Jobs)),
+		Unplaced:  make([]planJSONJob, 0, len(p.Unplaced)),
 		Machines:  make([]planJSONMachine, 0, len(p.Machines)),
 		Skipped:   make([]string, 0, len(p.Skipped)),
 		TotalJobs: len(p.Jobs),
@@ -218,6 +281,9 @@ func writePlanJSON(w io.Writer, sweepPath string, inv *config.Inventory, p *plan
 	}
 	for _, j := range p.Jobs {
 		out.Jobs = append(out.Jobs, planJSONJob{Job: j, GPUs: j.GPUs(), ResultName: plan.ResultName(j, j.Node), EstimateS: plan.Estimate(j).Seconds()})
+	}
+	for _, j := range p.Unplaced {
+		out.Unplaced = append(out.Unplaced, planJSONJob{Job: j, GPUs: ixGPUs(j), EstimateS: plan.Estimate(j).Seconds()})
 	}
 	for _, m := range p.Machines {
 		out.Machines = append(out.Machines, planJSONMachine{MachineLoad: m, BusyS: m.Busy.Seconds()})

@@ -54,7 +54,7 @@ func TestPlanCommand(t *testing.T) {
 			name:      "an unknown filter key lists the valid ones",
 			args:      []string{"plan", "../../sweeps/demo.hcl", "--only", "colour=red"},
 			wantCode:  ExitError,
-			wantErr:   []string{`unknown key "colour"; valid keys: config, model, framework, precision, gpu, seq, tp, ep, conc, node`},
+			wantErr:   []string{`unknown key "colour"; valid keys: config, model, framework, precision, gpu, runner, seq, tp, ep, conc, spec, node`},
 			wantNoOut: true,
 		},
 		{

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,14 +38,121 @@ type planFlags struct {
 	node      string
 	vars      []string
 	maxJobs   int
+	ix        ixFlags
+}
+
+// ixFlags select jobs from an InferenceX checkout: the checkout and its
+// generator's own selections.
+type ixFlags struct {
+	dir          string
+	configFiles  []string
+	runnerConfig string
+	configKeys   []string
+	singleNode   bool
+	multiNode    bool
+	noEvals      bool
+	evalsOnly    bool
+	allEvals     bool
+	client       string
+}
+
+func (f *ixFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.dir, "inferencex", "", "expand the master configs of this InferenceX checkout into jobs, as its generator does")
+	fl.StringArrayVar(&f.configFiles, "config-file", nil, "with --inferencex: master config file, relative to the checkout (default configs/nvidia-master.yaml and configs/amd-master.yaml); repeatable")
+	fl.StringVar(&f.runnerConfig, "runner-config", "", "with --inferencex: runner labels file (default configs/runners.yaml)")
+	fl.StringArrayVar(&f.configKeys, "config-key", nil, "with --inferencex: keep only these config keys (globs * and ?); repeatable")
+	fl.BoolVar(&f.singleNode, "single-node", false, "with --inferencex: only single-node configs")
+	fl.BoolVar(&f.multiNode, "multi-node", false, "with --inferencex: only multi-node configs")
+	fl.BoolVar(&f.noEvals, "no-evals", false, "with --inferencex: mark no job for an accuracy eval")
+	fl.BoolVar(&f.evalsOnly, "evals-only", false, "with --inferencex: only the eval jobs (eval-only)")
+	fl.BoolVar(&f.allEvals, "all-evals", false, "with --inferencex: evals on every eligible job, eval jobs only")
+	fl.StringVar(&f.client, "client", "", "with --inferencex: the benchmark client, inferencex (the checkout's) or fleet (fleet bench, same flags); default the sweep's, else inferencex")
+}
+
+// apply puts the flags into a sweep's InferenceX source, creating one when
+// the sweep has none. Without --inferencex only the selections change,
+// and only when the sweep has an inferencex block.
+func (f *ixFlags) apply(sw *config.Sweep) error {
+	n := 0
+	for _, b := range []bool{f.noEvals, f.evalsOnly, f.allEvals} {
+		if b {
+			n++
+		}
+	}
+	if n > 1 {
+		return usageError{errors.New("--no-evals, --evals-only and --all-evals exclude each other")}
+	}
+	if f.client != "" && !slices.Contains(config.IXClients, f.client) {
+		return usageError{fmt.Errorf("--client %q: want one of %s", f.client, strings.Join(config.IXClients, ", "))}
+	}
+	src := sw.InferenceX
+	if f.dir != "" {
+		if src == nil {
+			src = &config.InferenceXSource{Client: "inferencex", Nodes: "both", Evals: "default"}
+		}
+		// A flag's path is the user's, relative to the working directory.
+		abs, err := filepath.Abs(expandHome(f.dir))
+		if err != nil {
+			return fmt.Errorf("--inferencex %s: %w", f.dir, err)
+		}
+		src.Dir = abs
+		sw.InferenceX = src
+	}
+	if src == nil {
+		if len(f.configFiles) > 0 || f.runnerConfig != "" || len(f.configKeys) > 0 || f.singleNode || f.multiNode || n > 0 || f.client != "" {
+			return usageError{errors.New("--config-file, --runner-config, --config-key, --single-node, --multi-node, the eval flags and --client select InferenceX jobs: give --inferencex DIR (or a sweep with an inferencex block)")}
+		}
+		return nil
+	}
+	if len(f.configFiles) > 0 {
+		src.ConfigFiles = f.configFiles
+	}
+	if f.runnerConfig != "" {
+		src.RunnerConfig = f.runnerConfig
+	}
+	if len(f.configKeys) > 0 {
+		src.ConfigKeys = f.configKeys
+	}
+	switch {
+	case f.singleNode && !f.multiNode:
+		src.Nodes = "single"
+	case f.multiNode && !f.singleNode:
+		src.Nodes = "multi"
+	case f.multiNode && f.singleNode:
+		src.Nodes = "both"
+	}
+	switch {
+	case f.noEvals:
+		src.Evals = "none"
+	case f.evalsOnly:
+		src.Evals = "only"
+	case f.allEvals:
+		src.Evals = "all"
+	}
+	if f.client != "" {
+		src.Client = f.client
+	}
+	return nil
+}
+
+// expandHome turns a leading ~/ into the user's home directory.
+func expandHome(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[1:])
+		}
+	}
+	return p
 }
 
 func (f *planFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.inventory, "inventory", "i", "", "inventory file, HCL or JSON (default inventory.hcl when it exists, else this machine only)")
-	cmd.Flags().StringArrayVar(&f.only, "only", nil, "run only jobs matching key=glob (config, model, framework, precision, gpu, seq, tp, ep, conc, node); repeatable")
+	cmd.Flags().StringArrayVar(&f.only, "only", nil, "run only jobs matching key=glob (config, model, framework, precision, gpu, runner, seq, tp, ep, conc, spec, node); repeatable")
 	cmd.Flags().StringVar(&f.node, "node", "", "pin every job to this node or cluster")
 	cmd.Flags().StringArrayVar(&f.vars, "var", nil, "set a variable declared in the files: NAME=VALUE; repeatable")
 	cmd.Flags().IntVar(&f.maxJobs, "max-jobs", config.DefaultMaxJobs, "refuse a sweep that makes more jobs than this")
+	f.ix.register(cmd)
 }
 
 // load reads the inventory and the sweep (src: given in memory, the
@@ -61,17 +169,44 @@ func (a *App) load(ctx context.Context, f *planFlags, sweepPath string, src []by
 		jobs []*plan.Job
 	}
 	l, err := untilCancelled(ctx, "reading the sweep", func() (loaded, error) {
-		inv, sw, err := a.loadConfigSource(sweepPath, src, f)
+		c, err := a.loadConfigSource(sweepPath, src, f)
 		if err != nil {
 			return loaded{}, err
 		}
-		placement, err := plan.Place(plan.Expand(sw), inv, plan.Options{Node: f.node, Only: filters})
+		placement, err := plan.Place(c.jobs, c.inv, plan.Options{Node: f.node, Only: filters})
 		if err != nil {
 			return loaded{}, err
 		}
-		return loaded{inv, sw, placement.Jobs}, nil
+		a.warnUnplaced(placement.Unplaced)
+		return loaded{c.inv, c.sw, placement.Jobs}, nil
 	})
 	return l.inv, l.sw, l.jobs, err
+}
+
+// warnUnplaced says which InferenceX jobs a sweep leaves out and why, one
+// line per reason with a count and the first few jobs.
+func (a *App) warnUnplaced(jobs []*plan.Job) {
+	if len(jobs) == 0 {
+		return
+	}
+	var order []string
+	byWhy := map[string][]string{}
+	for _, j := range jobs {
+		if _, ok := byWhy[j.Why]; !ok {
+			order = append(order, j.Why)
+		}
+		byWhy[j.Why] = append(byWhy[j.Why], j.ID)
+	}
+	fmt.Fprintf(a.Stderr, "fleet: skipping %s of the InferenceX checkout (`fleet plan` lists them):\n", plural(len(jobs), "job"))
+	for _, why := range order {
+		ids := byWhy[why]
+		more := ""
+		if len(ids) > 3 {
+			more = fmt.Sprintf(" and %d more", len(ids)-3)
+			ids = ids[:3]
+		}
+		fmt.Fprintf(a.Stderr, "  %d: %s (%s%s)\n", len(byWhy[why]), cell(why), cell(strings.Join(ids, ", ")), more)
+	}
 }
 
 // sweepOptions are the settings of one sweep run.
@@ -217,9 +352,12 @@ func (a *App) sweepSetup(ctx context.Context, o *sweepOptions) (*sweep.Options, 
 		}
 	}
 	so.SweepName = "demo"
-	if o.sweepPath == "" {
+	switch {
+	case o.sweepPath == "" && o.plan.ix.dir != "":
+		so.SweepName = "inferencex"
+	case o.sweepPath == "":
 		so.SweepPath, so.SweepSource = "demo.hcl", sweeps.Demo
-	} else {
+	default:
 		so.SweepName = strings.TrimSuffix(filepath.Base(o.sweepPath), filepath.Ext(o.sweepPath))
 	}
 	inv, sw, jobs, err := a.load(ctx, &o.plan, so.SweepPath, so.SweepSource)
@@ -227,6 +365,9 @@ func (a *App) sweepSetup(ctx context.Context, o *sweepOptions) (*sweep.Options, 
 		return nil, err
 	}
 	so.Inventory, so.Jobs, so.Timeouts, so.Retries = inv, jobs, sw.Timeouts, sw.Retries
+	if src := sw.InferenceX; src != nil {
+		so.InferenceX = &engine.IXOptions{Dir: plan.IXDir(sw, src), Client: src.Client}
+	}
 	if o.retries >= 0 {
 		so.Retries = o.retries
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fleetbench/fleet/internal/atomicfile"
 	"github.com/fleetbench/fleet/internal/filetail"
+	"github.com/fleetbench/fleet/internal/inferencex/ixresult"
 	"github.com/fleetbench/fleet/internal/interrupt"
 	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
@@ -277,6 +278,9 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 		return nil, fmt.Errorf("no result file: %w", err)
 	}
 	j := js.job
+	if j.InferenceX != nil {
+		return e.aggregateIX(js, m, jobDir, name, raw)
+	}
 	row, err := results.Aggregate(results.Meta{
 		RunID: e.opts.Run.ID(), JobID: j.ID, Node: m.Name, HW: m.GPU,
 		Model: j.Model, Framework: j.Framework, Precision: j.Precision, Image: j.Image,
@@ -286,6 +290,48 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 	if err != nil {
 		return nil, err
 	}
+	b, err := json.MarshalIndent(row, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteBytes(filepath.Join(jobDir, run.RowFile), b, 0o644); err != nil {
+		return nil, err
+	}
+	return row, nil
+}
+
+// aggregateIX computes InferenceX's aggregated row of an InferenceX job
+// as its processing does (with power from the GPU monitor's samples when
+// they came back), writes it as agg_<name>.json and its power validation
+// beside the raw result, and keeps it as the job's row with fleet's
+// columns added.
+func (e *Engine) aggregateIX(js *jobState, m *machine.Machine, jobDir, name string, raw []byte) (*results.Row, error) {
+	p := ixresult.ParamsFor(js.job.InferenceX, m.Name)
+	var power *ixresult.PowerInput
+	csvPath := filepath.Join(jobDir, "logs", "gpu_metrics.csv")
+	if csv, err := os.ReadFile(csvPath); err == nil {
+		power = &ixresult.PowerInput{CSV: csv, Source: "logs/gpu_metrics.csv", ExpectedGPUs: p.GPUs()}
+	}
+	agg, validation, err := ixresult.Process(p, raw, power)
+	if err != nil {
+		return nil, fmt.Errorf("InferenceX processing of %s.json: %w", name, err)
+	}
+	for file, b := range map[string][]byte{"agg_" + name + ".json": agg, "power_validation_" + name + ".json": validation} {
+		if b == nil {
+			continue
+		}
+		if err := atomicfile.WriteBytes(filepath.Join(jobDir, "results", file), b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	row, err := ixresult.ReadRow(agg)
+	if err != nil {
+		return nil, err
+	}
+	// The client's counts, as fleet's own rows carry them.
+	var counts struct{ Completed, Failed int }
+	_ = json.Unmarshal(raw, &counts)
+	row.RunID, row.JobID, row.Node, row.Completed, row.Failed = e.opts.Run.ID(), js.job.ID, m.Name, counts.Completed, counts.Failed
 	b, err := json.MarshalIndent(row, "", "  ")
 	if err != nil {
 		return nil, err
@@ -310,6 +356,9 @@ func describeExit(ex target.Exit, jobDir string) string {
 	switch ex.Code {
 	case jobspec.ExitServerExited, jobspec.ExitHealthTimeout, jobspec.ExitBenchTimeout, jobspec.ExitServerDied, jobspec.ExitPortClash:
 		log = filepath.Join("logs", "server.log")
+	case jobspec.ExitScriptFailed, jobspec.ExitNoResult:
+		// An InferenceX script's own output: its checks, client and eval.
+		log = filepath.Join("logs", "script.log")
 	case jobspec.ExitClientError, jobspec.ExitFailureRatio:
 		if tail := lastLine(filepath.Join(jobDir, "logs", "client.log")); tail != "" {
 			return what + ": client said: " + tail

@@ -109,9 +109,6 @@ type jobState struct {
 // resultName is the job's result file name on node, without .json:
 // InferenceX's for an InferenceX row, fleet's otherwise.
 func (js *jobState) resultName(node string) string {
-	if js.job.InferenceX != nil {
-		return ixResultName(js.job.InferenceX, node)
-	}
 	return plan.ResultName(js.job, node)
 }
 

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/fleetbench/fleet/internal/inferencex"
 	"github.com/fleetbench/fleet/internal/inferencex/launch"
 	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/machine"
@@ -104,24 +103,4 @@ func (e *Engine) inferenceX(js *jobState, m *machine.Machine) (*jobspec.Inferenc
 	}
 	file := target.File{Path: launch.BundleName, Mode: 0o644, Source: b.Path, Digest: b.Digest, Shared: true}
 	return section, file, nil
-}
-
-// ixResultName is InferenceX's single-node result name (RESULT_FILENAME)
-// of row on the runner (machine) named runner.
-//
-// TODO(lead): replace with ixresult.ResultFilename once that package is
-// merged; this copy only keeps the engine's outputs and the script's
-// RESULT_FILENAME the same name until then.
-func ixResultName(row *inferencex.Job, runner string) string {
-	spec := row.SpecDecoding
-	if spec == "" {
-		spec = "none"
-	}
-	rf := fmt.Sprintf("%s_%s_%s_tp%d-pp%d-dcp%d-pcp%d-ep%d-dpa%t_disagg-%t_spec-%s_conc%d_%s",
-		row.ExpName, row.Precision, row.Framework, row.TP, max(row.PP, 1), max(row.DCPSize, 1), max(row.PCPSize, 1), max(row.EP, 1),
-		row.DPAttn, row.Disagg, spec, row.FirstConc(), runner)
-	if len(row.RecipeFingerprint) >= 16 {
-		rf += "_recipe-" + row.RecipeFingerprint[:16]
-	}
-	return rf
 }

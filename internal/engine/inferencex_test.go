@@ -120,7 +120,7 @@ func TestInferenceXJobShipsTheBundleAndNamesItsScript(t *testing.T) {
 				t.Errorf("env %s=%q, want %q", k, ix.Env[k], want)
 			}
 		}
-		want := []string{"results/" + rf + ".json", "logs/server.log", "logs/gpu_metrics.csv", "job.log"}
+		want := []string{"results/" + rf + ".json", "logs/server.log", "logs/gpu_metrics.csv", "logs/script.log", "job.log"}
 		if strings.Join(sp.Outputs, " ") != strings.Join(want, " ") {
 			t.Errorf("outputs %v, want %v", sp.Outputs, want)
 		}

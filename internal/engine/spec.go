@@ -20,8 +20,8 @@ func (js *jobState) outputs(node string) []string {
 	result := "results/" + js.resultName(node) + ".json"
 	if js.job.InferenceX != nil {
 		// An InferenceX script logs its server and GPU monitor under its
-		// own names; its client writes no log of its own.
-		return []string{result, "logs/server.log", "logs/gpu_metrics.csv", "job.log"}
+		// own names; its client logs into the script's own log.
+		return []string{result, "logs/server.log", "logs/gpu_metrics.csv", "logs/script.log", "job.log"}
 	}
 	return []string{result, "logs/server.log", "logs/client.log", "logs/gpu.csv", "job.log"}
 }

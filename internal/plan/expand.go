@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/fleetbench/fleet/internal/config"
+	"github.com/fleetbench/fleet/internal/inferencex/ixresult"
 )
 
 // Expand turns every config of a sweep into jobs: one per scenario, search
@@ -79,9 +80,14 @@ func JobID(j *Job) string {
 	return fmt.Sprintf("%s_%s_%s_conc%d", j.Config, j.Seq, point(j), j.Conc)
 }
 
-// ResultName is InferenceMAX's result file name (without extension):
-// `<model_prefix>_<seq>_<precision>_<framework>_tp<TP>-ep<EP>-dpa<bool>_conc<C>_<node>`.
-// pp appears only when it is not 1, as in JobID.
+// ResultName is the job's result file name (without extension). A job
+// from an InferenceX checkout has InferenceX's current name
+// (ixresult.ResultFilename); fleet's own have InferenceMAX's:
+// `<model_prefix>_<seq>_<precision>_<framework>_tp<TP>-ep<EP>-dpa<bool>_conc<C>_<node>`,
+// pp only when it is not 1, as in JobID.
 func ResultName(j *Job, node string) string {
+	if j.InferenceX != nil {
+		return ixresult.ResultFilename(j.InferenceX, node)
+	}
 	return fmt.Sprintf("%s_%s_%s_%s_%s_conc%d_%s", j.ModelPrefix, j.Seq, j.Precision, j.Framework, point(j), j.Conc, node)
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // FilterKeys are the keys --only accepts.
-var FilterKeys = []string{"config", "model", "framework", "precision", "gpu", "seq", "tp", "ep", "conc", "node"}
+var FilterKeys = []string{"config", "model", "framework", "precision", "gpu", "runner", "seq", "tp", "ep", "conc", "spec", "node"}
 
 // Filters select jobs by glob (path.Match syntax) on their fields. Globs
 // on one key are alternatives (OR); different keys must all match (AND).
@@ -91,16 +91,7 @@ func (f Filters) Match(j *Job) bool {
 		nodes = []string{j.Node}
 	}
 	nodeOK := len(nodes) == 0 || f.any("node", nodes...)
-	return f.any("config", j.Config) &&
-		f.any("model", j.Model, j.ModelPrefix) &&
-		f.any("framework", j.Framework) &&
-		f.any("precision", j.Precision) &&
-		f.any("gpu", gpus...) &&
-		f.any("seq", j.Seq) &&
-		f.any("tp", strconv.Itoa(j.TP)) &&
-		f.any("ep", strconv.Itoa(j.EP)) &&
-		f.any("conc", strconv.Itoa(j.Conc)) &&
-		nodeOK
+	return f.jobKeysMatch(j) && f.any("gpu", gpus...) && nodeOK
 }
 
 // matchMachine applies the machine keys (gpu, node) to one machine, so
@@ -118,5 +109,28 @@ func (f Filters) jobKeysMatch(j *Job) bool {
 		f.any("seq", j.Seq) &&
 		f.any("tp", strconv.Itoa(j.TP)) &&
 		f.any("ep", strconv.Itoa(j.EP)) &&
-		f.any("conc", strconv.Itoa(j.Conc))
+		f.any("conc", concs(j)...) &&
+		f.any("runner", j.Runner...) &&
+		f.any("spec", spec(j))
+}
+
+// spec is a job's speculative decoding method, none when it has none.
+func spec(j *Job) string {
+	if j.Spec == "" {
+		return "none"
+	}
+	return j.Spec
+}
+
+// concs lists a job's concurrencies: a multi-node InferenceX job runs
+// a list of them against one deployment.
+func concs(j *Job) []string {
+	if j.InferenceX != nil && len(j.InferenceX.Conc) > 1 {
+		out := make([]string, len(j.InferenceX.Conc))
+		for i, c := range j.InferenceX.Conc {
+			out[i] = strconv.Itoa(c)
+		}
+		return out
+	}
+	return []string{strconv.Itoa(j.Conc)}
 }

@@ -42,6 +42,8 @@ type Job struct {
 	// InferenceX is set for a job expanded from an InferenceX checkout: the
 	// generator's row, exactly as InferenceX's generator writes it.
 	InferenceX *inferencex.Job `json:"inferencex,omitempty"`
+	// Why says why an InferenceX job was not placed (Placement.Unplaced).
+	Why string `json:"why,omitempty"`
 
 	// Node is the inventory node or cluster the job is placed on; empty
 	// until placed. Candidates lists every machine that fits.
@@ -49,8 +51,13 @@ type Job struct {
 	Candidates []string `json:"candidates,omitempty"`
 }
 
-// GPUs is how many GPUs the job occupies (tp x pp on a single node).
+// GPUs is how many GPUs the job occupies (tp x pp on a single node; an
+// InferenceX row also counts its context-parallel ranks, and a multi-node
+// row every worker of both roles).
 func (j *Job) GPUs() int {
+	if j.InferenceX != nil {
+		return j.InferenceX.GPUs()
+	}
 	pp := j.PP
 	if pp < 1 {
 		pp = 1

@@ -18,8 +18,14 @@ type Options struct {
 
 // Placement is where each job runs and how long the sweep should take.
 type Placement struct {
-	Jobs     []*Job        // placed jobs, in expansion order; Node and Candidates set
-	Skipped  []*Job        // jobs left out by the filters or the --node pin
+	Jobs    []*Job // placed jobs, in expansion order; Node and Candidates set
+	Skipped []*Job // jobs left out by the filters or the --node pin
+	// Unplaced holds the InferenceX jobs fleet cannot run here, each with
+	// its reason (Job.Why): no machine of the runner label's kind, or a
+	// kind of job fleet does not run yet. A checkout's matrix covers
+	// every GPU InferenceX has; an inventory has some of them, so these
+	// are reported, not an error.
+	Unplaced []*Job
 	Machines []MachineLoad // every machine with at least one job, in inventory order
 	Makespan time.Duration // estimated duration: machines in parallel, jobs on one lane in sequence
 	GPUHours float64       // estimated GPU time of every placed job
@@ -68,9 +74,22 @@ func Place(jobs []*Job, inv *config.Inventory, opts Options) (*Placement, error)
 			p.Skipped = append(p.Skipped, j)
 			continue
 		}
-		fits := false
+		if ok, why := IXRunnable(j); !ok {
+			j.Why = why
+			p.Unplaced = append(p.Unplaced, j)
+			continue
+		}
+		selects := func(m config.Machine) bool { return runnerSelects(j.Runner, m) }
+		if j.InferenceX != nil {
+			selects = ixRunnerSelects(j.InferenceX.Runner, machines)
+		}
+		fits, kind := false, false
 		for _, m := range machines {
-			if !runnerSelects(j.Runner, m) || m.GPUs < j.GPUs() {
+			if !selects(m) {
+				continue
+			}
+			kind = true
+			if m.GPUs < j.GPUs() {
 				continue
 			}
 			fits = true
@@ -84,6 +103,12 @@ func Place(jobs []*Job, inv *config.Inventory, opts Options) (*Placement, error)
 			p.Jobs = append(p.Jobs, j)
 		case fits && narrowed:
 			p.Skipped = append(p.Skipped, j)
+		case j.InferenceX != nil:
+			j.Why = fmt.Sprintf("no machine in the inventory for runner %s (by label, then GPU type)", j.InferenceX.Runner)
+			if kind {
+				j.Why = fmt.Sprintf("no machine for runner %s has %d GPUs", j.InferenceX.Runner, j.GPUs())
+			}
+			p.Unplaced = append(p.Unplaced, j)
 		default:
 			unplaceable = append(unplaceable, j)
 		}

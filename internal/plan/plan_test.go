@@ -237,7 +237,7 @@ func TestParseFiltersErrors(t *testing.T) {
 	tests := []struct {
 		arg, want string
 	}{
-		{"colour=red", `unknown key "colour"; valid keys: config, model, framework, precision, gpu, seq, tp, ep, conc, node`},
+		{"colour=red", `unknown key "colour"; valid keys: config, model, framework, precision, gpu, runner, seq, tp, ep, conc, spec, node`},
 		{"tp", "want KEY=GLOB"},
 		{"tp=", "want KEY=GLOB"},
 		{"config=[", "bad glob"},

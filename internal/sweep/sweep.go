@@ -62,6 +62,8 @@ type Options struct {
 	Binaries  *agentbin.Finder
 	Machines  machine.Options
 	Version   string
+	// InferenceX is set when jobs come from an InferenceX checkout.
+	InferenceX *engine.IXOptions
 }
 
 // ErrNothingToRerun says a rerun found no failed job in its run.
@@ -236,6 +238,7 @@ func (s *Sweep) Run(ctx context.Context, lg *log.Logger, hooks Hooks) (*Result, 
 		Binaries:   s.o.Binaries,
 		Logger:     lg,
 		KeepWork:   s.o.KeepWork,
+		InferenceX: s.o.InferenceX,
 		Resume:     s.o.Mode != New,
 	})
 	summary, runErr := eng.Run(ctx, s.jobs)

@@ -1,0 +1,272 @@
+package plan
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/fleetbench/fleet/internal/config"
+	"github.com/fleetbench/fleet/internal/inferencex"
+	"github.com/fleetbench/fleet/internal/inferencex/matrix"
+	"github.com/hashicorp/hcl/v2"
+)
+
+// FromInferenceX turns rows of InferenceX's matrix generator into jobs,
+// in the generator's order. Each job keeps its row (Job.InferenceX); the
+// fleet fields are derived from it so that filters, placement, the job
+// table and the store see an InferenceX job like any other. Client gives
+// the prompt and warmup counts InferenceX's scripts use (10 and 2 per
+// unit of concurrency, range ratio 0.8).
+func FromInferenceX(rows []*inferencex.Job, client config.Client) []*Job {
+	jobs := make([]*Job, 0, len(rows))
+	seen := map[string]int{}
+	for _, r := range rows {
+		conc := r.FirstConc()
+		j := &Job{
+			Config:      r.Key,
+			Model:       r.Model,
+			ModelPrefix: r.ModelPrefix,
+			Image:       r.Image,
+			Precision:   r.Precision,
+			Framework:   r.Framework,
+			Runner:      []string{r.Runner},
+			Seq:         ixSeq(r),
+			ISL:         r.ISL,
+			OSL:         r.OSL,
+			MaxModelLen: r.MaxModelLen,
+			TP:          r.TP,
+			EP:          r.EP,
+			PP:          max(r.PP, 1),
+			DPAttn:      r.DPAttn,
+			Conc:        conc,
+			Spec:        r.SpecDecoding,
+			RangeRatio:  client.RangeRatio,
+			NumPrompts:  client.PromptsPerConc * conc,
+			NumWarmups:  client.WarmupsPerConc * conc,
+			Percentiles: slices.Clone(client.Percentiles),
+			InferenceX:  r,
+		}
+		if r.MultiNode {
+			// The fleet view of a multi-node job: its decode role's
+			// parallelism (the one interactivity depends on).
+			if r.Decode != nil {
+				j.TP, j.EP, j.DPAttn = r.Decode.TP, r.Decode.EP, r.Decode.DPAttn
+			}
+			j.PP = 1
+		}
+		id := ixJobID(r, j.Seq)
+		seen[id]++
+		if n := seen[id]; n > 1 {
+			// The generator may repeat a row (one per runner name with
+			// a node filter): ids stay unique and stable in row order.
+			id = fmt.Sprintf("%s_%d", id, n)
+		}
+		j.ID = id
+		jobs = append(jobs, j)
+	}
+	return jobs
+}
+
+// ixSeq names an InferenceX row's scenario the way fleet names its own:
+// 8k1k for 8192/1024 (k = 1024), <isl>-<osl> for other lengths, agentic
+// for trace replay.
+func ixSeq(r *inferencex.Job) string {
+	if r.Agentic() {
+		return "agentic"
+	}
+	if r.ISL > 0 && r.OSL > 0 && r.ISL%1024 == 0 && r.OSL%1024 == 0 {
+		return fmt.Sprintf("%dk%dk", r.ISL/1024, r.OSL/1024)
+	}
+	return fmt.Sprintf("%d-%d", r.ISL, r.OSL)
+}
+
+var unsafeIDPart = regexp.MustCompile(`[^A-Za-z0-9.-]+`)
+
+// ixJobID is `<config>_<seq>_<point>_conc<C>[_eval]`, where the point
+// holds every field that tells two rows of one config apart: tp, ep, pp,
+// dcp and pcp (the last three only when not 1), dp-attn, speculative
+// decoding (when not none), KV offloading for agentic rows, and each
+// role's workers for multi-node rows; a multi-node row's concurrency list
+// is joined by x, as InferenceX names its results.
+func ixJobID(r *inferencex.Job, seq string) string {
+	var p strings.Builder
+	if r.MultiNode {
+		role := func(name string, w *inferencex.Worker) {
+			if w == nil {
+				return
+			}
+			fmt.Fprintf(&p, "%s%dx%d-ep%d", name, w.NumWorker, w.TP, w.EP)
+			if w.PP > 1 {
+				fmt.Fprintf(&p, "-pp%d", w.PP)
+			}
+			if w.DCPSize > 1 {
+				fmt.Fprintf(&p, "-dcp%d", w.DCPSize)
+			}
+			if w.PCPSize > 1 {
+				fmt.Fprintf(&p, "-pcp%d", w.PCPSize)
+			}
+			fmt.Fprintf(&p, "-dpa%t", w.DPAttn)
+		}
+		role("p", r.Prefill)
+		p.WriteString("-")
+		role("d", r.Decode)
+	} else {
+		fmt.Fprintf(&p, "tp%d-ep%d", r.TP, r.EP)
+		if r.PP > 1 {
+			fmt.Fprintf(&p, "-pp%d", r.PP)
+		}
+		if r.DCPSize > 1 {
+			fmt.Fprintf(&p, "-dcp%d", r.DCPSize)
+		}
+		if r.PCPSize > 1 {
+			fmt.Fprintf(&p, "-pcp%d", r.PCPSize)
+		}
+		fmt.Fprintf(&p, "-dpa%t", r.DPAttn)
+	}
+	if r.SpecDecoding != "" && r.SpecDecoding != "none" {
+		p.WriteString("-spec-" + r.SpecDecoding)
+	}
+	if r.Agentic() {
+		kv := "kv" + r.KVOffloading
+		if r.KVOffloadBackend != nil {
+			kv += "-" + r.KVOffloadBackend.Name
+		}
+		p.WriteString("-" + kv)
+	}
+	concs := make([]string, len(r.Conc))
+	for i, c := range r.Conc {
+		concs[i] = strconv.Itoa(c)
+	}
+	id := fmt.Sprintf("%s_%s_%s_conc%s", r.Key, seq, unsafeIDPart.ReplaceAllString(p.String(), "-"), strings.Join(concs, "x"))
+	if r.EvalOnly != nil && *r.EvalOnly {
+		id += "_eval"
+	}
+	return id
+}
+
+// IXRunnable says whether fleet can run an InferenceX job today, and why
+// not: multi-node jobs wait for multi-node support, agentic rows for
+// trace replay's result processing.
+func IXRunnable(j *Job) (bool, string) {
+	r := j.InferenceX
+	switch {
+	case r == nil:
+		return true, ""
+	case r.MultiNode:
+		return false, fmt.Sprintf("multi-node job (%d GPUs in prefill and decode roles): fleet does not run multi-node jobs yet", r.GPUs())
+	case r.Agentic():
+		return false, "agentic trace-replay row: fleet does not process agentic results yet"
+	}
+	return true, ""
+}
+
+// ixRunnerSelects maps an InferenceX runner label to inventory machines:
+// machines carrying the label itself (or its name, for a label without
+// its cluster: prefix) first; when none does, machines of the label's GPU
+// type, the label up to its first '-' (h200-nb -> h200, cluster:b300-nv
+// -> b300).
+func ixRunnerSelects(label string, machines []config.Machine) func(config.Machine) bool {
+	bare := strings.TrimPrefix(label, "cluster:")
+	for _, m := range machines {
+		if m.Matches(label) || m.Matches(bare) {
+			return func(m config.Machine) bool { return m.Matches(label) || m.Matches(bare) }
+		}
+	}
+	gpu, _, _ := strings.Cut(bare, "-")
+	return func(m config.Machine) bool { return strings.EqualFold(m.GPU, gpu) }
+}
+
+// ExpandSweep makes every job of a sweep: its own configs' (Expand), then
+// those of its InferenceX checkout, expanded by InferenceX's generator
+// rules with the source's selections. Diagnostics about the checkout's
+// files point at file:line.
+func ExpandSweep(sw *config.Sweep, maxJobs int) ([]*Job, hcl.Diagnostics) {
+	jobs := Expand(sw)
+	src := sw.InferenceX
+	if src == nil {
+		return jobs, nil
+	}
+	rows, diags := ixRows(sw, src)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	if maxJobs <= 0 {
+		maxJobs = config.DefaultMaxJobs
+	}
+	if n := len(jobs) + len(rows); n > maxJobs {
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Too many jobs",
+			Detail:  fmt.Sprintf("The InferenceX checkout %s makes %d jobs (with the sweep's own, %d), more than the limit of %d: select fewer (--config-key, --single-node, --only) or raise --max-jobs.", src.Dir, len(rows), n, maxJobs),
+			Subject: src.Range.Ptr()})
+	}
+	return append(jobs, FromInferenceX(rows, sw.Client)...), diags
+}
+
+// IXDir resolves the checkout's directory: ~ is the home directory, and a
+// relative path is relative to the sweep file that names it.
+func IXDir(sw *config.Sweep, src *config.InferenceXSource) string {
+	dir := src.Dir
+	if dir == "~" || strings.HasPrefix(dir, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			dir = filepath.Join(home, dir[1:])
+		}
+	}
+	if !filepath.IsAbs(dir) && sw.Path != "" {
+		dir = filepath.Join(filepath.Dir(sw.Path), dir)
+	}
+	return dir
+}
+
+// ixRows reads the checkout and runs the generator's expansion with the
+// source's selections: a full sweep, or with config keys the generator's
+// test-config mode (which knows no single/multi-node switch: that filter
+// is applied to its rows).
+func ixRows(sw *config.Sweep, src *config.InferenceXSource) ([]*inferencex.Job, hcl.Diagnostics) {
+	dir := IXDir(sw, src)
+	var args []string
+	if len(src.ConfigKeys) > 0 {
+		args = append(args, "test-config", "--config-keys")
+		args = append(args, src.ConfigKeys...)
+	} else {
+		args = append(args, "full-sweep")
+		switch src.Nodes {
+		case "single":
+			args = append(args, "--single-node")
+		case "multi":
+			args = append(args, "--multi-node")
+		}
+	}
+	switch src.Evals {
+	case "none":
+		args = append(args, "--no-evals")
+	case "only":
+		args = append(args, "--evals-only")
+	case "all":
+		args = append(args, "--all-evals")
+	}
+	sel, err := matrix.ParseArgs(args)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid InferenceX selection", Detail: err.Error(), Subject: src.Range.Ptr()}}
+	}
+	m, diags := matrix.Load(dir, src.ConfigFiles, src.RunnerConfig)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	rows, err := m.Generate(sel)
+	if err != nil {
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "InferenceX matrix", Detail: fmt.Sprintf("%s: %v", dir, err), Subject: src.Range.Ptr()})
+	}
+	if len(src.ConfigKeys) > 0 && src.Nodes != "both" {
+		kept := rows[:0]
+		for _, r := range rows {
+			if r.MultiNode == (src.Nodes == "multi") {
+				kept = append(kept, r)
+			}
+		}
+		rows = kept
+	}
+	return rows, diags
+}

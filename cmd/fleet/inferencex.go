@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -109,11 +108,9 @@ The output loads with fleet plan as it is.`,
 // loadMatrix reads a checkout's master configs, printing diagnostics
 // (with the YAML's lines) to stderr.
 func (a *App) loadMatrix(dir string, configFiles []string, runnerConfig string) (*matrix.Matrix, error) {
-	abs, err := filepath.Abs(expandHome(dir))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
-	}
-	m, diags := matrix.Load(abs, configFiles, runnerConfig)
+	// The directory as given: what convert writes names it so, and
+	// diagnostics read like the user's own paths.
+	m, diags := matrix.Load(expandHome(dir), configFiles, runnerConfig)
 	if len(diags) > 0 {
 		if err := config.NewLoader(nil).WriteDiagnostics(a.Stderr, diags, isTerminal(a.Stderr)); err != nil {
 			return nil, err

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -93,6 +94,19 @@ func (l *Loader) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, color bool
 			files[d.Subject.Filename] = &hcl.File{Bytes: src}
 		}
 	}
+	diags = slices.Clone(diags)
+	for i, d := range diags {
+		if d.Subject != nil && d.Subject.Start.Byte == 0 && d.Subject.Start.Line > 1 {
+			if f := files[d.Subject.Filename]; f != nil {
+				// A YAML reader knows lines and columns only: the
+				// snippet needs byte offsets.
+				c := *d
+				rng := withOffsets(*d.Subject, f.Bytes)
+				c.Subject = &rng
+				diags[i] = &c
+			}
+		}
+	}
 	wr := hcl.NewDiagnosticTextWriter(&buf, files, 0, color)
 	for _, d := range diags {
 		buf.Reset()
@@ -110,6 +124,32 @@ func (l *Loader) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, color bool
 		}
 	}
 	return nil
+}
+
+// withOffsets fills a range's byte offsets from its lines and columns
+// (columns counted in bytes, 1-based) in src.
+func withOffsets(r hcl.Range, src []byte) hcl.Range {
+	offset := func(p hcl.Pos) hcl.Pos {
+		line, b := 1, 0
+		for b < len(src) && line < p.Line {
+			if src[b] == '\n' {
+				line++
+			}
+			b++
+		}
+		p.Byte = min(b+max(p.Column-1, 0), len(src))
+		return p
+	}
+	r.Start = offset(r.Start)
+	if r.End.Line == 0 {
+		r.End = r.Start
+	} else {
+		r.End = offset(r.End)
+	}
+	if r.End.Byte < r.Start.Byte {
+		r.End = r.Start
+	}
+	return r
 }
 
 // maxSnippetSource bounds what is read of a file to show a diagnostic's

@@ -110,6 +110,9 @@ func newReadmeRun(t *testing.T, root string) *readmeRun {
 	r.home = filepath.Join(r.ws, "home")
 	copyPath(t, filepath.Join(root, "inventory.hcl"), filepath.Join(r.ws, "inventory.hcl"))
 	copyPath(t, filepath.Join(root, "sweeps"), filepath.Join(r.ws, "sweeps"))
+	// The miniature InferenceX checkout the README's examples plan.
+	ix := filepath.Join("internal", "inferencex", "testdata", "checkout")
+	copyPath(t, filepath.Join(root, ix), filepath.Join(r.ws, ix))
 	// Results made elsewhere, for `fleet results import ~/inferencemax-results/`:
 	// bench_serving files named the InferenceMAX way.
 	fixture := filepath.Join(root, "internal/store/testdata/runs/20261101-120000-fixture")
@@ -253,7 +256,7 @@ func (r *readmeRun) latestRun() string {
 func (r *readmeRun) loadHCL(b mdBlock, inv *config.Inventory) *config.Inventory {
 	t := r.t
 	kind := "inventory"
-	if regexp.MustCompile(`(?m)^config\s+"`).MatchString(b.text) {
+	if regexp.MustCompile(`(?m)^(config\s+"|inferencex\s+\{)`).MatchString(b.text) {
 		kind = "sweep"
 	}
 	path := filepath.Join(t.TempDir(), fmt.Sprintf("readme-%s-line%d.hcl", kind, b.line))
@@ -284,8 +287,8 @@ func (r *readmeRun) loadHCL(b mdBlock, inv *config.Inventory) *config.Inventory 
 		t.Errorf("README.md:%d: the sweep example does not load:\n%s", b.line, msg.String())
 		return inv
 	}
-	if len(sw.Configs) == 0 {
-		t.Errorf("README.md:%d: the sweep example has no config", b.line)
+	if len(sw.Configs) == 0 && sw.InferenceX == nil {
+		t.Errorf("README.md:%d: the sweep example has no config and no inferencex block", b.line)
 	}
 	return inv
 }
@@ -380,6 +383,17 @@ var readmeChecks = map[string]readmeCheck{
 		m := regexp.MustCompile(`(?m)^(\d+) jobs on \d+ machines`).FindStringSubmatch(out)
 		if m == nil || m[1] == "0" {
 			return fmt.Errorf("no job count, or no job")
+		}
+		return nil
+	},
+	"fleet inferencex matrix": func(_ *readmeRun, out string) error {
+		// The generator's rows: a JSON array, each with its exp-name.
+		var rows []map[string]any
+		if err := json.Unmarshal([]byte(out), &rows); err != nil {
+			return fmt.Errorf("not a JSON array of rows: %v", err)
+		}
+		if len(rows) == 0 || rows[0]["exp-name"] == nil {
+			return fmt.Errorf("no generator rows")
 		}
 		return nil
 	},

@@ -37,6 +37,24 @@ openai-chat cannot take ids: prompts become text of one common word per id.
 As in bench_serving, --metadata and --goodput take several space-separated
 values (--metadata tp=8 conc=64). The bearer token comes from OPENAI_API_KEY.
 
+fleet bench takes the command line InferenceX's scripts give their client
+(utils/bench_serving/benchmark_serving.py), with its defaults (percentiles
+90, 99 and 99.9 of ttft, tpot, itl and e2el):
+  --use-chat-template  prompts go as one user message to /v1/chat/completions
+                       (unless --endpoint says otherwise), where the server
+                       applies the model's chat template; the Python client
+                       renders the template itself and sends text to
+                       /v1/completions. The server adds the template's tokens
+                       to each prompt (the Python client subtracts them first).
+  --dsv4               (needs --use-chat-template) each prompt is framed as
+                       DeepSeek-V4's user turn in thinking mode, as text on
+                       the backend's own endpoint; prompt lengths are drawn 4
+                       tokens shorter, as the Python client does.
+  --profile            POST /start_profile after the warmups, /stop_profile
+                       after the run; a failed call is a warning.
+  --trust-remote-code, --tokenizer-mode, --disable-tqdm
+                       accepted, no effect: fleet runs no tokenizer.
+
 Exit status 3 when more than --max-failure-ratio of the requests failed (the
 result is written first) or when every warmup request failed.`,
 		Args: cobra.ArbitraryArgs,
@@ -69,6 +87,9 @@ result is written first) or when every warmup request failed.`,
 					return withCode(ExitFailed, err)
 				}
 				return err
+			}
+			for _, e := range res.ProfileErrors {
+				log.Warn("profiler call failed; the run went on without it", "error", termtext.Text(e))
 			}
 			if err := writeBenchSummary(cmd.OutOrStdout(), res); err != nil {
 				return fmt.Errorf("print summary: %w", err)

@@ -91,6 +91,14 @@ type Config struct {
 	NumWarmups     int
 	Seed           int64
 	IgnoreEOS      bool
+	// ChatTemplate frames prompts as a chat turn (--use-chat-template,
+	// --dsv4); none by default.
+	ChatTemplate ChatTemplate
+	// Profile asks the server to profile the measured requests: POST
+	// {base}/start_profile after the warmups, {base}/stop_profile after
+	// the last request (the server must have been started with profiling
+	// enabled). Either call failing does not fail the run.
+	Profile bool
 
 	PercentileMetrics []string  // subset of ttft, tpot, itl, e2el
 	MetricPercentiles []float64 // e.g. 99, 99.9
@@ -182,8 +190,14 @@ func (c *Config) validate() error {
 	if !slices.Contains(Backends(), c.Backend) {
 		errs = append(errs, fmt.Errorf("backend %q: want one of %v", c.Backend, Backends()))
 	}
+	if err := c.ChatTemplate.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ChatTemplate == ChatTemplateDSV4 && c.Dataset == nil && c.Random.InputLen < DSV4FrameTokens {
+		errs = append(errs, fmt.Errorf("input length %d: the DeepSeek-V4 chat frame alone takes %d tokens", c.Random.InputLen, DSV4FrameTokens))
+	}
 	if c.Endpoint == "" {
-		c.Endpoint = c.Backend.DefaultEndpoint()
+		c.Endpoint = c.DefaultEndpoint()
 	}
 	if !strings.HasPrefix(c.Endpoint, "/") {
 		errs = append(errs, fmt.Errorf("endpoint %q: want a path starting with /", c.Endpoint))

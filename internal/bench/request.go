@@ -52,6 +52,7 @@ type requester struct {
 	client    *http.Client
 	url       string
 	backend   Backend
+	chat      bool // chat completions body and stream
 	model     string
 	ignoreEOS bool
 	extra     []member
@@ -100,7 +101,7 @@ func (q *requester) buildBody(dst []byte, req Request) []byte {
 	if field("model") {
 		dst = appendJSONString(dst, q.model)
 	}
-	if q.backend.Chat() {
+	if q.chat {
 		if field("messages") {
 			dst = append(dst, `[{"role":"user","content":`...)
 			dst = req.Prompt.AppendText(dst)

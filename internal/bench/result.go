@@ -59,6 +59,10 @@ type Result struct {
 	Extra []RawKV
 	// Requests are the measured requests (in memory only).
 	Requests []RequestResult
+	// ProfileErrors says why a --profile call to the server failed (in
+	// memory only; the run goes on without the profile, as the Python
+	// client's does).
+	ProfileErrors []string
 }
 
 // Detail is bench_serving's per-request arrays.

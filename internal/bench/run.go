@@ -29,7 +29,11 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	ds := cfg.Dataset
 	var intervals []float64
 	if ds == nil {
-		rd, err := NewRandomDataset(cfg.Random, cfg.NumPrompts, cfg.Seed, cfg.RequestRate, cfg.Burstiness)
+		rc := cfg.Random
+		if cfg.ChatTemplate == ChatTemplateDSV4 {
+			rc.InputLen -= DSV4FrameTokens // validated above
+		}
+		rd, err := NewRandomDataset(rc, cfg.NumPrompts, cfg.Seed, cfg.RequestRate, cfg.Burstiness)
 		if err != nil {
 			return nil, fmt.Errorf("bench config: %w", err)
 		}
@@ -40,6 +44,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 			return nil, fmt.Errorf("bench config: %w", err)
 		}
 		intervals = iv
+	}
+	if cfg.ChatTemplate == ChatTemplateDSV4 {
+		ds = dsv4Dataset{ds}
 	}
 	extra, _ := cfg.extraBody() // validated above
 	maxTokens, choices := streamHints(extra)
@@ -79,6 +86,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		client:    client,
 		url:       base + cfg.Endpoint,
 		backend:   cfg.Backend,
+		chat:      cfg.chat(),
 		model:     model,
 		ignoreEOS: cfg.IgnoreEOS,
 		extra:     extra,
@@ -116,12 +124,24 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		q.onChunk = prog.addTokens
 		defer prog.stop()
 	}
+	var profileErrs []string
+	if cfg.Profile {
+		if err := q.profile(ctx, base+"/start_profile"); err != nil {
+			profileErrs = append(profileErrs, err.Error())
+		}
+	}
 	startWall := time.Now()
 	runStart, err := dispatch(ctx, q, cfg.MaxConcurrency, len(reqs), ds.Request, intervals, reqs, prog)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Profile {
+		if err := q.profile(ctx, base+"/stop_profile"); err != nil {
+			profileErrs = append(profileErrs, err.Error())
+		}
+	}
 	res := computeResult(&cfg, reqs, runStart)
+	res.ProfileErrors = profileErrs
 	res.Date = formatDate(startWall)
 	res.BenchmarkStartTimeUnix = float64(startWall.UnixNano()) / 1e9
 	res.BenchmarkEndTimeUnix = res.BenchmarkStartTimeUnix + res.Duration

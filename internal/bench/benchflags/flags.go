@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -37,9 +38,26 @@ type Flags struct {
 	ResultDir       string
 	ResultFilename  string
 	MaxFailureRatio float64
+
+	// UseChatTemplate and DSV4 decide Config.ChatTemplate in Finish.
+	UseChatTemplate bool
+	DSV4            bool
+	// TrustRemoteCode, TokenizerMode and DisableTqdm are accepted for
+	// InferenceX's client's command line; they change nothing (fleet runs
+	// no tokenizer code and draws its progress only on a terminal).
+	TrustRemoteCode bool
+	TokenizerMode   string
+	DisableTqdm     bool
 }
 
-// Defaults returns bench_serving's defaults, as `fleet bench` has them.
+// tokenizerModes are the values InferenceX's client accepts for
+// --tokenizer-mode; fleet checks the value and otherwise ignores it.
+var tokenizerModes = []string{"auto", "slow", "mistral", "custom", "deepseek_v4"}
+
+// Defaults returns the defaults of InferenceX's client (its
+// utils/bench_serving/benchmark_serving.py), which fleet bench stands in
+// for: every metric, at the 90th, 99th and 99.9th percentiles, since
+// InferenceX's scripts name neither and its tools read p90 and p99.9.
 func Defaults() *Flags {
 	cfg := bench.DefaultConfig()
 	return &Flags{
@@ -48,9 +66,10 @@ func Defaults() *Flags {
 		Port:              8000,
 		Rate:              "inf",
 		Dataset:           "random",
-		PercentileMetrics: strings.Join(cfg.PercentileMetrics, ","),
-		MetricPercentiles: "99",
+		PercentileMetrics: "ttft,tpot,itl,e2el",
+		MetricPercentiles: "90,99,99.9",
 		MaxFailureRatio:   0.05,
+		TokenizerMode:     "auto",
 	}
 }
 
@@ -61,11 +80,17 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "server base URL, e.g. http://127.0.0.1:8000 (instead of --host/--port)")
 	fs.StringVar(&f.Host, "host", f.Host, "server host")
 	fs.IntVar(&f.Port, "port", f.Port, "server port")
-	fs.StringVar(&c.Endpoint, "endpoint", c.Endpoint, "API path (default /v1/completions; /v1/chat/completions for openai-chat)")
+	fs.StringVar(&c.Endpoint, "endpoint", c.Endpoint, "API path (default /v1/completions; /v1/chat/completions for openai-chat or --use-chat-template)")
 	fs.StringVar((*string)(&c.Backend), "backend", string(c.Backend), "server kind: vllm, sglang, trt, openai, openai-chat (decides the request body)")
 	fs.StringVar(&c.Model, "model", c.Model, "model name (recorded as model_id; sent unless --served-model-name)")
 	fs.StringVar(&c.ServedModelName, "served-model-name", c.ServedModelName, "model name to send in requests")
-	fs.StringVar(&c.Tokenizer, "tokenizer", c.Tokenizer, "tokenizer name, recorded only (default --model)")
+	fs.StringVar(&c.Tokenizer, "tokenizer", c.Tokenizer, "tokenizer name, recorded only as tokenizer_id (default --model); fleet sends token ids and loads no tokenizer")
+	fs.StringVar(&f.TokenizerMode, "tokenizer-mode", f.TokenizerMode, "accepted and checked ("+strings.Join(tokenizerModes, ", ")+"); no effect: fleet loads no tokenizer")
+	fs.BoolVar(&f.TrustRemoteCode, "trust-remote-code", f.TrustRemoteCode, "accepted; no effect: fleet runs no tokenizer code")
+	fs.BoolVar(&f.UseChatTemplate, "use-chat-template", f.UseChatTemplate, "send each prompt as a chat turn: one user message to the chat completions endpoint, so the server applies the model's chat template (fleet has no tokenizer to render it itself)")
+	fs.BoolVar(&f.DSV4, "dsv4", f.DSV4, "with --use-chat-template: frame each prompt as DeepSeek-V4's user turn in thinking mode, rendered by fleet as text, prompt lengths 4 tokens shorter so the framed prompt has the target length")
+	fs.BoolVar(&c.Profile, "profile", c.Profile, "POST /start_profile after the warmups and /stop_profile after the run (the server must have profiling enabled); a failed call is reported, not fatal")
+	fs.BoolVar(&f.DisableTqdm, "disable-tqdm", f.DisableTqdm, "accepted; no effect: the progress line is drawn only on a terminal")
 	fs.StringVar(&f.Dataset, "dataset-name", f.Dataset, "dataset: random")
 	fs.IntVar(&c.Random.InputLen, "random-input-len", c.Random.InputLen, "input length in tokens (after the prefix)")
 	fs.IntVar(&c.Random.OutputLen, "random-output-len", c.Random.OutputLen, "output length (max_tokens)")
@@ -140,9 +165,20 @@ func (f *Flags) Finish(fs *pflag.FlagSet, args []string) error {
 	if !(f.MaxFailureRatio >= 0 && f.MaxFailureRatio <= 1) {
 		return fmt.Errorf("--max-failure-ratio %v: want 0..1", f.MaxFailureRatio)
 	}
+	if !slices.Contains(tokenizerModes, f.TokenizerMode) {
+		return fmt.Errorf("--tokenizer-mode %q: want one of %s", f.TokenizerMode, strings.Join(tokenizerModes, ", "))
+	}
+	switch {
+	case f.DSV4 && !f.UseChatTemplate:
+		return errors.New("--dsv4 requires --use-chat-template")
+	case f.DSV4:
+		cfg.ChatTemplate = bench.ChatTemplateDSV4
+	case f.UseChatTemplate:
+		cfg.ChatTemplate = bench.ChatTemplateServer
+	}
 	f.SaveResult = f.SaveResult || cfg.SaveDetailed
 	if cfg.Endpoint == "" {
-		cfg.Endpoint = cfg.Backend.DefaultEndpoint()
+		cfg.Endpoint = cfg.DefaultEndpoint()
 	}
 	return nil
 }

@@ -205,6 +205,32 @@ node "node1" {
 	// client = "fleet": the same scripts, fleet bench as the client.
 	runDir, rows = ixSweep(t, env, inv, filepath.Join(dir, "results"), "ixfleet", "--known-hosts", r.KnownHosts, "--client", "fleet")
 	checkIXRows(t, runDir, "node1", "", rows)
+
+	// The rows are in the store beside fleet's own: a report of the run
+	// and a comparison of the two clients' runs, job by job.
+	res := filepath.Join(dir, "results")
+	code, stdout, stderr := runFleet(t, nil, "report", "ix", "--results", res, "--json")
+	if code != ExitOK || !strings.Contains(stdout, "tiny-fp8-h200-sglang") {
+		t.Errorf("report of an InferenceX run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runFleet(t, nil, "compare", "ix", "ixfleet", "--results", res, "--threshold", "1000%", "--json")
+	if code != ExitOK {
+		t.Fatalf("compare: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var cmp struct {
+		Configs []struct{ JobA, JobB string } `json:"configs"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &cmp); err != nil {
+		t.Fatalf("compare --json: %v\n%s", err, stdout)
+	}
+	if len(cmp.Configs) != ixTinyJobs {
+		t.Errorf("compare matched %d of the %d jobs:\n%s", len(cmp.Configs), ixTinyJobs, stdout)
+	}
+	for _, c := range cmp.Configs {
+		if c.JobA != c.JobB {
+			t.Errorf("compare paired %s with %s", c.JobA, c.JobB)
+		}
+	}
 }
 
 // TestInferenceXSweepRunsOnASlurmCluster runs the same config through

@@ -197,3 +197,22 @@ node "m" {
 		t.Errorf("the converted tiny config does not make its 3 jobs without MTP:\n%s", stdout)
 	}
 }
+
+func TestSweepSaysWhichInferenceXJobsItSkipsAndWhy(t *testing.T) {
+	dir := t.TempDir()
+	// Only multi-node and agentic rows: fleet runs none of them yet, and
+	// says so before anything starts.
+	code, stdout, stderr := runFleet(t, nil, "sweep", "--inferencex", ixFixture, "--multi-node", "-i", ixInventory(t),
+		"--results", filepath.Join(dir, "results"), "--log-format", "logfmt")
+	if code != ExitError {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, ExitError, stdout, stderr)
+	}
+	for _, want := range []string{"skipping", "multi-node job (", "fleet does not run multi-node jobs yet", "no job matches"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "results")); len(entries) > 0 {
+		t.Errorf("a sweep with nothing to run left %v", entries)
+	}
+}

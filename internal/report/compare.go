@@ -96,8 +96,27 @@ func (c *Comparison) Regressed() bool { return c.Regressions > 0 }
 
 // configKey names a configuration independently of run, node and job id.
 func configKey(r *results.Row) string {
-	return fmt.Sprintf("%s %s %s %s %d/%d tp%d-ep%d-dpa%t conc%d", r.HW, r.Model, r.Framework, r.Precision, r.ISL, r.OSL,
-		r.TP, max(r.EP, 1), r.DPAttention, r.Conc)
+	return fmt.Sprintf("%s %s %s %s %d/%d tp%d-ep%d-dpa%t%s conc%d", r.HW, r.Model, r.Framework, r.Precision, r.ISL, r.OSL,
+		r.TP, max(r.EP, 1), r.DPAttention, ixPoint(r), r.Conc)
+}
+
+// ixPoint is what else tells two InferenceX configurations apart: the
+// parallel sizes beyond tp and ep, each role of a multi-node deployment,
+// and speculative decoding. It is empty for fleet's own rows, whose keys
+// stay as they were.
+func ixPoint(r *results.Row) string {
+	var b strings.Builder
+	for _, k := range []string{"pp", "dcp_size", "pcp_size",
+		"prefill_num_workers", "prefill_tp", "prefill_ep", "prefill_pp", "decode_num_workers", "decode_tp", "decode_ep", "decode_pp"} {
+		if v, ok := r.Metrics[k]; ok && (v > 1 || strings.HasPrefix(k, "prefill_") || strings.HasPrefix(k, "decode_")) {
+			fmt.Fprintf(&b, "-%s%g", k, v)
+		}
+	}
+	var spec string
+	if json.Unmarshal(r.Extra["spec_decoding"], &spec) == nil && spec != "" && spec != "none" {
+		b.WriteString("-spec-" + spec)
+	}
+	return b.String()
 }
 
 func label(r *results.Row) string {

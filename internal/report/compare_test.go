@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -138,5 +139,45 @@ func TestParseThreshold(t *testing.T) {
 		if (err == nil) != c.ok || c.ok && (got-c.want > 1e-12 || c.want-got > 1e-12) {
 			t.Errorf("ParseThreshold(%q) = %v, %v; want %v ok=%v", c.in, got, err, c.want, c.ok)
 		}
+	}
+}
+
+func TestConfigKeysTellInferenceXConfigurationsApart(t *testing.T) {
+	base := func(extra map[string]string, metrics map[string]float64) *results.Row {
+		r := &results.Row{HW: "h200", Model: "m", Framework: "sglang", Precision: "fp8", ISL: 8192, OSL: 1024, TP: 8, EP: 1, Conc: 4,
+			Metrics: metrics, Extra: map[string]json.RawMessage{}}
+		for k, v := range extra {
+			r.Extra[k] = json.RawMessage(v)
+		}
+		return r
+	}
+	fleet := base(nil, nil)
+	if got, want := configKey(fleet), "h200 m sglang fp8 8192/1024 tp8-ep1-dpafalse conc4"; got != want {
+		t.Errorf("fleet's own row: %q, want %q", got, want)
+	}
+	keys := map[string]string{}
+	for name, r := range map[string]*results.Row{
+		"fleet":      fleet,
+		"spec none":  base(map[string]string{"spec_decoding": `"none"`}, map[string]float64{"pp": 1, "dcp_size": 1, "pcp_size": 1}),
+		"spec mtp":   base(map[string]string{"spec_decoding": `"mtp"`}, nil),
+		"dcp 4":      base(nil, map[string]float64{"dcp_size": 4}),
+		"pp 2":       base(nil, map[string]float64{"pp": 2}),
+		"multi 1p1d": base(nil, map[string]float64{"prefill_num_workers": 1, "prefill_tp": 4, "decode_num_workers": 1, "decode_tp": 8}),
+		"multi 1p2d": base(nil, map[string]float64{"prefill_num_workers": 1, "prefill_tp": 4, "decode_num_workers": 2, "decode_tp": 8}),
+	} {
+		keys[name] = configKey(r)
+	}
+	if keys["fleet"] != keys["spec none"] {
+		t.Errorf("a row without speculative decoding keys like fleet's own: %q vs %q", keys["spec none"], keys["fleet"])
+	}
+	seen := map[string]string{}
+	for name, k := range keys {
+		if name == "spec none" {
+			continue
+		}
+		if prev, dup := seen[k]; dup {
+			t.Errorf("%s and %s share the key %q", name, prev, k)
+		}
+		seen[k] = name
 	}
 }

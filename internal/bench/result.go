@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fleetbench/fleet/internal/atomicfile"
+	"github.com/fleetbench/fleet/internal/pyjson"
 )
 
 // Result is one benchmark's outcome. Its JSON form has bench_serving's keys
@@ -105,7 +106,7 @@ func pyFloatString(f float64) string {
 	if math.IsInf(f, 1) {
 		return "inf"
 	}
-	return string(appendPyFloat(nil, f))
+	return string(pyjson.AppendFloat(nil, f))
 }
 
 // DefaultFilename is bench_serving's result file name:

@@ -202,22 +202,6 @@ func TestDefaultFilenameIsBenchServings(t *testing.T) {
 	}
 }
 
-func TestFloatsAreWrittenAsPythonsRepr(t *testing.T) {
-	tests := map[float64]string{
-		1: "1.0", 0: "0.0", 0.1: "0.1", 1234567.0: "1234567.0", 1e16: "1e+16",
-		1.5e-05: "1.5e-05", 0.0001: "0.0001", 123.456: "123.456", -2: "-2.0",
-		math.NaN(): "null", math.Inf(1): "null",
-	}
-	for f, want := range tests {
-		if got := string(appendPyFloat(nil, f)); got != want {
-			t.Errorf("%v: got %s, want %s", f, got, want)
-		}
-	}
-	if got := string(appendPyString(nil, "café 😀\n\"\x01")); got != `"caf\u00e9 \ud83d\ude00\n\"\u0001"` {
-		t.Errorf("string: %s", got)
-	}
-}
-
 func TestSummaryLooksLikeBenchServings(t *testing.T) {
 	var buf bytes.Buffer
 	if err := sampleResult(false).WriteSummary(&buf); err != nil {

@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"unicode/utf16"
+
+	"github.com/fleetbench/fleet/internal/pyjson"
 )
 
 // RecipeFingerprint is the recipe-fingerprint InferenceX's CI gives a
@@ -52,7 +53,7 @@ func pythonJSON(w *bytes.Buffer, v any) error {
 	case json.Number:
 		w.WriteString(x.String())
 	case string:
-		pythonString(w, x)
+		w.Write(pyjson.AppendString(nil, x))
 	case []any:
 		w.WriteByte('[')
 		for i, e := range x {
@@ -77,7 +78,7 @@ func pythonJSON(w *bytes.Buffer, v any) error {
 			if i > 0 {
 				w.WriteByte(',')
 			}
-			pythonString(w, k)
+			w.Write(pyjson.AppendString(nil, k))
 			w.WriteByte(':')
 			if err := pythonJSON(w, x[k]); err != nil {
 				return err
@@ -88,34 +89,4 @@ func pythonJSON(w *bytes.Buffer, v any) error {
 		return fmt.Errorf("unexpected JSON value of type %T", v)
 	}
 	return nil
-}
-
-func pythonString(w *bytes.Buffer, s string) {
-	w.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			w.WriteString(`\"`)
-		case r == '\\':
-			w.WriteString(`\\`)
-		case r == '\n':
-			w.WriteString(`\n`)
-		case r == '\r':
-			w.WriteString(`\r`)
-		case r == '\t':
-			w.WriteString(`\t`)
-		case r == '\b':
-			w.WriteString(`\b`)
-		case r == '\f':
-			w.WriteString(`\f`)
-		case r >= 0x20 && r <= 0x7e:
-			w.WriteRune(r)
-		case r > 0xffff:
-			a, b := utf16.EncodeRune(r)
-			fmt.Fprintf(w, `\u%04x\u%04x`, a, b)
-		default:
-			fmt.Fprintf(w, `\u%04x`, r)
-		}
-	}
-	w.WriteByte('"')
 }

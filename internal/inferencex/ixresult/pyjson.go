@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/fleetbench/fleet/internal/pyjson"
 )
 
 // object is a JSON object that keeps its keys in insertion order, as a
@@ -51,7 +51,7 @@ func writePy(b *bytes.Buffer, v any, level int) error {
 	case nil:
 		b.WriteString("null")
 	case string:
-		b.Write(appendPyString(nil, x))
+		b.Write(pyjson.AppendString(nil, x))
 	case bool:
 		b.WriteString(strconv.FormatBool(x))
 	case int:
@@ -60,7 +60,7 @@ func writePy(b *bytes.Buffer, v any, level int) error {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return fmt.Errorf("%v is not a JSON number", x)
 		}
-		b.Write(appendPyFloat(nil, x))
+		b.Write(pyjson.AppendFloat(nil, x))
 	case json.Number:
 		b.WriteString(string(x))
 	case json.RawMessage:
@@ -80,7 +80,7 @@ func writePy(b *bytes.Buffer, v any, level int) error {
 				b.WriteByte(',')
 			}
 			newline(b, level+1)
-			b.Write(appendPyString(nil, k))
+			b.Write(pyjson.AppendString(nil, k))
 			b.WriteString(": ")
 			if err := writePy(b, x.vals[k], level+1); err != nil {
 				return fmt.Errorf("%s: %w", k, err)
@@ -162,70 +162,6 @@ func parseValue(d *json.Decoder) (any, error) {
 	default:
 		return t, nil // string, bool, json.Number or nil
 	}
-}
-
-// appendPyFloat writes f as Python's repr(): shortest round-trip digits,
-// always with a "." or an exponent, exponent form below 1e-4 and from 1e16.
-func appendPyFloat(dst []byte, f float64) []byte {
-	if f == 0 {
-		if math.Signbit(f) {
-			return append(dst, "-0.0"...)
-		}
-		return append(dst, "0.0"...)
-	}
-	if a := math.Abs(f); a >= 1e-4 && a < 1e16 {
-		start := len(dst)
-		dst = strconv.AppendFloat(dst, f, 'f', -1, 64)
-		if bytes.IndexByte(dst[start:], '.') >= 0 {
-			return dst
-		}
-		return append(dst, '.', '0')
-	}
-	return strconv.AppendFloat(dst, f, 'e', -1, 64) // Go's exponent form is repr's: 1e-05, 1.5e+16
-}
-
-// appendPyString writes s as json.dumps does with ensure_ascii.
-func appendPyString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	u := func(x rune) {
-		dst = append(dst, '\\', 'u', hex[x>>12&0xf], hex[x>>8&0xf], hex[x>>4&0xf], hex[x&0xf])
-	}
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, `\n`...)
-			case c == '\r':
-				dst = append(dst, `\r`...)
-			case c == '\t':
-				dst = append(dst, `\t`...)
-			case c == '\b':
-				dst = append(dst, `\b`...)
-			case c == '\f':
-				dst = append(dst, `\f`...)
-			case c < 0x20:
-				u(rune(c))
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		if r >= 0x10000 {
-			r1, r2 := utf16.EncodeRune(r)
-			u(r1)
-			u(r2)
-		} else {
-			u(r)
-		}
-	}
-	return append(dst, '"')
 }
 
 // pyRound rounds as Python's round(x, n) does: to the nearest decimal

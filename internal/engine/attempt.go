@@ -290,14 +290,16 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 	if err != nil {
 		return nil, err
 	}
+	return row, writeRow(jobDir, row)
+}
+
+// writeRow keeps a job's aggregated row beside its results (run.RowFile).
+func writeRow(jobDir string, row *results.Row) error {
 	b, err := json.MarshalIndent(row, "", "  ")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := atomicfile.WriteBytes(filepath.Join(jobDir, run.RowFile), b, 0o644); err != nil {
-		return nil, err
-	}
-	return row, nil
+	return atomicfile.WriteBytes(filepath.Join(jobDir, run.RowFile), b, 0o644)
 }
 
 // aggregateIX computes InferenceX's aggregated row of an InferenceX job
@@ -332,14 +334,7 @@ func (e *Engine) aggregateIX(js *jobState, m *machine.Machine, jobDir, name stri
 	var counts struct{ Completed, Failed int }
 	_ = json.Unmarshal(raw, &counts)
 	row.RunID, row.JobID, row.Node, row.Completed, row.Failed = e.opts.Run.ID(), js.job.ID, m.Name, counts.Completed, counts.Failed
-	b, err := json.MarshalIndent(row, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if err := atomicfile.WriteBytes(filepath.Join(jobDir, run.RowFile), b, 0o644); err != nil {
-		return nil, err
-	}
-	return row, nil
+	return row, writeRow(jobDir, row)
 }
 
 // describeExit says in words why the job failed, with the last line of

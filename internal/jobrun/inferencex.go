@@ -37,24 +37,14 @@ const (
 // timeouts, then collects <workspace>/<result_filename>.json into
 // results/, and server.log and gpu_metrics.csv into logs/.
 func (r *runner) runInferenceX(ctx context.Context) error {
-	j, x := r.j, r.j.InferenceX
+	x := r.j.InferenceX
 	if _, err := os.Stat(filepath.Join(r.o.Dir, InferenceXLauncher)); err != nil {
 		return fail(jobspec.ExitBadEnv, "no InferenceX launcher (%s)", InferenceXLauncher)
 	}
-	for _, d := range []string{"logs", "results"} {
-		if err := os.MkdirAll(filepath.Join(r.o.Dir, d), 0o755); err != nil {
-			return fail(jobspec.ExitBadEnv, "work directory: %w", err)
-		}
+	if err := r.prepare(); err != nil {
+		return err
 	}
-	port, err := choosePort(j.Port, r.o.PortTries)
-	if err != nil {
-		return fail(jobspec.ExitPortClash, "%w", err)
-	}
-	r.port = port
-	if port != j.Port {
-		r.logf("port %d is taken; the script's server uses %d", j.Port, port)
-	}
-	r.progress(jobspec.Progress{Phase: jobspec.PhaseStarting, Port: port})
+	r.progress(jobspec.Progress{Phase: jobspec.PhaseStarting, Port: r.port})
 
 	ws := filepath.Join(r.o.Dir, filepath.FromSlash(x.Workspace))
 	if err := unpackBundle(filepath.Join(r.o.Dir, filepath.FromSlash(x.Bundle)), ws); err != nil {
@@ -71,7 +61,7 @@ func (r *runner) runInferenceX(ctx context.Context) error {
 	}
 	defer r.collectLogs(ws)
 
-	r.logf("running InferenceX script %s (client %s, result %s.json) on port %d", x.Script, x.Client, x.ResultFilename, port)
+	r.logf("running InferenceX script %s (client %s, result %s.json) on port %d", x.Script, x.Client, x.ResultFilename, r.port)
 	scriptLog := filepath.Join(r.o.Dir, filepath.FromSlash(ScriptLogPath))
 	if err := r.start(InferenceXLauncher, scriptLog, nil); err != nil {
 		return fail(jobspec.ExitScriptFailed, "start InferenceX script %s: %w", x.Script, err)

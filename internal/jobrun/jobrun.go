@@ -165,32 +165,22 @@ func (r *runner) run(ctx context.Context) error {
 	if _, err := os.Stat(filepath.Join(r.o.Dir, launcher)); err != nil {
 		return fail(jobspec.ExitBadEnv, "no server launcher for framework %q (%s)", j.Framework, launcher)
 	}
-	for _, d := range []string{"logs", "results"} {
-		if err := os.MkdirAll(filepath.Join(r.o.Dir, d), 0o755); err != nil {
-			return fail(jobspec.ExitBadEnv, "work directory: %w", err)
-		}
-	}
-	port, err := choosePort(j.Port, r.o.PortTries)
-	if err != nil {
-		return fail(jobspec.ExitPortClash, "%w", err)
-	}
-	r.port = port
-	if port != j.Port {
-		r.logf("port %d is taken; the server uses %d", j.Port, port)
+	if err := r.prepare(); err != nil {
+		return err
 	}
 	fl, err := r.benchFlags()
 	if err != nil {
 		return fail(jobspec.ExitBadEnv, "client extra_args: %w", err)
 	}
 
-	r.progress(jobspec.Progress{Phase: jobspec.PhaseStarting, Port: port})
-	r.logf("starting %s server: model=%s tp=%d conc=%d isl=%d osl=%d port=%d", j.Framework, j.Model, j.TP, j.Conc, j.ISL, j.OSL, port)
+	r.progress(jobspec.Progress{Phase: jobspec.PhaseStarting, Port: r.port})
+	r.logf("starting %s server: model=%s tp=%d conc=%d isl=%d osl=%d port=%d", j.Framework, j.Model, j.TP, j.Conc, j.ISL, j.OSL, r.port)
 	if err := r.start(launcher, r.log, j.ServerArgs); err != nil {
 		return fail(jobspec.ExitServerExited, "start the server: %w", err)
 	}
 	defer r.stopServer()
 
-	r.progress(jobspec.Progress{Phase: jobspec.PhaseHealth, Port: port})
+	r.progress(jobspec.Progress{Phase: jobspec.PhaseHealth, Port: r.port})
 	started := time.Now()
 	if err := r.waitHealthy(ctx); err != nil {
 		return err
@@ -253,6 +243,25 @@ func (r *runner) benchFlags() (*benchflags.Flags, error) {
 
 // choosePort returns preferred when nothing holds it on 127.0.0.1, else
 // the next free port, trying tries ports in all.
+// prepare makes the work directory's logs/ and results/ and chooses the
+// server's port: the engine's, or the next free one when it is taken.
+func (r *runner) prepare() error {
+	for _, d := range []string{"logs", "results"} {
+		if err := os.MkdirAll(filepath.Join(r.o.Dir, d), 0o755); err != nil {
+			return fail(jobspec.ExitBadEnv, "work directory: %w", err)
+		}
+	}
+	port, err := choosePort(r.j.Port, r.o.PortTries)
+	if err != nil {
+		return fail(jobspec.ExitPortClash, "%w", err)
+	}
+	r.port = port
+	if port != r.j.Port {
+		r.logf("port %d is taken; the server uses %d", r.j.Port, port)
+	}
+	return nil
+}
+
 func choosePort(preferred, tries int) (int, error) {
 	for p := preferred; p < preferred+tries && p <= 65535; p++ {
 		if portFree(p) {

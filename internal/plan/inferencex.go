@@ -90,42 +90,37 @@ var unsafeIDPart = regexp.MustCompile(`[^A-Za-z0-9.-]+`)
 // holds every field that tells two rows of one config apart: tp, ep, pp,
 // dcp and pcp (the last three only when not 1), dp-attn, speculative
 // decoding (when not none), KV offloading for agentic rows, and each
-// role's workers for multi-node rows; a multi-node row's concurrency list
+// role's workers for multi-node rows (p<workers>xtp<tp>-...); a multi-node row's concurrency list
 // is joined by x, as InferenceX names its results.
 func ixJobID(r *inferencex.Job, seq string) string {
 	var p strings.Builder
+	// point writes one parallel layout: pp, dcp and pcp only when not 1.
+	point := func(head string, tp, ep, pp, dcp, pcp int, dpa bool) {
+		fmt.Fprintf(&p, "%stp%d-ep%d", head, tp, ep)
+		for _, s := range []struct {
+			name string
+			v    int
+		}{{"pp", pp}, {"dcp", dcp}, {"pcp", pcp}} {
+			if s.v > 1 {
+				fmt.Fprintf(&p, "-%s%d", s.name, s.v)
+			}
+		}
+		fmt.Fprintf(&p, "-dpa%t", dpa)
+	}
 	if r.MultiNode {
-		role := func(name string, w *inferencex.Worker) {
-			if w == nil {
-				return
+		for i, role := range []struct {
+			name string
+			w    *inferencex.Worker
+		}{{"p", r.Prefill}, {"d", r.Decode}} {
+			if i > 0 {
+				p.WriteString("-")
 			}
-			fmt.Fprintf(&p, "%s%dx%d-ep%d", name, w.NumWorker, w.TP, w.EP)
-			if w.PP > 1 {
-				fmt.Fprintf(&p, "-pp%d", w.PP)
+			if w := role.w; w != nil {
+				point(fmt.Sprintf("%s%dx", role.name, w.NumWorker), w.TP, w.EP, w.PP, w.DCPSize, w.PCPSize, w.DPAttn)
 			}
-			if w.DCPSize > 1 {
-				fmt.Fprintf(&p, "-dcp%d", w.DCPSize)
-			}
-			if w.PCPSize > 1 {
-				fmt.Fprintf(&p, "-pcp%d", w.PCPSize)
-			}
-			fmt.Fprintf(&p, "-dpa%t", w.DPAttn)
 		}
-		role("p", r.Prefill)
-		p.WriteString("-")
-		role("d", r.Decode)
 	} else {
-		fmt.Fprintf(&p, "tp%d-ep%d", r.TP, r.EP)
-		if r.PP > 1 {
-			fmt.Fprintf(&p, "-pp%d", r.PP)
-		}
-		if r.DCPSize > 1 {
-			fmt.Fprintf(&p, "-dcp%d", r.DCPSize)
-		}
-		if r.PCPSize > 1 {
-			fmt.Fprintf(&p, "-pcp%d", r.PCPSize)
-		}
-		fmt.Fprintf(&p, "-dpa%t", r.DPAttn)
+		point("", r.TP, r.EP, r.PP, r.DCPSize, r.PCPSize, r.DPAttn)
 	}
 	if r.SpecDecoding != "" && r.SpecDecoding != "none" {
 		p.WriteString("-spec-" + r.SpecDecoding)

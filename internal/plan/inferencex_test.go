@@ -43,7 +43,7 @@ func TestFromInferenceXDerivesFleetFieldsAndUniqueIDs(t *testing.T) {
 		"k_8k1k_tp8-ep1-dpafalse_conc4_2",
 		"k_8k1k_tp8-ep1-pp2-dcp2-dpafalse_conc4",
 		"k_8k1k_tp8-ep1-dpafalse_conc64_eval",
-		"dsr1-fp4-gb200-dynamo-trt_8k1k_p1x4-ep4-dpatrue-d4x8-ep8-dpafalse-spec-mtp_conc4x8x24",
+		"dsr1-fp4-gb200-dynamo-trt_8k1k_p1xtp4-ep4-dpatrue-d4xtp8-ep8-dpafalse-spec-mtp_conc4x8x24",
 		"dsv4-fp4-b200-sglang-agentic_agentic_tp8-ep1-dpafalse-kvdram-lm-cache_conc4",
 		"k_256-32_tp4-ep1-dpafalse_conc2",
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/fleetbench/fleet/internal/filetail"
 	"github.com/fleetbench/fleet/internal/inferencex/ixresult"
 	"github.com/fleetbench/fleet/internal/interrupt"
+	"github.com/fleetbench/fleet/internal/jobrun"
 	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/machine"
@@ -312,7 +313,7 @@ func (e *Engine) aggregateIX(js *jobState, m *machine.Machine, jobDir, name stri
 	var power *ixresult.PowerInput
 	csvPath := filepath.Join(jobDir, "logs", "gpu_metrics.csv")
 	if csv, err := os.ReadFile(csvPath); err == nil {
-		power = &ixresult.PowerInput{CSV: csv, Source: "logs/gpu_metrics.csv", ExpectedGPUs: p.GPUs()}
+		power = &ixresult.PowerInput{CSV: csv, Source: "logs/gpu_metrics.csv", ExpectedGPUs: p.GPUs(), Location: gpuMetricsZone(jobDir)}
 	}
 	agg, validation, err := ixresult.Process(p, raw, power)
 	if err != nil {
@@ -335,6 +336,20 @@ func (e *Engine) aggregateIX(js *jobState, m *machine.Machine, jobDir, name stri
 	_ = json.Unmarshal(raw, &counts)
 	row.RunID, row.JobID, row.Node, row.Completed, row.Failed = e.opts.Run.ID(), js.job.ID, m.Name, counts.Completed, counts.Failed
 	return row, writeRow(jobDir, row)
+}
+
+// gpuMetricsZone is the zone of the GPU monitor's timestamps, as the
+// node recorded it (jobrun.GPUMetricsZonePath); UTC when it did not.
+func gpuMetricsZone(jobDir string) *time.Location {
+	b, err := os.ReadFile(filepath.Join(jobDir, filepath.FromSlash(jobrun.GPUMetricsZonePath)))
+	if err != nil {
+		return time.UTC
+	}
+	offset, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || offset < -14*3600 || offset > 14*3600 {
+		return time.UTC
+	}
+	return time.FixedZone("", offset)
 }
 
 // describeExit says in words why the job failed, with the last line of

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fleetbench/fleet/internal/inferencex"
 	"github.com/fleetbench/fleet/internal/jobspec"
@@ -120,7 +121,7 @@ func TestInferenceXJobShipsTheBundleAndNamesItsScript(t *testing.T) {
 				t.Errorf("env %s=%q, want %q", k, ix.Env[k], want)
 			}
 		}
-		want := []string{"results/" + rf + ".json", "logs/server.log", "logs/gpu_metrics.csv", "logs/script.log", "job.log"}
+		want := []string{"results/" + rf + ".json", "logs/server.log", "logs/gpu_metrics.csv", "logs/gpu_metrics.zone", "logs/script.log", "job.log"}
 		if strings.Join(sp.Outputs, " ") != strings.Join(want, " ") {
 			t.Errorf("outputs %v, want %v", sp.Outputs, want)
 		}
@@ -179,5 +180,25 @@ func TestInferenceXClientIsCheckedBeforeTheRun(t *testing.T) {
 	}
 	if len(s.started) != 0 {
 		t.Errorf("started %v", s.started)
+	}
+}
+
+func TestGPUMetricsZoneIsTheNodes(t *testing.T) {
+	tests := []struct {
+		file       string // contents; "-" for no file
+		wantOffset int
+	}{
+		{"-", 0}, {"0\n", 0}, {"7200\n", 7200}, {"-18000", -18000}, {"bogus", 0}, {"999999", 0},
+	}
+	for _, tt := range tests {
+		dir := t.TempDir()
+		if tt.file != "-" {
+			os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+			os.WriteFile(filepath.Join(dir, "logs", "gpu_metrics.zone"), []byte(tt.file), 0o644)
+		}
+		_, off := time.Date(2026, 12, 3, 12, 0, 0, 0, gpuMetricsZone(dir)).Zone()
+		if off != tt.wantOffset {
+			t.Errorf("zone file %q: offset %d, want %d", tt.file, off, tt.wantOffset)
+		}
 	}
 }

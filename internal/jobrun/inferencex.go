@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -158,6 +159,31 @@ func (r *runner) collectLogs(ws string) {
 			r.logf("not copied from the workspace: %v", err)
 		}
 	}
+	if _, err := os.Stat(filepath.Join(r.o.Dir, "logs", "gpu_metrics.csv")); err == nil {
+		zone := scriptZone(r.j.Runtime, time.Now())
+		if err := os.WriteFile(filepath.Join(r.o.Dir, filepath.FromSlash(GPUMetricsZonePath)), []byte(zone+"\n"), 0o644); err != nil {
+			r.logf("GPU metrics zone: %v", err)
+		}
+	}
+}
+
+// GPUMetricsZonePath holds the UTC offset, in seconds, of the local time
+// the script's GPU monitor wrote its timestamps in (nvidia-smi writes
+// local time without a zone): the controller needs it to line the
+// samples up with the benchmark's window, which the client records in
+// Unix time.
+const GPUMetricsZonePath = "logs/gpu_metrics.zone"
+
+// scriptZone is the UTC offset of the script's clock: a docker container
+// runs in UTC (fleet passes no TZ in); on the host, and in an enroot or
+// pyxis container, which shares the host's /etc/localtime, it is the
+// node's own zone.
+func scriptZone(runtime string, now time.Time) string {
+	if runtime == "docker" {
+		return "0"
+	}
+	_, offset := now.Zone()
+	return strconv.Itoa(offset)
 }
 
 // printTail copies the last lines of a log to the job's log.

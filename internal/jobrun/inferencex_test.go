@@ -91,3 +91,12 @@ func TestInferenceXTimeouts(t *testing.T) {
 		})
 	}
 }
+
+func TestScriptZone(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.FixedZone("CET", 3600))
+	for _, tt := range []struct{ runtime, want string }{{"docker", "0"}, {"enroot", "3600"}, {"none", "3600"}, {"", "3600"}} {
+		if got := scriptZone(tt.runtime, now); got != tt.want {
+			t.Errorf("runtime %q: %s, want %s", tt.runtime, got, tt.want)
+		}
+	}
+}

@@ -28,6 +28,13 @@ results/<result_filename>.json, stops the server, and exits with the code of
 the exit code table in scripts/README.md. It prints progress lines
 (` + jobspec.ProgressPrefix + `{json}) as it goes.
 
+A job file with an inferencex section runs one of InferenceX's own
+benchmark scripts instead: the checkout's bundle is unpacked into the
+job's workspace, the script runs there (the container's /workspace) through
+scripts/server/inferencex.sh with InferenceX's environment contract, and
+<workspace>/<result_filename>.json is collected into results/; the script
+starts its own server and client.
+
 SERVER_STOP_GRACE (seconds, 30) and HEALTH_POLL (seconds, 1) tune it.`,
 		Hidden: true,
 		Args:   cobra.MaximumNArgs(1),

@@ -151,6 +151,9 @@ func TestInferenceXSweepRunsTheCheckoutsScriptsOnAnSSHNode(t *testing.T) {
 	r.Share(t, node.Name)
 	dir := t.TempDir()
 	bin, calls := fakeFrameworks(t, dir)
+	// The image's nvidia-smi: in a container it sees the job's GPUs only,
+	// so the script's GPU monitor measures exactly them.
+	os.Symlink("fake", filepath.Join(bin, "nvidia-smi"))
 	fleet := filepath.Join(agentDir, fmt.Sprintf("fleet-%s-%s", runtime.GOOS, runtime.GOARCH))
 	inv := filepath.Join(dir, "inventory.hcl")
 	os.WriteFile(inv, []byte(fmt.Sprintf(`
@@ -176,6 +179,13 @@ node "node1" {
 	env["HF_TOKEN"] = "hf_rig_ix_secret"
 	runDir, rows := ixSweep(t, env, inv, filepath.Join(dir, "results"), "ix", "--known-hosts", r.KnownHosts)
 	checkIXRows(t, runDir, "node1", "inferencex-checkout", rows)
+	// Power: the fake GPUs draw 612.5 W each, and the monitor saw exactly
+	// each job's GPUs around its benchmark window.
+	for _, r := range rows {
+		if r["power_valid"] != 1.0 || r["avg_power_w"] != 612.5 || r["joules_per_output_token"] == nil {
+			t.Errorf("job %v: power_valid %v avg_power_w %v joules_per_output_token %v", r["job_id"], r["power_valid"], r["avg_power_w"], r["joules_per_output_token"])
+		}
+	}
 
 	var runs int
 	for _, argv := range recorded(t, calls, "docker") {

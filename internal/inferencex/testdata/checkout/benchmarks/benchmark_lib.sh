@@ -36,10 +36,12 @@ start_gpu_monitor() {
 		*) echo "start_gpu_monitor: unknown option $1" >&2; return 1 ;;
 		esac
 	done
-	nvidia-smi --query-gpu=timestamp,index,power.draw,temperature.gpu,clocks.current.sm,clocks.current.memory,utilization.gpu,utilization.memory \
-		--format=csv -l "$interval" >"$output" 2>/dev/null &
+	GPU_MONITOR_OUTPUT=$output
+	nvidia-smi --query-gpu="$GPU_MONITOR_QUERY" --format=csv -l "$interval" >"$output" 2>/dev/null &
 	GPU_MONITOR_PID=$!
 }
+
+GPU_MONITOR_QUERY=timestamp,index,power.draw,temperature.gpu,clocks.current.sm,clocks.current.memory,utilization.gpu,utilization.memory
 
 # stop_gpu_monitor: end the sampling started by start_gpu_monitor.
 stop_gpu_monitor() {
@@ -47,6 +49,9 @@ stop_gpu_monitor() {
 	kill "$GPU_MONITOR_PID" 2>/dev/null || true
 	wait "$GPU_MONITOR_PID" 2>/dev/null || true
 	GPU_MONITOR_PID=""
+	# One more sample after the benchmark, so that its window's end lies
+	# between two samples.
+	nvidia-smi --query-gpu="$GPU_MONITOR_QUERY" --format=csv,noheader 2>/dev/null | grep -v '^timestamp' >>"$GPU_MONITOR_OUTPUT" || true
 }
 
 # wait_for_server_ready --port P --server-log FILE --server-pid PID: poll

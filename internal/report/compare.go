@@ -112,8 +112,7 @@ func ixPoint(r *results.Row) string {
 			fmt.Fprintf(&b, "-%s%g", k, v)
 		}
 	}
-	var spec string
-	if json.Unmarshal(r.Extra["spec_decoding"], &spec) == nil && spec != "" && spec != "none" {
+	if spec := r.Spec(); spec != "" && spec != "none" {
 		b.WriteString("-spec-" + spec)
 	}
 	return b.String()

@@ -1,6 +1,7 @@
 package results
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -40,20 +41,49 @@ func SortRows(rows []*Row) {
 // WriteTable prints InferenceMAX's summary table: hardware, framework,
 // precision, TP, concurrency, median TTFT, TPOT and E2EL, throughput per
 // GPU and interactivity.
+//
+// A SPEC column (speculative decoding) appears when a row has one, as
+// InferenceX's rows do: an MTP row is not comparable with one without.
 func WriteTable(w io.Writer, rows []*Row) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "HW\tFRAMEWORK\tPRECISION\tISL/OSL\tTP\tEP\tCONC\tTTFT ms\tTPOT ms\tE2EL s\tTPUT/GPU\tINTVTY\tFAILED\t")
+	withSpec := false
+	for _, r := range rows {
+		withSpec = withSpec || r.Spec() != ""
+	}
+	specHead := ""
+	if withSpec {
+		specHead = "SPEC\t"
+	}
+	fmt.Fprintln(tw, "HW\tFRAMEWORK\tPRECISION\t"+specHead+"ISL/OSL\tTP\tEP\tCONC\tTTFT ms\tTPOT ms\tE2EL s\tTPUT/GPU\tINTVTY\tFAILED\t")
 	// A row's text may come from an imported file or a copied run
 	// directory: one sanitised line per cell.
 	cell := func(s string) string { return termtext.Line(s, maxCell) }
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
-			cell(r.HW), cell(r.Framework), cell(r.Precision), r.ISL, r.OSL, r.TP, r.EP, r.Conc,
+		spec := ""
+		if withSpec {
+			spec = cell(r.Spec())
+			if spec == "" {
+				spec = "none"
+			}
+			spec += "\t"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%d/%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
+			cell(r.HW), cell(r.Framework), cell(r.Precision), spec, r.ISL, r.OSL, r.TP, r.EP, r.Conc,
 			metric(r, "median_ttft", 1000, 1), metric(r, "median_tpot", 1000, 2),
 			metric(r, "median_e2el", 1, 2), fmtFloat(r.TputPerGPU, 1),
 			metric(r, "median_intvty", 1, 1), r.Failed)
 	}
 	return tw.Flush()
+}
+
+// Spec is the row's speculative decoding method as InferenceX's rows
+// carry it (spec_decoding), "" when the row says nothing of it.
+func (r *Row) Spec() string {
+	var s string
+	if json.Unmarshal(r.Extra["spec_decoding"], &s) != nil {
+		return ""
+	}
+	return s
 }
 
 func metric(r *Row, key string, scale float64, prec int) string {

@@ -5,9 +5,8 @@
 #   scripts/compare-inferencex.sh DIR [GENERATOR ARGS...]
 #
 # DIR is an InferenceX checkout. GENERATOR ARGS are the command line of
-# its utils/matrix_logic/generate_sweep_configs.py, default
-#   full-sweep --config-files configs/nvidia-master.yaml
-#     configs/amd-master.yaml --runner-config configs/runners.yaml
+# its utils/matrix_logic/generate_sweep_configs.py, default full-sweep;
+# without --config-files, InferenceX's two master configs are added
 # (paths relative to DIR). The script runs that generator in DIR (python3
 # with pydantic and PyYAML) and `fleet inferencex matrix DIR <same args>`
 # (fleet from $FLEET, else built from this repository with go), then
@@ -18,9 +17,7 @@
 #
 # Example, every eval mode of the single-node matrix:
 #   for e in "" --no-evals --evals-only --all-evals; do
-#     scripts/compare-inferencex.sh ~/InferenceX full-sweep \
-#       --config-files configs/nvidia-master.yaml configs/amd-master.yaml \
-#       --single-node $e
+#     scripts/compare-inferencex.sh ~/InferenceX full-sweep --single-node $e
 #   done
 set -euo pipefail
 
@@ -37,7 +34,11 @@ shift
 }
 args=("$@")
 if [[ ${#args[@]} -eq 0 ]]; then
-	args=(full-sweep --config-files configs/nvidia-master.yaml configs/amd-master.yaml --runner-config configs/runners.yaml)
+	args=(full-sweep)
+fi
+# The generator insists on --config-files; fleet defaults to the same two.
+if [[ " ${args[*]} " != *" --config-files "* && " ${args[*]} " != *" --config-files="* ]]; then
+	args+=(--config-files configs/nvidia-master.yaml configs/amd-master.yaml)
 fi
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

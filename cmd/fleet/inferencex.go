@@ -110,7 +110,7 @@ The output loads with fleet plan as it is.`,
 func (a *App) loadMatrix(dir string, configFiles []string, runnerConfig string) (*matrix.Matrix, error) {
 	// The directory as given: what convert writes names it so, and
 	// diagnostics read like the user's own paths.
-	m, diags := matrix.Load(expandHome(dir), configFiles, runnerConfig)
+	m, diags := matrix.Load(config.ExpandHome(dir), configFiles, runnerConfig)
 	if len(diags) > 0 {
 		if err := config.NewLoader(nil).WriteDiagnostics(a.Stderr, diags, isTerminal(a.Stderr)); err != nil {
 			return nil, err

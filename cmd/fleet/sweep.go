@@ -92,7 +92,7 @@ func (f *ixFlags) apply(sw *config.Sweep) error {
 			src = &config.InferenceXSource{Client: "inferencex", Nodes: "both", Evals: "default"}
 		}
 		// A flag's path is the user's, relative to the working directory.
-		abs, err := filepath.Abs(expandHome(f.dir))
+		abs, err := filepath.Abs(config.ExpandHome(f.dir))
 		if err != nil {
 			return fmt.Errorf("--inferencex %s: %w", f.dir, err)
 		}
@@ -134,16 +134,6 @@ func (f *ixFlags) apply(sw *config.Sweep) error {
 		src.Client = f.client
 	}
 	return nil
-}
-
-// expandHome turns a leading ~/ into the user's home directory.
-func expandHome(p string) string {
-	if p == "~" || strings.HasPrefix(p, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
-			return filepath.Join(home, p[1:])
-		}
-	}
-	return p
 }
 
 func (f *planFlags) register(cmd *cobra.Command) {

@@ -5,6 +5,9 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -74,6 +77,17 @@ type Sweep struct {
 	// InferenceX is the sweep's inferencex block, when it has one: jobs
 	// expanded from an InferenceX checkout's own master configs.
 	InferenceX *InferenceXSource
+}
+
+// ExpandHome turns a leading ~ (alone or before /) into the user's home
+// directory, as a shell would; other paths come back as they are.
+func ExpandHome(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[1:])
+		}
+	}
+	return p
 }
 
 // InferenceXSource is an InferenceX checkout as a source of jobs.

@@ -18,7 +18,6 @@ import (
 	"github.com/fleetbench/fleet/internal/filetail"
 	"github.com/fleetbench/fleet/internal/inferencex/ixresult"
 	"github.com/fleetbench/fleet/internal/interrupt"
-	"github.com/fleetbench/fleet/internal/jobrun"
 	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/machine"
@@ -311,9 +310,9 @@ func writeRow(jobDir string, row *results.Row) error {
 func (e *Engine) aggregateIX(js *jobState, m *machine.Machine, jobDir, name string, raw []byte) (*results.Row, error) {
 	p := ixresult.ParamsFor(js.job.InferenceX, m.Name)
 	var power *ixresult.PowerInput
-	csvPath := filepath.Join(jobDir, "logs", "gpu_metrics.csv")
+	csvPath := filepath.Join(jobDir, filepath.FromSlash(jobspec.GPUMetricsPath))
 	if csv, err := os.ReadFile(csvPath); err == nil {
-		power = &ixresult.PowerInput{CSV: csv, Source: "logs/gpu_metrics.csv", ExpectedGPUs: p.GPUs(), Location: gpuMetricsZone(jobDir)}
+		power = &ixresult.PowerInput{CSV: csv, Source: jobspec.GPUMetricsPath, ExpectedGPUs: p.GPUs(), Location: gpuMetricsZone(jobDir)}
 	}
 	agg, validation, err := ixresult.Process(p, raw, power)
 	if err != nil {
@@ -339,9 +338,9 @@ func (e *Engine) aggregateIX(js *jobState, m *machine.Machine, jobDir, name stri
 }
 
 // gpuMetricsZone is the zone of the GPU monitor's timestamps, as the
-// node recorded it (jobrun.GPUMetricsZonePath); UTC when it did not.
+// node recorded it (jobspec.GPUMetricsZonePath); UTC when it did not.
 func gpuMetricsZone(jobDir string) *time.Location {
-	b, err := os.ReadFile(filepath.Join(jobDir, filepath.FromSlash(jobrun.GPUMetricsZonePath)))
+	b, err := os.ReadFile(filepath.Join(jobDir, filepath.FromSlash(jobspec.GPUMetricsZonePath)))
 	if err != nil {
 		return time.UTC
 	}
@@ -368,7 +367,7 @@ func describeExit(ex target.Exit, jobDir string) string {
 		log = filepath.Join("logs", "server.log")
 	case jobspec.ExitScriptFailed, jobspec.ExitNoResult:
 		// An InferenceX script's own output: its checks, client and eval.
-		log = filepath.Join("logs", "script.log")
+		log = filepath.FromSlash(jobspec.ScriptLogPath)
 	case jobspec.ExitClientError, jobspec.ExitFailureRatio:
 		if tail := lastLine(filepath.Join(jobDir, "logs", "client.log")); tail != "" {
 			return what + ": client said: " + tail

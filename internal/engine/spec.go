@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/fleetbench/fleet/internal/agentbin"
-	"github.com/fleetbench/fleet/internal/jobrun"
 	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/run"
@@ -22,7 +21,7 @@ func (js *jobState) outputs(node string) []string {
 	if js.job.InferenceX != nil {
 		// An InferenceX script logs its server and GPU monitor under its
 		// own names; its client logs into the script's own log.
-		return []string{result, "logs/server.log", "logs/gpu_metrics.csv", jobrun.GPUMetricsZonePath, "logs/script.log", "job.log"}
+		return []string{result, "logs/server.log", jobspec.GPUMetricsPath, jobspec.GPUMetricsZonePath, jobspec.ScriptLogPath, "job.log"}
 	}
 	return []string{result, "logs/server.log", "logs/client.log", "logs/gpu.csv", "job.log"}
 }

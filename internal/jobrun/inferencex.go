@@ -19,10 +19,6 @@ import (
 // runtime, relative to the work directory.
 const InferenceXLauncher = "scripts/server/inferencex.sh"
 
-// ScriptLogPath is where the InferenceX script's own output goes,
-// relative to the work directory.
-const ScriptLogPath = "logs/script.log"
-
 // Bounds on what is copied out of the workspace.
 const (
 	maxResultBytes = 64 << 20
@@ -63,7 +59,7 @@ func (r *runner) runInferenceX(ctx context.Context) error {
 	defer r.collectLogs(ws)
 
 	r.logf("running InferenceX script %s (client %s, result %s.json) on port %d", x.Script, x.Client, x.ResultFilename, r.port)
-	scriptLog := filepath.Join(r.o.Dir, filepath.FromSlash(ScriptLogPath))
+	scriptLog := filepath.Join(r.o.Dir, filepath.FromSlash(jobspec.ScriptLogPath))
 	if err := r.start(InferenceXLauncher, scriptLog, nil); err != nil {
 		return fail(jobspec.ExitScriptFailed, "start InferenceX script %s: %w", x.Script, err)
 	}
@@ -83,14 +79,14 @@ func (r *runner) runInferenceX(ctx context.Context) error {
 		if healthy {
 			when = "after its server became healthy"
 		}
-		r.logf("InferenceX script %s exited (%s) %s; last lines of %s:", x.Script, st, when, ScriptLogPath)
+		r.logf("InferenceX script %s exited (%s) %s; last lines of %s:", x.Script, st, when, jobspec.ScriptLogPath)
 		r.printTail(scriptLog)
 		return fail(jobspec.ExitScriptFailed, "InferenceX script %s exited (%s) %s: %s", x.Script, st, when, lastLines(scriptLog, 3))
 	}
 	name := x.ResultFilename + ".json"
 	err = copyOut(filepath.Join(ws, name), filepath.Join(r.o.Dir, "results", name), maxResultBytes, false)
 	if err != nil {
-		r.logf("InferenceX script %s left no usable %s: %v; last lines of %s:", x.Script, name, err, ScriptLogPath)
+		r.logf("InferenceX script %s left no usable %s: %v; last lines of %s:", x.Script, name, err, jobspec.ScriptLogPath)
 		r.printTail(scriptLog)
 		if errors.Is(err, os.ErrNotExist) {
 			err = fmt.Errorf("no %s in the workspace", name)
@@ -127,8 +123,8 @@ func (r *runner) watchScript(ctx context.Context) (bool, error) {
 			if up {
 				continue
 			}
-			r.logf("the script's server not healthy after %s; last lines of %s:", j.HealthTimeout.D(), ScriptLogPath)
-			r.printTail(filepath.Join(r.o.Dir, filepath.FromSlash(ScriptLogPath)))
+			r.logf("the script's server not healthy after %s; last lines of %s:", j.HealthTimeout.D(), jobspec.ScriptLogPath)
+			r.printTail(filepath.Join(r.o.Dir, filepath.FromSlash(jobspec.ScriptLogPath)))
 			return false, fail(jobspec.ExitHealthTimeout, "InferenceX script %s: server not healthy after %s", j.InferenceX.Script, j.HealthTimeout.D())
 		case <-benchDeadline:
 			r.logf("benchmark timed out after %s", j.BenchTimeout.D())
@@ -152,27 +148,20 @@ func (r *runner) watchScript(ctx context.Context) (bool, error) {
 // server log then serves the port clash check and failure tails.
 func (r *runner) collectLogs(ws string) {
 	for _, c := range []struct{ from, to string }{
-		{"server.log", "server.log"}, {"gpu_metrics.csv", "gpu_metrics.csv"},
+		{"server.log", "logs/server.log"}, {"gpu_metrics.csv", jobspec.GPUMetricsPath},
 	} {
-		err := copyOut(filepath.Join(ws, c.from), filepath.Join(r.o.Dir, "logs", c.to), maxLogBytes, true)
+		err := copyOut(filepath.Join(ws, c.from), filepath.Join(r.o.Dir, filepath.FromSlash(c.to)), maxLogBytes, true)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			r.logf("not copied from the workspace: %v", err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(r.o.Dir, "logs", "gpu_metrics.csv")); err == nil {
+	if _, err := os.Stat(filepath.Join(r.o.Dir, filepath.FromSlash(jobspec.GPUMetricsPath))); err == nil {
 		zone := scriptZone(r.j.Runtime, time.Now())
-		if err := os.WriteFile(filepath.Join(r.o.Dir, filepath.FromSlash(GPUMetricsZonePath)), []byte(zone+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(r.o.Dir, filepath.FromSlash(jobspec.GPUMetricsZonePath)), []byte(zone+"\n"), 0o644); err != nil {
 			r.logf("GPU metrics zone: %v", err)
 		}
 	}
 }
-
-// GPUMetricsZonePath holds the UTC offset, in seconds, of the local time
-// the script's GPU monitor wrote its timestamps in (nvidia-smi writes
-// local time without a zone): the controller needs it to line the
-// samples up with the benchmark's window, which the client records in
-// Unix time.
-const GPUMetricsZonePath = "logs/gpu_metrics.zone"
 
 // scriptZone is the UTC offset of the script's clock: a docker container
 // runs in UTC (fleet passes no TZ in); on the host, and in an enroot or
@@ -220,5 +209,5 @@ func lastLines(path string, n int) string {
 	if len(s) > 400 {
 		s = "..." + s[len(s)-397:]
 	}
-	return "last lines of " + ScriptLogPath + ": " + s
+	return "last lines of " + jobspec.ScriptLogPath + ": " + s
 }

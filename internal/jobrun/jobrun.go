@@ -543,14 +543,4 @@ func (r *runner) portClash() bool {
 }
 
 // tail copies the last lines of the server log to the job's log.
-func (r *runner) tail() {
-	lines := strings.Split(strings.TrimRight(string(r.logTail()), "\n"), "\n")
-	if len(lines) > 20 {
-		lines = lines[len(lines)-20:]
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, l := range lines {
-		fmt.Fprintln(r.o.Out, l)
-	}
-}
+func (r *runner) tail() { r.printTail(r.log) }

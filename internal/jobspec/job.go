@@ -21,6 +21,21 @@ import (
 // Path is where the job file lives, relative to the job's work directory.
 const Path = ".fleet/job.json"
 
+// Files an InferenceX job leaves for the controller, relative to the work
+// directory, besides its result and the server log.
+const (
+	// ScriptLogPath holds the InferenceX script's own output.
+	ScriptLogPath = "logs/script.log"
+	// GPUMetricsPath holds the script's GPU monitor samples.
+	GPUMetricsPath = "logs/gpu_metrics.csv"
+	// GPUMetricsZonePath holds the UTC offset, in seconds, of the local
+	// time the GPU monitor wrote its timestamps in (nvidia-smi writes
+	// local time without a zone): the controller needs it to line the
+	// samples up with the benchmark's window, which the client records in
+	// Unix time.
+	GPUMetricsZonePath = "logs/gpu_metrics.zone"
+)
+
 // BinPath is where the engine puts the fleet binary in a work directory.
 const BinPath = "./bin/fleet"
 

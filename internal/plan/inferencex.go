@@ -2,7 +2,6 @@ package plan
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -203,12 +202,7 @@ func ExpandSweep(sw *config.Sweep, maxJobs int) ([]*Job, hcl.Diagnostics) {
 // IXDir resolves the checkout's directory: ~ is the home directory, and a
 // relative path is relative to the sweep file that names it.
 func IXDir(sw *config.Sweep, src *config.InferenceXSource) string {
-	dir := src.Dir
-	if dir == "~" || strings.HasPrefix(dir, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
-			dir = filepath.Join(home, dir[1:])
-		}
-	}
+	dir := config.ExpandHome(src.Dir)
 	if !filepath.IsAbs(dir) && sw.Path != "" {
 		dir = filepath.Join(filepath.Dir(sw.Path), dir)
 	}

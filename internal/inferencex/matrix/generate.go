@@ -177,23 +177,9 @@ func (g *gen) fullSweep() error {
 func (g *gen) fullFixed(c *Config, s *SeqLen, e *Entry, step int, runners []string) error {
 	sel := g.sel
 	if c.MultiNode {
-		conc := concValues(e, step)
-		if sel.MinConc != nil {
-			if *sel.MinConc <= 0 {
-				return nil
-			}
-			if conc = filter(conc, func(v int) bool { return v >= *sel.MinConc }); len(conc) == 0 {
-				return nil
-			}
-		}
-		if sel.MaxConc != nil {
-			if kept := filter(conc, func(v int) bool { return v <= *sel.MaxConc }); len(kept) > 0 {
-				conc = kept
-			} else if *sel.MaxConc > 0 {
-				conc = []int{*sel.MaxConc}
-			} else {
-				return nil
-			}
+		conc, ok := clipList(concValues(e, step), sel)
+		if !ok {
+			return nil
 		}
 		for _, r := range runners {
 			if err := g.add(multiRow(c, s, e, conc, r)); err != nil {
@@ -219,22 +205,9 @@ func (g *gen) fullFixed(c *Config, s *SeqLen, e *Entry, step int, runners []stri
 	}
 	var conc []int
 	if len(e.ConcList) > 0 {
-		conc = append([]int(nil), e.ConcList...)
-		if sel.MinConc != nil {
-			if *sel.MinConc <= 0 {
-				return nil
-			}
-			if conc = filter(conc, func(v int) bool { return v >= *sel.MinConc }); len(conc) == 0 {
-				return nil
-			}
-		}
-		if sel.MaxConc != nil {
-			if *sel.MaxConc <= 0 {
-				return nil
-			}
-			if conc = filter(conc, func(v int) bool { return v <= *sel.MaxConc }); len(conc) == 0 {
-				conc = []int{*sel.MaxConc}
-			}
+		var ok bool
+		if conc, ok = clipList(append([]int(nil), e.ConcList...), sel); !ok {
+			return nil
 		}
 	} else {
 		start, end := e.ConcStart, e.ConcEnd
@@ -264,6 +237,31 @@ func (g *gen) fullFixed(c *Config, s *SeqLen, e *Entry, step int, runners []stri
 		}
 	}
 	return nil
+}
+
+// clipList applies full-sweep's concurrency bounds to a list of values (a
+// conc-list, or a multi-node entry's values): values below min-conc go,
+// and so do those above max-conc, but when none is left at or below it
+// the single value max-conc stands in. ok is false when nothing remains
+// (or a bound is not positive), and the entry makes no job.
+func clipList(conc []int, sel Selection) (_ []int, ok bool) {
+	if sel.MinConc != nil {
+		if *sel.MinConc <= 0 {
+			return nil, false
+		}
+		if conc = filter(conc, func(v int) bool { return v >= *sel.MinConc }); len(conc) == 0 {
+			return nil, false
+		}
+	}
+	if sel.MaxConc != nil {
+		if *sel.MaxConc <= 0 {
+			return nil, false
+		}
+		if conc = filter(conc, func(v int) bool { return v <= *sel.MaxConc }); len(conc) == 0 {
+			conc = []int{*sel.MaxConc}
+		}
+	}
+	return conc, true
 }
 
 func (g *gen) testConfig() error {

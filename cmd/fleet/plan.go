@@ -215,7 +215,7 @@ func writePlanText(w io.Writer, p *plan.Placement) error {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "NOT PLACED\tRUNNER\tGPUS\tWHY")
 		for _, j := range p.Unplaced {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", j.ID, strings.Join(j.Runner, ","), ixGPUs(j), j.Why)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", j.ID, strings.Join(j.Runner, ","), j.GPUs(), j.Why)
 		}
 		if err := tw.Flush(); err != nil {
 			return fmt.Errorf("write plan: %w", err)
@@ -258,15 +258,6 @@ type planJSON struct {
 	GPUHours  float64           `json:"gpu_hours"`
 }
 
-// ixGPUs is a job's GPU count, every role's for a multi-node InferenceX
-// job.
-func ixGPUs(j *plan.Job) int {
-	if j.InferenceX != nil {
-		return j.InferenceX.GPUs()
-	}
-	return j.GPUs()
-}
-
 func writePlanJSON(w io.Writer, sweepPath string, inv *config.Inventory, p *plan.Placement) error {
 	out := planJSON{
 		Sweep:     sweepPath,
@@ -283,7 +274,7 @@ func writePlanJSON(w io.Writer, sweepPath string, inv *config.Inventory, p *plan
 		out.Jobs = append(out.Jobs, planJSONJob{Job: j, GPUs: j.GPUs(), ResultName: plan.ResultName(j, j.Node), EstimateS: plan.Estimate(j).Seconds()})
 	}
 	for _, j := range p.Unplaced {
-		out.Unplaced = append(out.Unplaced, planJSONJob{Job: j, GPUs: ixGPUs(j), EstimateS: plan.Estimate(j).Seconds()})
+		out.Unplaced = append(out.Unplaced, planJSONJob{Job: j, GPUs: j.GPUs(), EstimateS: plan.Estimate(j).Seconds()})
 	}
 	for _, m := range p.Machines {
 		out.Machines = append(out.Machines, planJSONMachine{MachineLoad: m, BusyS: m.Busy.Seconds()})

@@ -88,6 +88,9 @@ type Job struct {
 	// benchmark scripts from a checkout instead of fleet's launcher and
 	// client.
 	InferenceX *InferenceX `json:"inferencex,omitempty"`
+
+	// Multi is set for a multi-node job: its roles laid out on nodes.
+	Multi *Multi `json:"multi,omitempty"`
 }
 
 // InferenceX is how a job runs an InferenceX benchmark script the way
@@ -212,6 +215,9 @@ func (j *Job) Validate() error {
 	}
 	if j.InferenceX != nil {
 		j.InferenceX.validate(bad)
+	}
+	if j.Multi != nil {
+		j.Multi.validate(bad)
 	}
 	return errors.Join(errs...)
 }

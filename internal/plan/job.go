@@ -2,7 +2,10 @@
 // the machines of an inventory.
 package plan
 
-import "github.com/fleetbench/fleet/internal/inferencex"
+import (
+	"github.com/fleetbench/fleet/internal/inferencex"
+	"github.com/fleetbench/fleet/internal/topology"
+)
 
 // Job is one benchmark run: one server configuration at one concurrency.
 type Job struct {
@@ -42,6 +45,11 @@ type Job struct {
 	// InferenceX is set for a job expanded from an InferenceX checkout: the
 	// generator's row, exactly as InferenceX's generator writes it.
 	InferenceX *inferencex.Job `json:"inferencex,omitempty"`
+	// Multi is set for a multi-node job: its worker pools and router.
+	// Such a job deploys once and runs the client at every concurrency
+	// of ConcList in turn (Conc is the first of them).
+	Multi    *topology.Shape `json:"multi,omitempty"`
+	ConcList []int           `json:"conc_list,omitempty"`
 	// Why says why an InferenceX job was not placed (Placement.Unplaced).
 	Why string `json:"why,omitempty"`
 
@@ -55,6 +63,9 @@ type Job struct {
 // InferenceX row also counts its context-parallel ranks, and a multi-node
 // row every worker of both roles).
 func (j *Job) GPUs() int {
+	if j.Multi != nil {
+		return j.Multi.GPUs()
+	}
 	if j.InferenceX != nil {
 		return j.InferenceX.GPUs()
 	}

@@ -197,3 +197,16 @@ func (j *Job) ProcessEnv(p topology.Process, self Endpoint, peers []Endpoint) ma
 	}
 	return env
 }
+
+// MultiResultName is the result file name, without .json, of one
+// concurrency of a multi-node job whose base result name is base: the
+// client file InferenceX's multi-node jobs write, with the GPUs of the
+// whole deployment and of each role (aggregated: no role counts).
+func (m *Multi) MultiResultName(base string, conc int) string {
+	s := m.Shape
+	name := fmt.Sprintf("%s_conc%d_gpus_%d", base, conc, s.GPUs())
+	if s.Disaggregated() {
+		name += fmt.Sprintf("_ctx_%d_gen_%d", s.PrefillGPUs(), s.DecodeGPUs())
+	}
+	return name
+}

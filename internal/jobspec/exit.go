@@ -23,6 +23,7 @@ const (
 	ExitPortClash     = 18
 	ExitScriptFailed  = 19
 	ExitNoResult      = 20
+	ExitNodeLost      = 21
 )
 
 // ExitCode is one row of the exit code table.
@@ -59,6 +60,10 @@ var exits = []ExitCode{
 	// sees only its status and whether it left its result file.
 	{ExitScriptFailed, "script-failed", "the InferenceX benchmark script failed", false, false},
 	{ExitNoResult, "no-result", "the InferenceX benchmark script ended without its result file", false, false},
+	// A multi-node job needs every node to the end: a node that stops
+	// answering its head (or a head its nodes cannot reach) ends the job,
+	// and a retry takes a fresh group.
+	{ExitNodeLost, "node-lost", "a node of the multi-node job stopped answering", true, true},
 }
 
 // Exits returns the exit code table, ordered by code.

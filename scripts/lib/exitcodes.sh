@@ -16,3 +16,4 @@ FLEET_EXIT_IMAGE_IMPORT=17 # container image import failed (Slurm with pyxis: en
 FLEET_EXIT_PORT_CLASH=18 # the server could not listen on its port (address already in use)
 FLEET_EXIT_SCRIPT_FAILED=19 # the InferenceX benchmark script failed
 FLEET_EXIT_NO_RESULT=20 # the InferenceX benchmark script ended without its result file
+FLEET_EXIT_NODE_LOST=21 # a node of the multi-node job stopped answering

@@ -35,7 +35,17 @@ scripts/server/inferencex.sh with InferenceX's environment contract, and
 <workspace>/<result_filename>.json is collected into results/; the script
 starts its own server and client.
 
-SERVER_STOP_GRACE (seconds, 30) and HEALTH_POLL (seconds, 1) tune it.`,
+A job file with a multi section is one node's part of a multi-node job:
+FLEET_NODE_RANK says which node of the layout this is. The head node (rank
+0) serves a rendezvous where every node registers its processes' ports;
+each node starts its processes (scripts/server/<framework>.sh with ROLE and
+the other variables of scripts/README.md); the head checks every worker's
+/health, starts the router, and runs the client at each concurrency of the
+list. A process that dies, or a node that falls silent, ends the job on
+every node.
+
+SERVER_STOP_GRACE (seconds, 30), HEALTH_POLL (seconds, 1) and
+NODE_LOST_AFTER (seconds, 15) tune it.`,
 		Hidden: true,
 		Args:   cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -56,7 +66,8 @@ SERVER_STOP_GRACE (seconds, 30) and HEALTH_POLL (seconds, 1) tune it.`,
 				self = filepath.Join(dir, jobspec.BinPath)
 			}
 			o := jobrun.Options{Dir: dir, Job: j, Out: cmd.OutOrStdout(), Self: self, Version: version(),
-				StopGrace: a.seconds("SERVER_STOP_GRACE"), HealthPoll: a.seconds("HEALTH_POLL")}
+				StopGrace: a.seconds("SERVER_STOP_GRACE"), HealthPoll: a.seconds("HEALTH_POLL"),
+				NodeLostAfter: a.seconds("NODE_LOST_AFTER")}
 			if a.Environ != nil {
 				o.Environ = a.Environ()
 			}

@@ -71,7 +71,7 @@ func (r *runner) runInferenceX(ctx context.Context) error {
 	}
 	// The script is over: what it left is what there is.
 	r.collectLogs(ws)
-	if st := exitStatus(r.status); r.status != nil {
+	if st := exitStatus(r.serverStatus()); r.serverStatus() != nil {
 		if r.portClash() {
 			return r.clash()
 		}

@@ -53,6 +53,12 @@ type Options struct {
 	// DeathGrace is how long a failed client waits for the server to show
 	// that it is dying (5s): a dead server explains failures better.
 	DeathGrace time.Duration
+	// StatePoll is how often a node of a multi-node job polls the head
+	// (its heartbeat) and the head checks its nodes (500ms).
+	StatePoll time.Duration
+	// NodeLostAfter is how long a node of a multi-node job may be silent
+	// (or the head unreachable) before the job ends (15s).
+	NodeLostAfter time.Duration
 }
 
 // Failure is how a job ended when it did not end well: its exit code and
@@ -115,9 +121,8 @@ type runner struct {
 	mu   sync.Mutex // Out
 	port int
 
-	server *exec.Cmd
+	server *proc
 	exited chan struct{} // closed when the server has exited
-	status error         // the server's exit, once exited is closed
 	log    string        // logs/server.log
 }
 
@@ -141,6 +146,12 @@ func (r *runner) defaults() {
 	if o.DeathGrace <= 0 {
 		o.DeathGrace = 5 * time.Second
 	}
+	if o.StatePoll <= 0 {
+		o.StatePoll = 500 * time.Millisecond
+	}
+	if o.NodeLostAfter <= 0 {
+		o.NodeLostAfter = 15 * time.Second
+	}
 	r.log = filepath.Join(o.Dir, "logs", "server.log")
 }
 
@@ -160,6 +171,9 @@ func (r *runner) run(ctx context.Context) error {
 	j := r.j
 	if j.InferenceX != nil {
 		return r.runInferenceX(ctx)
+	}
+	if j.Multi != nil {
+		return r.runMulti(ctx)
 	}
 	launcher := filepath.Join("scripts", "server", j.Framework+".sh")
 	if _, err := os.Stat(filepath.Join(r.o.Dir, launcher)); err != nil {
@@ -192,7 +206,7 @@ func (r *runner) run(ctx context.Context) error {
 		return r.clash()
 	}
 
-	err = r.benchmark(ctx, fl)
+	err = r.benchmark(ctx, fl, ResultPath(j))
 	if err == nil && !r.alive() && r.portClash() {
 		err = r.clash()
 	}
@@ -286,43 +300,19 @@ func portFree(p int) bool {
 	return true
 }
 
-// start starts the launcher with args in the job's process group, so
-// that a cancel of the job reaches it, with its output in logPath
-// (logs/server.log for fleet's launchers).
+// start starts the launcher with args (see startProc), with its output
+// in logPath (logs/server.log for fleet's launchers).
 func (r *runner) start(launcher, logPath string, args []string) error {
-	f, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer f.Close() // the child has its own copy
-	env := map[string]string{}
-	for _, e := range r.o.Environ {
-		if k, v, ok := strings.Cut(e, "="); ok {
-			env[k] = v
-		}
-	}
-	for k, v := range r.j.Env() {
-		env[k] = v
-	}
+	env := r.j.Env()
 	env["PORT"] = strconv.Itoa(r.port)
 	if r.o.Self != "" {
 		env["FLEET_BIN"] = r.o.Self
 	}
-	cmd := exec.Command("bash", append([]string{launcher}, args...)...)
-	cmd.Dir = r.o.Dir
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = serverAttr()
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	if err := cmd.Start(); err != nil {
+	p, err := startProc("server", r.o.Dir, launcher, logPath, r.o.Environ, env, args)
+	if err != nil {
 		return err
 	}
-	r.server, r.exited = cmd, make(chan struct{})
-	go func() {
-		r.status = cmd.Wait()
-		close(r.exited)
-	}()
+	r.server, r.exited = p, p.exited
 	return nil
 }
 
@@ -341,16 +331,7 @@ func (r *runner) stopServer() {
 		return
 	}
 	r.progress(jobspec.Progress{Phase: jobspec.PhaseStopping, Port: r.port})
-	r.logf("stopping server (pid %d)", r.server.Process.Pid)
-	_ = r.server.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.exited:
-		return
-	case <-time.After(r.o.StopGrace):
-	}
-	r.logf("server still running %s after TERM; killing it", r.o.StopGrace)
-	_ = r.server.Process.Kill()
-	<-r.exited
+	r.server.stop(r.o.StopGrace, r.logf)
 }
 
 // waitHealthy polls /health until it answers 200, the server exits, or
@@ -372,9 +353,9 @@ func (r *runner) waitHealthy(ctx context.Context) error {
 			if r.portClash() {
 				return r.clash()
 			}
-			r.logf("server exited (%v) before it became healthy; last lines of logs/server.log:", exitStatus(r.status))
+			r.logf("server exited (%v) before it became healthy; last lines of logs/server.log:", exitStatus(r.serverStatus()))
 			r.tail()
-			return fail(jobspec.ExitServerExited, "server exited (%v) before it became healthy", exitStatus(r.status))
+			return fail(jobspec.ExitServerExited, "server exited (%v) before it became healthy", exitStatus(r.serverStatus()))
 		case <-deadline.C:
 			r.logf("server not healthy after %s; last lines of logs/server.log:", r.j.HealthTimeout.D())
 			r.tail()
@@ -418,9 +399,10 @@ var errServerDied = errors.New("the server exited during the benchmark")
 
 // benchmark runs the client, writes the result, and classifies how it
 // ended.
-func (r *runner) benchmark(ctx context.Context, fl *benchflags.Flags) error {
+func (r *runner) benchmark(ctx context.Context, fl *benchflags.Flags, resultRel string) error {
 	j := r.j
-	clientLog, err := os.Create(filepath.Join(r.o.Dir, "logs", "client.log"))
+	// A multi-node job runs the client once per concurrency: one log.
+	clientLog, err := os.OpenFile(filepath.Join(r.o.Dir, "logs", "client.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fail(jobspec.ExitClientError, "client log: %w", err)
 	}
@@ -479,12 +461,12 @@ func (r *runner) benchmark(ctx context.Context, fl *benchflags.Flags) error {
 	r.mu.Lock()
 	r.o.Out.Write(summary.Bytes())
 	r.mu.Unlock()
-	path := filepath.Join(r.o.Dir, ResultPath(j))
+	path := filepath.Join(r.o.Dir, resultRel)
 	if err := res.SaveJSON(path); err != nil {
 		fmt.Fprintf(clientLog, "fleet job: %v\n", err)
 		return fail(jobspec.ExitClientError, "%w", err)
 	}
-	fmt.Fprintf(clientLog, "fleet job: result saved in %s\n", ResultPath(j))
+	fmt.Fprintf(clientLog, "fleet job: result saved in %s\n", resultRel)
 	if ratio := res.FailureRatio(); ratio > fl.MaxFailureRatio {
 		reason := ""
 		if len(res.FailedReasons) > 0 {
@@ -517,9 +499,9 @@ func (r *runner) died(clientErr error) error {
 	if r.portClash() {
 		return r.clash()
 	}
-	r.logf("server died (%v) during the benchmark; last lines of logs/server.log:", exitStatus(r.status))
+	r.logf("server died (%v) during the benchmark; last lines of logs/server.log:", exitStatus(r.serverStatus()))
 	r.tail()
-	return fail(jobspec.ExitServerDied, "server died (%v) during the benchmark: client: %v", exitStatus(r.status), clientErr)
+	return fail(jobspec.ExitServerDied, "server died (%v) during the benchmark: client: %v", exitStatus(r.serverStatus()), clientErr)
 }
 
 func (r *runner) clash() error {

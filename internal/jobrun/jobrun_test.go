@@ -43,6 +43,15 @@ func fakeServer(mode string) int {
 	defer stop()
 	// The test checks that the server is gone once the job has ended.
 	_ = os.WriteFile("fake.pid", []byte(strconv.Itoa(os.Getpid())), 0o644)
+	if name := os.Getenv("ROLE_NAME"); name != "" {
+		// A multi-node test checks each process's environment and end.
+		_ = os.WriteFile("pid-"+name, []byte(strconv.Itoa(os.Getpid())), 0o644)
+		var env []string
+		for _, k := range []string{"ROLE", "PORT", "NODE_ADDR", "PREFILL_ENDPOINTS", "DECODE_ENDPOINTS", "AGG_ENDPOINTS", "TP", "GPU_COUNT", "CUDA_VISIBLE_DEVICES"} {
+			env = append(env, k+"="+os.Getenv(k))
+		}
+		_ = os.WriteFile("env-"+name, []byte(strings.Join(env, "\n")+"\n"), 0o644)
+	}
 	kind, opts, _ := strings.Cut(mode, ",")
 	switch kind {
 	case "exit":
@@ -67,6 +76,13 @@ func fakeServer(mode string) int {
 			cfg.FailRatio, _ = strconv.ParseFloat(v, 64)
 		case "itl":
 			cfg.ITL, _ = time.ParseDuration(v)
+		case "die":
+			// die=NAME@DURATION: the process of a multi-node job called
+			// NAME exits with status 1 after DURATION.
+			name, after, _ := strings.Cut(v, "@")
+			if d, err := time.ParseDuration(after); err == nil && os.Getenv("ROLE_NAME") == name {
+				time.AfterFunc(d, func() { fmt.Fprintln(os.Stderr, "NCCL error: remote process exited"); os.Exit(1) })
+			}
 		}
 	}
 	s, err := sim.New(cfg)
@@ -74,7 +90,11 @@ func fakeServer(mode string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+	host := "127.0.0.1"
+	if h := os.Getenv("HOST"); h != "" {
+		host = h // a process of a multi-node job listens where its peers reach it
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, os.Getenv("PORT")))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

@@ -33,11 +33,29 @@ for v in MODEL FRAMEWORK TP PORT; do
 done
 FLEET_BIN=${FLEET_BIN:-./bin/fleet}
 
+# A node of a multi-node job (FLEET_NODE_RANK set): the head's output is
+# the job's; the others log to logs/node-<rank>.log, and every node samples
+# its GPUs into a file of its own (the work directory may be shared).
+gpu_log=logs/gpu.csv
+rank=${FLEET_NODE_RANK:-}
+if [ -n "$rank" ]; then
+	case $rank in
+	*[!0-9]*)
+		log "FLEET_NODE_RANK=$rank is not a node rank"
+		exit "$FLEET_EXIT_BAD_ENV"
+		;;
+	esac
+	if [ "$rank" != 0 ]; then
+		gpu_log=logs/gpu-$rank.csv
+		exec >>"logs/node-$rank.log" 2>&1
+	fi
+fi
+
 # shellcheck source=scripts/lib/prepare.sh
 . scripts/lib/prepare.sh
 fleet_check_gpus_idle || exit "$FLEET_EXIT_GPUS_BUSY"
 fleet_download_model || exit "$FLEET_EXIT_DOWNLOAD"
-fleet_monitor_start logs/gpu.csv
+fleet_monitor_start "$gpu_log"
 trap fleet_monitor_stop EXIT
 
 # fleet job stays in this process group, so that a cancel of the job

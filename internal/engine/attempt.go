@@ -66,10 +66,12 @@ func (t *try) fail(ctx context.Context, transient, blameMachine bool, reason str
 	return t.res
 }
 
-// attempt runs one attempt of js on ms and reports how it ended.
-func (e *Engine) attempt(ctx context.Context, js *jobState, ms *machineState, s slot) attemptResult {
-	t := &try{e: e, js: js, m: ms.m, jobDir: e.opts.Run.JobDir(js.job.ID),
-		lg: e.log.With("job", js.job.ID, "node", ms.m.Name), res: attemptResult{js: js, ms: ms, slot: s}}
+// attempt runs one attempt of js where pl placed it and reports how it
+// ended.
+func (e *Engine) attempt(ctx context.Context, js *jobState, pl *placement) attemptResult {
+	s := pl.holds[0].slot
+	t := &try{e: e, js: js, m: pl.m, jobDir: e.opts.Run.JobDir(js.job.ID),
+		lg: e.log.With("job", js.job.ID, "node", pl.m.Name), res: attemptResult{js: js, m: pl.m, holds: pl.holds}}
 	var h target.Handle
 	if js.reattach != nil {
 		h = *js.reattach
@@ -263,7 +265,7 @@ func setAside(jobDir string, n int) error {
 
 // fetch brings the job's outputs into its local directory.
 func (t *try) fetch(ctx context.Context, h target.Handle) error {
-	got, err := t.m.Target.Fetch(ctx, h, t.js.outputs(t.m.Name), t.jobDir)
+	got, err := t.m.Target.Fetch(ctx, h, t.js.outputs(t.m), t.jobDir)
 	if err != nil {
 		t.lg.Warn("fetch failed", "err", err, "fetched", strings.Join(got, ","))
 	}
@@ -273,6 +275,9 @@ func (t *try) fetch(ctx context.Context, h target.Handle) error {
 // aggregate reads the client's result file and writes the row beside it.
 func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*results.Row, error) {
 	name := js.resultName(m.Name)
+	if js.job.Multi != nil {
+		return e.aggregateMulti(js, m, jobDir, name)
+	}
 	raw, err := os.ReadFile(filepath.Join(jobDir, "results", name+".json"))
 	if err != nil {
 		return nil, fmt.Errorf("no result file: %w", err)

@@ -122,10 +122,12 @@ type machineState struct {
 	aside    bool
 }
 
-// slot is a place on a machine: GPUs and a port.
+// slot is a place on a machine: GPUs and a port, and how many of the
+// machine's job places it takes (all of them for a node of a group).
 type slot struct {
 	devices []int
 	port    int
+	weight  int
 }
 
 // fits reports whether j can start on the machine now.
@@ -141,7 +143,7 @@ func (ms *machineState) fits(j *plan.Job) bool {
 
 func (ms *machineState) take(j *plan.Job) slot {
 	ms.running++
-	var s slot
+	s := slot{weight: 1}
 	if ms.m.Packing {
 		for g := 0; g < ms.m.GPUs && len(s.devices) < j.GPUs(); g++ {
 			if !ms.usedGPUs[g] {
@@ -161,7 +163,7 @@ func (ms *machineState) take(j *plan.Job) slot {
 }
 
 func (ms *machineState) release(s slot) {
-	ms.running--
+	ms.running -= s.weight
 	for _, g := range s.devices {
 		delete(ms.usedGPUs, g)
 	}
@@ -171,8 +173,8 @@ func (ms *machineState) release(s slot) {
 // attemptResult is what one attempt reports back to the scheduler.
 type attemptResult struct {
 	js        *jobState
-	ms        *machineState
-	slot      slot
+	m         *machine.Machine // where it ran: a machine, or a group of them
+	holds     []hold           // the machines and what it took of each
 	state     string // done, failed, cancelled
 	transient bool   // worth retrying
 	machine   bool   // the machine, not the job, is to blame
@@ -302,17 +304,16 @@ func (s *scheduler) dispatch(ctx context.Context) {
 			kept = append(kept, js)
 			continue
 		}
-		ms := s.e.pick(s.machines, js)
-		if ms == nil {
+		pl := s.e.place(s.machines, js)
+		if pl == nil {
 			kept = append(kept, js)
 			continue
 		}
-		sl := ms.take(js.job)
 		s.running++
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.done <- s.e.attempt(ctx, js, ms, sl)
+			s.done <- s.e.attempt(ctx, js, pl)
 		}()
 	}
 	s.pending = kept
@@ -338,22 +339,25 @@ func (s *scheduler) dispatch(ctx context.Context) {
 // retry when the failure is worth one.
 func (s *scheduler) finished(ctx context.Context, r attemptResult) {
 	s.running--
-	r.ms.release(r.slot)
-	if r.machine {
-		r.ms.failures++
-		if r.ms.failures >= s.e.opts.SetAsideAfter && !r.ms.aside {
-			r.ms.aside = true
-			s.e.log.Warn("machine set aside for the rest of the run", "node", r.ms.m.Name, "failures", r.ms.failures)
+	for _, h := range r.holds {
+		ms := h.ms
+		ms.release(h.slot)
+		if r.machine {
+			ms.failures++
+			if ms.failures >= s.e.opts.SetAsideAfter && !ms.aside {
+				ms.aside = true
+				s.e.log.Warn("machine set aside for the rest of the run", "node", ms.m.Name, "failures", ms.failures)
+			}
+		} else if r.state == journal.StateDone {
+			ms.failures = 0
 		}
-	} else if r.state == journal.StateDone {
-		r.ms.failures = 0
 	}
 	if r.state != journal.StateFailed || !r.transient || r.js.attempts > s.e.opts.Retries || ctx.Err() != nil {
 		return
 	}
 	r.js.notBefore = time.Now().Add(s.e.opts.Backoff * time.Duration(1<<min(r.js.attempts-1, 6)))
-	r.js.lastNode = r.ms.m.Name
-	s.e.record(journal.Entry{Job: r.js.job.ID, Attempt: r.js.attempts, Node: r.ms.m.Name, State: journal.StateRetrying, Reason: r.reason})
+	r.js.lastNode = r.m.Name
+	s.e.record(journal.Entry{Job: r.js.job.ID, Attempt: r.js.attempts, Node: r.m.Name, State: journal.StateRetrying, Reason: r.reason})
 	s.pending = append(s.pending, r.js)
 }
 
@@ -482,6 +486,9 @@ func (e *Engine) candidates(js *jobState) []string {
 
 // placeable reports whether some machine could still take js.
 func (e *Engine) placeable(machines map[string]*machineState, js *jobState) bool {
+	if js.job.Multi != nil {
+		return e.groupPlaceable(machines, js)
+	}
 	for _, name := range e.candidates(js) {
 		if ms := machines[name]; ms != nil && !ms.aside && (!ms.m.Packing || ms.m.GPUs >= js.job.GPUs()) {
 			return true

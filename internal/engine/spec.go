@@ -16,7 +16,13 @@ import (
 
 // outputs are what the job brings back from node, relative to its work
 // directory: the result first, then logs.
-func (js *jobState) outputs(node string) []string {
+func (js *jobState) outputs(m *machine.Machine) []string {
+	node := m.Name
+	if js.job.Multi != nil {
+		if l, err := layout(js.job, m.GPUs); err == nil {
+			return multiOutputs(js.job, l, js.resultName(node))
+		}
+	}
 	result := "results/" + js.resultName(node) + ".json"
 	if js.job.InferenceX != nil {
 		// An InferenceX script logs its server and GPU monitor under its
@@ -33,6 +39,7 @@ func (js *jobState) outputs(node string) []string {
 // job file names the script and environment InferenceX would give it.
 func (e *Engine) buildSpec(js *jobState, m *machine.Machine, bin agentbin.Binary, slot slot, attempt int) (*target.Spec, error) {
 	job := e.jobFile(js, m, slot)
+	j := js.job
 	files, err := scriptFiles()
 	if err != nil {
 		return nil, err
@@ -46,12 +53,22 @@ func (e *Engine) buildSpec(js *jobState, m *machine.Machine, bin agentbin.Binary
 		job.InferenceX = section
 		files = append(files, bundle)
 	}
+	nodes := 1
+	gpus, devices := j.GPUs(), slot.devices
+	if j.Multi != nil {
+		l, err := layout(j, m.GPUs)
+		if err != nil {
+			return nil, fmt.Errorf("job %s on %s (%d GPUs per node): %w", j.ID, m.Name, m.GPUs, err)
+		}
+		job.Multi = &jobspec.Multi{Shape: *j.Multi, Layout: l, ConcList: concList(j)}
+		job.Devices, job.GPUCount = nil, m.GPUs
+		nodes, gpus, devices = l.NodeCount(), m.GPUs, nil
+	}
 	data, err := job.Marshal()
 	if err != nil {
 		return nil, err
 	}
 	files = append(files, target.File{Path: jobspec.Path, Mode: 0o644, Data: data})
-	j := js.job
 	return &target.Spec{
 		RunID:   e.opts.Run.ID(),
 		JobID:   run.JobDirName(j.ID),
@@ -60,9 +77,10 @@ func (e *Engine) buildSpec(js *jobState, m *machine.Machine, bin agentbin.Binary
 		Secrets: m.Secrets,
 		Files:   files,
 		Command: []string{"bash", "scripts/job.sh"},
-		Outputs: js.outputs(m.Name),
-		GPUs:    j.GPUs(),
-		Devices: slot.devices,
+		Outputs: js.outputs(m),
+		GPUs:    gpus,
+		Nodes:   nodes,
+		Devices: devices,
 		Timeout: e.opts.Timeouts.Job,
 	}, nil
 }

@@ -104,7 +104,10 @@ func (r *runner) runMulti(ctx context.Context) error {
 // bootstrap (or side channel) and distributed init.
 func (m *multi) choosePorts() error {
 	used := map[int]bool{}
-	next := m.j.Port
+	// Each node starts from its own base: nodes that share a machine (a
+	// test, containers on one host) then never pick the same free port
+	// at the same moment.
+	next := m.j.Port + 100*m.rank
 	pick := func() (int, error) {
 		for p := next; p < next+m.r.o.PortTries*4 && p <= 65535; p++ {
 			if !used[p] && portFree(p) {

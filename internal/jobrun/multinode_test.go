@@ -41,13 +41,6 @@ type nodeRun struct {
 // environment; the result arrives on the returned channel.
 func runNode(ctx context.Context, t *testing.T, j *jobspec.Job, rank int, dir string, extra ...string) <-chan nodeRun {
 	t.Helper()
-	if rank > 0 {
-		// The nodes of this test share one machine: each picks its ports
-		// from its own base, as separate machines need not.
-		jj := *j
-		jj.Port = freePort(t)
-		j = &jj
-	}
 	self, err := os.Executable()
 	must(t, err)
 	ch := make(chan nodeRun, 1)

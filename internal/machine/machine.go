@@ -31,7 +31,10 @@ type Machine struct {
 	Packing bool
 	// Slots is how many jobs a cluster runs at once (max_nodes); a node
 	// has one slot, or one per GPU when packing.
-	Slots   int
+	Slots int
+	// Cluster is set for a Slurm cluster: a multi-node job is one
+	// allocation there, where on nodes it needs a group of machines.
+	Cluster bool
 	Env     map[string]string
 	Secrets map[string]string
 	Target  target.Target
@@ -104,6 +107,7 @@ func Open(ctx context.Context, inv *config.Inventory, name string, o Options) (*
 		m.Target = t
 	case cm.Cluster != nil:
 		c := cm.Cluster
+		m.Cluster = true
 		m.HFCache, m.Env, envFrom = c.HFCache, c.Env, c.EnvFrom
 		t, err := clusterTarget(ctx, inv, c, o)
 		if err != nil {

@@ -38,7 +38,7 @@ var batchTemplate = template.Must(template.New("sbatch").Funcs(template.FuncMap{
 cd {{sh .WorkDir}} || exit 97
 # A requeued job (node failure, preemption) runs this script again: nothing
 # the lost run left may pass for a result of this run.
-rm -rf .fleet/exit results
+rm -rf .fleet/exit .fleet/rendezvous.json results
 if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then
   echo "[fleet] requeued by Slurm: run $((SLURM_RESTART_COUNT + 1)) of job $SLURM_JOB_ID on $(hostname)"
 fi
@@ -142,7 +142,12 @@ func renderScript(o *Options, in scriptInput) ([]byte, error) {
 	if o.Account != "" {
 		add("--account", o.Account)
 	}
-	args = append(args, "--nodes=1")
+	nodes := max(spec.Nodes, 1)
+	args = append(args, "--nodes="+strconv.Itoa(nodes))
+	if nodes > 1 {
+		// One task per node: each runs that node's part of the job.
+		args = append(args, "--ntasks-per-node=1")
+	}
 	if spec.GPUs > 0 {
 		if o.GPUsPerNodeFlag {
 			add("--gpus-per-node", strconv.Itoa(spec.GPUs))
@@ -180,6 +185,18 @@ func renderScript(o *Options, in scriptInput) ([]byte, error) {
 	}
 
 	d.Command = shellquote.Join(spec.Command...)
+	// A multi-node job runs on every node of the allocation, one task
+	// each, and each task learns its rank in the layout from Slurm.
+	// Tasks are not killed when one exits badly: the head node ends the
+	// job on every node through its rendezvous, and a node whose head is
+	// gone stops on its own.
+	rankCmd := shellquote.Join("bash", "-c", `export `+jobspec.NodeRankEnv+`="$SLURM_PROCID"; exec "$@"`, "fleet-node")
+	tasks := []string{"--ntasks=1"}
+	if nodes > 1 {
+		tasks = []string{"--nodes=" + strconv.Itoa(nodes), "--ntasks=" + strconv.Itoa(nodes), "--ntasks-per-node=1"}
+		d.Command = shellquote.Join(append([]string{"srun"}, append(tasks, "--export=ALL")...)...) +
+			` --cpus-per-task="${SLURM_CPUS_ON_NODE:-1}" ` + rankCmd + " " + d.Command
+	}
 	if o.Container == ContainerPyxis && spec.Env["IMAGE"] != "" {
 		img := spec.Env["IMAGE"]
 		d.Image = img
@@ -209,12 +226,16 @@ func renderScript(o *Options, in scriptInput) ([]byte, error) {
 		}
 		// The squash file path must start with / for pyxis to take it as
 		// a file rather than an image name.
-		srun := []string{"srun", "--ntasks=1", "--container-image=" + d.Squash,
-			"--container-mounts=" + strings.Join(m, ","), "--container-workdir=" + in.WorkDir,
-			"--no-container-entrypoint", "--export=ALL"}
+		srun := append(append([]string{"srun"}, tasks...), "--container-image="+d.Squash,
+			"--container-mounts="+strings.Join(m, ","), "--container-workdir="+in.WorkDir,
+			"--no-container-entrypoint", "--export=ALL")
+		cmd := shellquote.Join(spec.Command...)
+		if nodes > 1 {
+			cmd = rankCmd + " " + cmd
+		}
 		// The step gets every CPU of the allocation: srun's default of one
 		// CPU per task would starve the inference server.
-		d.Command = shellquote.Join(srun...) + ` --cpus-per-task="${SLURM_CPUS_ON_NODE:-1}" ` + d.Command
+		d.Command = shellquote.Join(srun...) + ` --cpus-per-task="${SLURM_CPUS_ON_NODE:-1}" ` + cmd
 	}
 	var b bytes.Buffer
 	if err := batchTemplate.Execute(&b, d); err != nil {

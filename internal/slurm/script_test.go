@@ -33,6 +33,7 @@ func TestBatchScriptMatchesGolden(t *testing.T) {
 		dir    string
 		env    map[string]string
 		cmd    []string
+		nodes  int
 	}{
 		{
 			golden: "sbatch-plain.sh",
@@ -60,6 +61,22 @@ func TestBatchScriptMatchesGolden(t *testing.T) {
 			env: map[string]string{"IMAGE": "lmsysorg/sglang:v0.5.2 $(id)"},
 			cmd: []string{"bash", "scripts/job.sh", "it's\n$(id) `x`", "A=b", ""},
 		},
+		{
+			// A multi-node job: one allocation, one task per node, each
+			// told its rank.
+			golden: "sbatch-multinode.sh",
+			opts:   Options{Partition: "gpu", Account: "inference"},
+			dir:    "/shared/fleet/20260101-120000/sim_p1x8_d1x8/1",
+			env:    map[string]string{"IMAGE": ""},
+			nodes:  2,
+		},
+		{
+			golden: "sbatch-multinode-pyxis.sh",
+			opts:   Options{Partition: "gpu", Container: ContainerPyxis, SquashDir: "/shared/squash", HFCache: "/shared/hf-cache"},
+			dir:    "/shared/fleet/20260101-120000/sglang_p2x4_d1x8/1",
+			env:    map[string]string{"IMAGE": "lmsysorg/sglang:v0.5.9-cu130"},
+			nodes:  3,
+		},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
 			s := *spec
@@ -69,6 +86,7 @@ func TestBatchScriptMatchesGolden(t *testing.T) {
 			if tc.cmd != nil {
 				s.Command = tc.cmd
 			}
+			s.Nodes = tc.nodes
 			o := tc.opts
 			o.WorkDir = "/shared/fleet"
 			got, err := renderScript(&o, scriptInput{Name: jobName(&s), WorkDir: tc.dir, Spec: &s})

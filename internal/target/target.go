@@ -36,7 +36,11 @@ type Spec struct {
 	Command []string // argv, run with the work directory as cwd
 	Outputs []string // paths relative to the work directory fetched afterwards
 
-	GPUs    int   // GPUs the job needs
+	GPUs int // GPUs the job needs (on each node, for a multi-node job)
+	// Nodes is how many nodes the job spans: 1, or more for a multi-node
+	// job, which a Slurm target allocates at once (a group of SSH nodes
+	// runs it through internal/target/group instead).
+	Nodes   int
 	Devices []int // GPU indices assigned by the engine when packing; nil means all
 	// Timeout bounds the whole job; targets that can enforce it remotely
 	// (Slurm --time) do so, the engine enforces it everywhere.

@@ -18,7 +18,7 @@
 cd /shared/fleet/20260101-120000/sim70b_tp8_conc4/2 || exit 97
 # A requeued job (node failure, preemption) runs this script again: nothing
 # the lost run left may pass for a result of this run.
-rm -rf .fleet/exit results
+rm -rf .fleet/exit .fleet/rendezvous.json results
 if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then
   echo "[fleet] requeued by Slurm: run $((SLURM_RESTART_COUNT + 1)) of job $SLURM_JOB_ID on $(hostname)"
 fi

@@ -199,12 +199,12 @@ func TestTableShowsTheShapeWhenARowIsMultiNode(t *testing.T) {
 	if err := WriteTable(&buf, rows); err != nil {
 		t.Fatal(err)
 	}
-	want := `  HW  FRAMEWORK  PRECISION    ISL/OSL      SHAPE  TP  EP  CONC  TTFT ms  TPOT ms  E2EL s  TPUT/GPU  INTVTY  FAILED
-h200     sglang        fp8  1024/1024          -   8   1     4    100.0    20.00   21.00    2000.0    50.0       2
-h200     sglang        fp8  1024/1024    agg 2x8   8   1     4    500.0    25.00       -    1500.0    40.0       0
-h200     sglang        fp8  1024/1024  p1x8/d1x8   8   1     4    500.0    25.00       -    1500.0    40.0       0
-h200     sglang        fp8  1024/1024  p1x8/d1x8   8   1    16    500.0    25.00       -    1500.0    40.0       0
-h200     sglang        fp8  1024/1024  p1x8/d1x8   8   1    64    500.0    25.00       -    1500.0    40.0       0
+	want := `    HW  FRAMEWORK  PRECISION    ISL/OSL      SHAPE  TP  EP  CONC  TTFT ms  TPOT ms  E2EL s  TPUT/GPU  INTVTY  FAILED
+  h200     sglang        fp8  1024/1024          -   8   1     4    100.0    20.00   21.00    2000.0    50.0       2
+  h200     sglang        fp8  1024/1024    agg 2x8   8   1     4    500.0    25.00       -    1500.0    40.0       0
+  h200     sglang        fp8  1024/1024  p1x8/d1x8   8   1     4    500.0    25.00       -    1500.0    40.0       0
+  h200     sglang        fp8  1024/1024  p1x8/d1x8   8   1    16    500.0    25.00       -    1500.0    40.0       0
+  h200     sglang        fp8  1024/1024  p1x8/d1x8   8   1    64    500.0    25.00       -    1500.0    40.0       0
 `
 	var got strings.Builder
 	for _, l := range strings.Split(buf.String(), "\n") {
@@ -213,7 +213,7 @@ h200     sglang        fp8  1024/1024  p1x8/d1x8   8   1    64    500.0    25.00
 		}
 	}
 	if got.String() != want {
-		t.Errorf("table:\n%s\nwant:\n%s", got.String(), want)
+		t.Errorf("table:\n%q\nwant:\n%q", got.String(), want)
 	}
 
 	buf.Reset()

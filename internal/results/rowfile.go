@@ -88,8 +88,5 @@ func WriteRows(path string, rows []*Row) error {
 	if err != nil {
 		return fmt.Errorf("write rows %s: %w", path, err)
 	}
-	if err := atomicfile.WriteBytes(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write rows %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteBytes(path, append(b, '\n'), 0o644) // its error names path
 }

@@ -222,3 +222,36 @@ func TestTableShowsTheShapeWhenARowIsMultiNode(t *testing.T) {
 		t.Errorf("a table of single-node rows has a SHAPE column:\n%s", buf.String())
 	}
 }
+
+func TestCSVHasAShapeColumnWhenARowIsMultiNode(t *testing.T) {
+	single, err := Aggregate(Meta{HW: "h200", TP: 8, Conc: 4}, []byte(clientResult))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, append([]*Row{single}, multiRows(t)[:1]...)); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(buf.String(), "\n")
+	head := strings.Split(lines[0], ",")
+	col := -1
+	for i, h := range head {
+		if h == "shape" {
+			col = i
+		}
+	}
+	if col < 0 {
+		t.Fatalf("no shape column: %s", lines[0])
+	}
+	if got := strings.Split(lines[1], ",")[col]; got != "" {
+		t.Errorf("single-node row's shape %q, want empty", got)
+	}
+	if got := strings.Split(lines[2], ",")[col]; got != "p1x8/d1x8" {
+		t.Errorf("multi-node row's shape %q", got)
+	}
+	buf.Reset()
+	WriteCSV(&buf, []*Row{single})
+	if strings.Contains(strings.SplitN(buf.String(), "\n", 2)[0], "shape") {
+		t.Error("a CSV of single-node rows gained a shape column")
+	}
+}

@@ -16,12 +16,6 @@ type RouterInfo struct {
 	Version string `json:"version"`
 }
 
-// The per-role keys of a multi-node row, in InferenceX's order. A row
-// keeps them where an imported InferenceX row has them: the numbers among
-// its Metrics, the dp_attention strings among its Extra keys; the row has
-// no second home for them.
-var roleKeys = []string{"tp", "pp", "dcp_size", "pcp_size", "ep", "dp_attention", "num_workers"}
-
 // AggregateMulti computes the row of one concurrency of a multi-node job
 // (conc; 0 takes the client's max_concurrency) from that concurrency's
 // client result file, as InferenceX's multi-node processing does: the
@@ -31,6 +25,12 @@ var roleKeys = []string{"tp", "pp", "dcp_size", "pcp_size", "ep", "dp_attention"
 // input throughput by the prefill GPUs. Its tp, ep and dp_attention are
 // the decode pool's, the pool that sets interactivity, or the aggregated
 // pool's; m's parallelism and GPU count are not read, m.Router is.
+//
+// The multi-node keys live where an imported InferenceX row has them, so
+// that both kinds of row are one kind to the store, the exports and the
+// reports: the numbers (prefill_tp, ..., num_decode_gpu) among Metrics,
+// the rest (is_multinode, disagg, the dp_attention strings, router,
+// kv_p2p_transfer) among Extra.
 func AggregateMulti(m Meta, s topology.Shape, conc int, raw []byte) (*Row, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("multi-node row: %w", err)

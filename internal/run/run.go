@@ -28,7 +28,7 @@ const (
 	LogFile     = "fleet.log"
 	LockFile    = ".lock"
 	JobsDir     = "jobs"
-	RowFile     = "row.json" // a job's rows: one object, or an array (results.WriteRows)
+	RowFile     = "row.json"   // a job's rows: one object, or an array (results.WriteRows)
 	StreamFile  = "stream.log" // a job's output as it streamed in
 )
 

@@ -249,8 +249,8 @@ func TestSoak200JobsWithFaults(t *testing.T) {
 		seen[j.ID]++
 		// A failed job may keep the result it wrote (a failure ratio
 		// over its limit); a done job must have one.
-		if j.State != last[j.ID].State || j.State == journal.StateDone && j.Row == nil {
-			t.Errorf("store: job %s is %s with row %v, journal says %s", j.ID, j.State, j.Row != nil, last[j.ID].State)
+		if j.State != last[j.ID].State || j.State == journal.StateDone && len(j.Rows) == 0 {
+			t.Errorf("store: job %s is %s with row %v, journal says %s", j.ID, j.State, len(j.Rows) > 0, last[j.ID].State)
 		}
 	}
 	for id, n := range seen {

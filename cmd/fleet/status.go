@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -69,6 +71,13 @@ func printStatus(w io.Writer, s *run.Summary) error {
 		}
 	}
 	fmt.Fprintln(w)
+	// A multi-node job measures several concurrencies on one deployment:
+	// its line says which, and the shape they ran on.
+	concs, shapes := map[string][]string{}, map[string]string{}
+	for _, r := range s.Rows {
+		concs[r.JobID] = append(concs[r.JobID], strconv.Itoa(r.Conc))
+		shapes[r.JobID] = r.Shape()
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tSTATE\tNODE\tATTEMPTS\tSINCE\tPROGRESS OR REASON")
 	for _, o := range s.Jobs {
@@ -80,6 +89,9 @@ func printStatus(w io.Writer, s *run.Summary) error {
 		detail := reasonLine(o.Reason)
 		if o.Progress != nil {
 			detail = cell(o.Progress.String())
+		}
+		if c := concs[o.Job]; detail == "" && (len(c) > 1 || shapes[o.Job] != "") {
+			detail = cell(strings.TrimSpace(fmt.Sprintf("%s conc %s", shapes[o.Job], strings.Join(c, " "))))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", cell(o.Job), cell(o.State), dashIfEmpty(cell(o.Node)), o.Attempts, since, detail)
 	}

@@ -114,7 +114,8 @@ func (rep *Report) charts() []*chart {
 		}
 		si.lines = [][]chartPoint{toPoints(g.frontier, intvtyPoint)}
 		sl.lines = [][]chartPoint{toPoints(g.latFront, e2elPoint)}
-		// One TTFT line per parallelism setting, through its concurrencies.
+		// One TTFT line per parallelism setting, through its concurrencies
+		// (a multi-node series has one shape: its group's).
 		byPoint := map[string][]chartPoint{}
 		var order []string
 		for _, p := range st.markers {
@@ -480,6 +481,9 @@ func tip(label string, r *results.Row) string {
 	dpa := ""
 	if r.DPAttention {
 		dpa = " dp-attn"
+	}
+	if s := r.Shape(); s != "" {
+		dpa += " · " + s // decode's tp and ep above; every role here
 	}
 	return fmt.Sprintf("%s\ntp%d ep%d%s · conc %d · %d/%d\nthroughput/GPU %s tok/s\ninteractivity %s tok/s/user\nTTFT %s ms · TPOT %s ms · E2EL %s s\n%s",
 		label, r.TP, r.EP, dpa, r.Conc, r.ISL, r.OSL, f(r.TputPerGPU, 1, 1), f(metric(r, keyIntvty), 1, 1),

@@ -62,6 +62,7 @@ type ConfigDelta struct {
 	TP          int     `json:"tp"`
 	EP          int     `json:"ep"`
 	DPAttention bool    `json:"dp_attention"`
+	Shape       string  `json:"shape,omitempty"` // a multi-node deployment's (results.Row.Shape)
 	Conc        int     `json:"conc"`
 	Deltas      []Delta `json:"deltas"`
 	Regressed   bool    `json:"regressed"`
@@ -95,9 +96,25 @@ type Comparison struct {
 func (c *Comparison) Regressed() bool { return c.Regressions > 0 }
 
 // configKey names a configuration independently of run, node and job id.
+// A multi-node row's shape is part of it: a disaggregated point never
+// compares with an aggregated or single-node one of equal tp.
 func configKey(r *results.Row) string {
-	return fmt.Sprintf("%s %s %s %s %d/%d tp%d-ep%d-dpa%t%s conc%d", r.HW, r.Model, r.Framework, r.Precision, r.ISL, r.OSL,
-		r.TP, max(r.EP, 1), r.DPAttention, ixPoint(r), r.Conc)
+	shape := ""
+	if s := r.Shape(); s != "" {
+		shape = " " + s
+	}
+	return fmt.Sprintf("%s %s %s %s %d/%d tp%d-ep%d-dpa%t%s%s conc%d", r.HW, r.Model, r.Framework, r.Precision, r.ISL, r.OSL,
+		r.TP, max(r.EP, 1), r.DPAttention, ixPoint(r), shape, r.Conc)
+}
+
+// jobKey matches a row with its counterpart of the same job in another
+// run: the job id, and for a multi-node job, whose rows are one per
+// concurrency, the shape and the concurrency too.
+func jobKey(r *results.Row) string {
+	if !r.MultiNode() {
+		return r.JobID
+	}
+	return fmt.Sprintf("%s\x00%s\x00%d", r.JobID, r.Shape(), r.Conc)
 }
 
 // ixPoint is what else tells two InferenceX configurations apart: the
@@ -123,7 +140,11 @@ func label(r *results.Row) string {
 	if r.DPAttention {
 		dpa = " dpa"
 	}
-	return fmt.Sprintf("%s %s %s tp%d ep%d%s conc%d", r.HW, r.Framework, r.Precision, r.TP, max(r.EP, 1), dpa, r.Conc)
+	shape := ""
+	if s := r.Shape(); s != "" {
+		shape = " " + s
+	}
+	return fmt.Sprintf("%s %s %s%s tp%d ep%d%s conc%d", r.HW, r.Framework, r.Precision, shape, r.TP, max(r.EP, 1), dpa, r.Conc)
 }
 
 // Compare matches the done rows of run A and run B, by job id first and
@@ -140,11 +161,11 @@ func Compare(runA, runB string, a, b []*results.Row, jobsB []JobStatus, threshol
 	byJob := map[string]*results.Row{}
 	for _, r := range b {
 		if r.JobID != "" {
-			byJob[r.JobID] = r
+			byJob[jobKey(r)] = r
 		}
 	}
 	for _, r := range a {
-		if m := byJob[r.JobID]; m != nil && r.JobID != "" && !matchedB[m] {
+		if m := byJob[jobKey(r)]; m != nil && r.JobID != "" && !matchedB[m] {
 			pairs = append(pairs, pair{r, m})
 			matchedA[r], matchedB[m] = true, true
 		}
@@ -201,7 +222,7 @@ func Compare(runA, runB string, a, b []*results.Row, jobsB []JobStatus, threshol
 
 	for _, p := range pairs {
 		d := ConfigDelta{Key: label(p.a), JobA: p.a.JobID, JobB: p.b.JobID, HW: p.a.HW, Framework: p.a.Framework,
-			Precision: p.a.Precision, TP: p.a.TP, EP: max(p.a.EP, 1), DPAttention: p.a.DPAttention, Conc: p.a.Conc}
+			Precision: p.a.Precision, TP: p.a.TP, EP: max(p.a.EP, 1), DPAttention: p.a.DPAttention, Shape: p.a.Shape(), Conc: p.a.Conc}
 		for _, m := range CompareMetrics {
 			va, vb := m.value(p.a), m.value(p.b)
 			if !finiteF(va) || !finiteF(vb) || va == 0 {
@@ -236,6 +257,9 @@ func Compare(runA, runB string, a, b []*results.Row, jobsB []JobStatus, threshol
 		}
 		if x.Precision != y.Precision {
 			return x.Precision < y.Precision
+		}
+		if x.Shape != y.Shape {
+			return x.Shape < y.Shape
 		}
 		if x.TP != y.TP {
 			return x.TP < y.TP

@@ -55,6 +55,7 @@ func (rep *Report) WriteHTML(w io.Writer) error {
 	best := map[string]float64{}
 	var hws []string
 	for _, r := range rep.Rows {
+		page.Shapes = page.Shapes || r.MultiNode()
 		if _, ok := best[r.HW]; !ok {
 			hws = append(hws, r.HW)
 		}
@@ -98,9 +99,12 @@ func (rep *Report) WriteHTML(w io.Writer) error {
 }
 
 type htmlPage struct {
-	Title     string
-	Runs      []string
-	Multi     bool
+	Title string
+	Runs  []string
+	Multi bool
+	// Shapes is set when a row is multi-node: the tables gain a shape
+	// column ("p1x8/d1x8", "agg 2x8"; "-" for a single-node row).
+	Shapes    bool
 	Cards     []htmlCard
 	Charts    []htmlChart
 	Legend    []htmlLegend
@@ -264,18 +268,18 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:10px 0 3
 
 <h2>Pareto frontier: throughput per GPU vs interactivity</h2>
 <div class="scroll"><table id="frontiers">
-<thead><tr><th>Frontier</th><th>Framework</th><th>Precision</th><th class="n">TP</th><th class="n">EP</th><th>DPA</th><th class="n">Conc</th><th class="n">Interactivity tok/s/user</th><th class="n">Tput/GPU tok/s</th></tr></thead>
+<thead><tr><th>Frontier</th><th>Framework</th><th>Precision</th>{{if .Shapes}}<th>Shape</th>{{end}}<th class="n">TP</th><th class="n">EP</th><th>DPA</th><th class="n">Conc</th><th class="n">Interactivity tok/s/user</th><th class="n">Tput/GPU tok/s</th></tr></thead>
 <tbody>
-{{range .Frontiers}}{{$f := .}}{{range $i, $p := .Points}}<tr data-scope="{{$f.Scope}}"{{if not $i}} class="first"{{end}}>{{if not $i}}<td rowspan="{{len $f.Points}}" class="fkey"><strong>{{$f.Key}}</strong></td>{{end}}<td>{{$p.Framework}}</td><td>{{$p.Precision}}</td><td class="n">{{$p.TP}}</td><td class="n">{{$p.EP}}</td><td>{{$p.DPAttention}}</td><td class="n">{{$p.Conc}}</td><td class="n">{{$p.Intvty}}</td><td class="n">{{$p.Tput}}</td></tr>
+{{range .Frontiers}}{{$f := .}}{{range $i, $p := .Points}}<tr data-scope="{{$f.Scope}}"{{if not $i}} class="first"{{end}}>{{if not $i}}<td rowspan="{{len $f.Points}}" class="fkey"><strong>{{$f.Key}}</strong></td>{{end}}<td>{{$p.Framework}}</td><td>{{$p.Precision}}</td>{{if $.Shapes}}<td>{{or $p.Shape "-"}}</td>{{end}}<td class="n">{{$p.TP}}</td><td class="n">{{$p.EP}}</td><td>{{$p.DPAttention}}</td><td class="n">{{$p.Conc}}</td><td class="n">{{$p.Intvty}}</td><td class="n">{{$p.Tput}}</td></tr>
 {{end}}{{end}}</tbody>
 </table></div>
 
 <h2>All results</h2>
 <p class="note">Click a column to sort. <span class="star">★</span> marks configurations on their GPU's Pareto frontier.</p>
 <div class="scroll"><table id="results" class="sortable">
-<thead><tr>{{if .Multi}}<th>Run</th>{{end}}<th>GPU</th><th>Framework</th><th>Precision</th><th>ISL/OSL</th><th class="n" data-type="num">TP</th><th class="n" data-type="num">EP</th><th>DPA</th><th class="n" data-type="num">Conc</th><th class="n" data-type="num">TTFT ms</th><th class="n" data-type="num">TPOT ms</th><th class="n" data-type="num">Interactivity</th><th class="n" data-type="num">E2EL s</th><th class="n" data-type="num">Tput/GPU</th><th class="n" data-type="num">Output tput/GPU</th><th class="n" data-type="num">Failed req.</th><th>Node</th></tr></thead>
+<thead><tr>{{if .Multi}}<th>Run</th>{{end}}<th>GPU</th><th>Framework</th><th>Precision</th><th>ISL/OSL</th>{{if .Shapes}}<th>Shape</th>{{end}}<th class="n" data-type="num">TP</th><th class="n" data-type="num">EP</th><th>DPA</th><th class="n" data-type="num">Conc</th><th class="n" data-type="num">TTFT ms</th><th class="n" data-type="num">TPOT ms</th><th class="n" data-type="num">Interactivity</th><th class="n" data-type="num">E2EL s</th><th class="n" data-type="num">Tput/GPU</th><th class="n" data-type="num">Output tput/GPU</th><th class="n" data-type="num">Failed req.</th><th>Node</th></tr></thead>
 <tbody>
-{{range .Rows}}<tr data-key="{{.Key}}">{{if $.Multi}}<td>{{.RunID}}</td>{{end}}<td>{{.HW}}</td><td>{{.Framework}}</td><td>{{.Precision}}</td><td>{{.ISL}}/{{.OSL}}</td><td class="n">{{.TP}}</td><td class="n">{{.EP}}</td><td>{{.DPAttention}}</td><td class="n">{{.Conc}}</td><td class="n" data-v="{{.TTFT.Value}}">{{.TTFT.Text}}</td><td class="n" data-v="{{.TPOT.Value}}">{{.TPOT.Text}}</td><td class="n" data-v="{{.Intvty.Value}}">{{.Intvty.Text}}</td><td class="n" data-v="{{.E2EL.Value}}">{{.E2EL.Text}}</td><td class="n" data-v="{{.Tput.Value}}">{{if .Frontier}}<span class="star" title="on its GPU's Pareto frontier">★</span> {{end}}{{.Tput.Text}}</td><td class="n" data-v="{{.OutTput.Value}}">{{.OutTput.Text}}</td><td class="n">{{.Failed}}</td><td>{{.Node}}</td></tr>
+{{range .Rows}}<tr data-key="{{.Key}}">{{if $.Multi}}<td>{{.RunID}}</td>{{end}}<td>{{.HW}}</td><td>{{.Framework}}</td><td>{{.Precision}}</td><td>{{.ISL}}/{{.OSL}}</td>{{if $.Shapes}}<td>{{or .Shape "-"}}</td>{{end}}<td class="n">{{.TP}}</td><td class="n">{{.EP}}</td><td>{{.DPAttention}}</td><td class="n">{{.Conc}}</td><td class="n" data-v="{{.TTFT.Value}}">{{.TTFT.Text}}</td><td class="n" data-v="{{.TPOT.Value}}">{{.TPOT.Text}}</td><td class="n" data-v="{{.Intvty.Value}}">{{.Intvty.Text}}</td><td class="n" data-v="{{.E2EL.Value}}">{{.E2EL.Text}}</td><td class="n" data-v="{{.Tput.Value}}">{{if .Frontier}}<span class="star" title="on its GPU's Pareto frontier">★</span> {{end}}{{.Tput.Text}}</td><td class="n" data-v="{{.OutTput.Value}}">{{.OutTput.Text}}</td><td class="n">{{.Failed}}</td><td>{{.Node}}</td></tr>
 {{end}}</tbody>
 </table></div>
 </main>

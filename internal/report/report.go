@@ -44,8 +44,8 @@ type Report struct {
 }
 
 // Frontier is the Pareto frontier of throughput per GPU against median
-// interactivity of one (GPU, framework, precision) or of a GPU over all
-// its configurations.
+// interactivity of one (GPU, framework, precision, multi-node shape) or
+// of a GPU over all its configurations.
 type Frontier struct {
 	Scope     string          `json:"scope"` // "config" or "gpu"
 	Key       string          `json:"key"`
@@ -53,6 +53,7 @@ type Frontier struct {
 	HW        string          `json:"hw"`
 	Framework string          `json:"framework,omitempty"`
 	Precision string          `json:"precision,omitempty"`
+	Shape     string          `json:"shape,omitempty"` // a multi-node deployment's (results.Row.Shape)
 	Points    []FrontierPoint `json:"points"`
 }
 
@@ -65,6 +66,7 @@ type FrontierPoint struct {
 	EP            int     `json:"ep"`
 	DPAttention   bool    `json:"dp_attention"`
 	Conc          int     `json:"conc"`
+	Shape         string  `json:"shape,omitempty"` // a multi-node deployment's (results.Row.Shape)
 	Interactivity float64 `json:"median_intvty"`
 	TputPerGPU    float64 `json:"tput_per_gpu"`
 }
@@ -88,14 +90,16 @@ type Reason struct {
 	Count  int    `json:"count"`
 }
 
-// group is one (run, GPU, framework, precision): a series of the charts.
+// group is one (run, GPU, framework, precision, multi-node shape): a
+// series of the charts. A multi-node deployment is a series of its own,
+// labelled by its shape, beside the single-node points of its GPU.
 type group struct {
-	key, label          string
-	run, hw, fw, prec   string
-	rows                []*results.Row
-	color               int
-	frontier, latFront  []*results.Row
-	hwIndex, groupIndex int
+	key, label               string
+	run, hw, fw, prec, shape string
+	rows                     []*results.Row
+	color                    int
+	frontier, latFront       []*results.Row
+	hwIndex, groupIndex      int
 }
 
 // Metric keys of the aggregated row the report reads.
@@ -132,11 +136,11 @@ func Build(in Input) *Report {
 
 	byKey := map[string]*group{}
 	for _, r := range rep.Rows {
-		g := &group{run: r.RunID, hw: r.HW, fw: r.Framework, prec: r.Precision}
+		g := &group{run: r.RunID, hw: r.HW, fw: r.Framework, prec: r.Precision, shape: r.Shape()}
 		if !multi {
 			g.run = ""
 		}
-		g.label = strings.Join(nonEmpty(g.hw, g.fw, g.prec), " ")
+		g.label = strings.Join(nonEmpty(g.hw, g.fw, g.prec, g.shape), " ")
 		if multi {
 			g.label = g.run + ": " + g.label
 		}
@@ -160,7 +164,7 @@ func Build(in Input) *Report {
 		g.frontier = frontierRows(g.rows, intvtyPoint)
 		g.latFront = frontierRows(g.rows, latencyPoint)
 		rep.Frontiers = append(rep.Frontiers, Frontier{Scope: "config", Key: g.label, Run: g.run, HW: g.hw, Framework: g.fw,
-			Precision: g.prec, Points: frontierPoints(g.frontier)})
+			Precision: g.prec, Shape: g.shape, Points: frontierPoints(g.frontier)})
 	}
 	for _, hw := range rep.gpus() {
 		rep.Frontiers = append(rep.Frontiers, Frontier{Scope: "gpu", Key: hw.label, Run: hw.run, HW: hw.hw,
@@ -220,7 +224,7 @@ func frontierPoints(rows []*results.Row) []FrontierPoint {
 	out := make([]FrontierPoint, len(rows))
 	for i, r := range rows {
 		out[i] = FrontierPoint{JobID: r.JobID, Framework: r.Framework, Precision: r.Precision, TP: r.TP, EP: r.EP,
-			DPAttention: r.DPAttention, Conc: r.Conc, Interactivity: metric(r, keyIntvty), TputPerGPU: r.TputPerGPU}
+			DPAttention: r.DPAttention, Conc: r.Conc, Shape: r.Shape(), Interactivity: metric(r, keyIntvty), TputPerGPU: r.TputPerGPU}
 	}
 	return out
 }

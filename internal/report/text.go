@@ -50,14 +50,33 @@ func (rep *Report) WriteText(w io.Writer) error {
 
 	fmt.Fprintln(w, "Pareto frontier: throughput per GPU against median interactivity")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FRONTIER\tFRAMEWORK\tPRECISION\tTP\tEP\tDPA\tCONC\tINTVTY tok/s/user\tTPUT/GPU tok/s")
+	// A SHAPE column, as in the summary table, when a point is multi-node.
+	withShape := false
+	for _, f := range rep.Frontiers {
+		for _, p := range f.Points {
+			withShape = withShape || p.Shape != ""
+		}
+	}
+	shapeHead := ""
+	if withShape {
+		shapeHead = "SHAPE\t"
+	}
+	fmt.Fprintln(tw, "FRONTIER\tFRAMEWORK\tPRECISION\t"+shapeHead+"TP\tEP\tDPA\tCONC\tINTVTY tok/s/user\tTPUT/GPU tok/s")
 	for _, f := range rep.Frontiers {
 		for i, p := range f.Points {
 			name := ""
 			if i == 0 {
 				name = f.Key
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%t\t%d\t%s\t%s\n", textCell(name), textCell(p.Framework), textCell(p.Precision), p.TP, p.EP, p.DPAttention,
+			shape := ""
+			if withShape {
+				shape = textCell(p.Shape)
+				if shape == "" {
+					shape = "-"
+				}
+				shape += "\t"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s%d\t%d\t%t\t%d\t%s\t%s\n", textCell(name), textCell(p.Framework), textCell(p.Precision), shape, p.TP, p.EP, p.DPAttention,
 				p.Conc, strconv.FormatFloat(p.Interactivity, 'f', 1, 64), strconv.FormatFloat(p.TputPerGPU, 'f', 1, 64))
 		}
 	}

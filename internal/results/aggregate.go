@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -30,6 +29,9 @@ type Meta struct {
 	Conc      int
 	ISL, OSL  int
 	GPUs      int // GPUs the throughput is divided by (tp x pp on one node)
+	// Router is a multi-node deployment's router component, written as
+	// its row's router key (AggregateMulti); nil writes none.
+	Router *RouterInfo
 }
 
 // Row is one job's aggregated result, with InferenceMAX's keys first.
@@ -69,9 +71,30 @@ type Row struct {
 // Aggregate computes the row for one job from its client result file's
 // contents, as InferenceMAX's post-processing does.
 func Aggregate(m Meta, raw []byte) (*Row, error) {
+	r, _, err := aggregate(m, raw)
+	return r, err
+}
+
+// tokenRates are a client result's throughputs in tokens per second.
+type tokenRates struct{ total, output float64 }
+
+// aggregate is Aggregate, also returning the client's throughputs so that
+// a multi-node row can divide them by its own GPU counts.
+func aggregate(m Meta, raw []byte) (*Row, tokenRates, error) {
+	r, rates, err := aggregateUnchecked(m, raw)
+	if err != nil {
+		return nil, rates, err
+	}
+	if err := r.Check(); err != nil {
+		return nil, rates, fmt.Errorf("client result: %w", err)
+	}
+	return r, rates, nil
+}
+
+func aggregateUnchecked(m Meta, raw []byte) (*Row, tokenRates, error) {
 	var res map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &res); err != nil {
-		return nil, fmt.Errorf("decode client result: %w", err)
+		return nil, tokenRates{}, fmt.Errorf("decode client result: %w", err)
 	}
 	num := func(k string) (float64, bool) {
 		v, ok := res[k]
@@ -86,7 +109,7 @@ func Aggregate(m Meta, raw []byte) (*Row, error) {
 	}
 	total, ok := num("total_token_throughput")
 	if !ok {
-		return nil, fmt.Errorf("client result has no total_token_throughput: not a bench_serving result file")
+		return nil, tokenRates{}, fmt.Errorf("client result has no total_token_throughput: not a bench_serving result file")
 	}
 	output, _ := num("output_throughput")
 	gpus := m.GPUs
@@ -113,7 +136,7 @@ func Aggregate(m Meta, raw []byte) (*Row, error) {
 		}
 		n, err := countField(c.key, v)
 		if err != nil {
-			return nil, err
+			return nil, tokenRates{}, err
 		}
 		*c.to = n
 	}
@@ -131,10 +154,7 @@ func Aggregate(m Meta, raw []byte) (*Row, error) {
 			r.Metrics[strings.TrimSuffix(name, "_tpot")+"_intvty"] = 1000 / v
 		}
 	}
-	if err := r.Check(); err != nil {
-		return nil, fmt.Errorf("client result: %w", err)
-	}
-	return r, nil
+	return r, tokenRates{total, output}, nil
 }
 
 // MarshalJSON writes InferenceMAX's keys, then the metrics in sorted
@@ -262,17 +282,4 @@ func (r *Row) UnmarshalJSON(data []byte) error {
 		r.Extra[k] = v
 	}
 	return nil
-}
-
-// ReadRow reads an aggregated row file and checks it (Row.Check).
-func ReadRow(path string) (*Row, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	r, err := ParseRow(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return r, nil
 }

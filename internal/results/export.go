@@ -15,12 +15,20 @@ import (
 var csvFixed = []string{"run_id", "job_id", "node", "hw", "tp", "ep", "dp_attention", "conc", "model", "framework", "precision",
 	"isl", "osl", "image", "tput_per_gpu", "output_tput_per_gpu", "input_tput_per_gpu", "completed", "failed"}
 
-// WriteCSV writes rows as CSV: fixed columns, then the union of all
-// metrics in sorted order (empty where a row lacks one).
+// WriteCSV writes rows as CSV: fixed columns, a shape column when a row
+// is multi-node (Row.Shape, empty for a single-node row), then the union
+// of all metrics in sorted order (empty where a row lacks one).
 func WriteCSV(w io.Writer, rows []*Row) error {
 	names := metricNames(rows)
+	withShape := false
+	for _, r := range rows {
+		withShape = withShape || r.MultiNode()
+	}
 	cw := csv.NewWriter(w)
 	header := append([]string{}, csvFixed...)
+	if withShape {
+		header = append(header, "shape")
+	}
 	for _, n := range names {
 		header = append(header, CSVText(n)) // an imported row names its own metrics
 	}
@@ -40,6 +48,9 @@ func WriteCSV(w io.Writer, rows []*Row) error {
 		rec := []string{t(r.RunID), t(r.JobID), t(r.Node), t(r.HW), strconv.Itoa(r.TP), strconv.Itoa(r.EP), strconv.FormatBool(r.DPAttention),
 			strconv.Itoa(r.Conc), t(r.Model), t(r.Framework), t(r.Precision), strconv.Itoa(r.ISL), strconv.Itoa(r.OSL), t(r.Image),
 			f(r.TputPerGPU), f(r.OutputTputPerGPU), f(r.InputTputPerGPU), strconv.Itoa(r.Completed), strconv.Itoa(r.Failed)}
+		if withShape {
+			rec = append(rec, r.Shape())
+		}
 		for _, n := range names {
 			if v, ok := r.Metrics[n]; ok {
 				rec = append(rec, f(v))

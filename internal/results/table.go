@@ -15,7 +15,7 @@ import (
 const maxCell = 128
 
 // SortRows orders rows as people read them: by hardware, framework,
-// precision, tp, then concurrency.
+// precision, lengths, multi-node shape, tp, then concurrency.
 func SortRows(rows []*Row) {
 	sort.SliceStable(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
@@ -31,6 +31,9 @@ func SortRows(rows []*Row) {
 		if a.ISL != b.ISL || a.OSL != b.OSL {
 			return a.ISL < b.ISL || a.ISL == b.ISL && a.OSL < b.OSL
 		}
+		if sa, sb := a.Shape(), b.Shape(); sa != sb {
+			return sa < sb // single-node rows ("") first, then each deployment
+		}
 		if a.TP != b.TP {
 			return a.TP < b.TP
 		}
@@ -44,17 +47,24 @@ func SortRows(rows []*Row) {
 //
 // A SPEC column (speculative decoding) appears when a row has one, as
 // InferenceX's rows do: an MTP row is not comparable with one without.
+// A SHAPE column appears when a row is multi-node (Row.Shape: "p1x8/d1x8",
+// "agg 2x8"; "-" for a single-node row), so that disaggregated and
+// aggregated points of equal tp read apart.
 func WriteTable(w io.Writer, rows []*Row) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	withSpec := false
+	withSpec, withShape := false, false
 	for _, r := range rows {
 		withSpec = withSpec || r.Spec() != ""
+		withShape = withShape || r.MultiNode()
 	}
-	specHead := ""
+	specHead, shapeHead := "", ""
 	if withSpec {
 		specHead = "SPEC\t"
 	}
-	fmt.Fprintln(tw, "HW\tFRAMEWORK\tPRECISION\t"+specHead+"ISL/OSL\tTP\tEP\tCONC\tTTFT ms\tTPOT ms\tE2EL s\tTPUT/GPU\tINTVTY\tFAILED\t")
+	if withShape {
+		shapeHead = "SHAPE\t"
+	}
+	fmt.Fprintln(tw, "HW\tFRAMEWORK\tPRECISION\t"+specHead+"ISL/OSL\t"+shapeHead+"TP\tEP\tCONC\tTTFT ms\tTPOT ms\tE2EL s\tTPUT/GPU\tINTVTY\tFAILED\t")
 	// A row's text may come from an imported file or a copied run
 	// directory: one sanitised line per cell.
 	cell := func(s string) string { return termtext.Line(s, maxCell) }
@@ -67,8 +77,12 @@ func WriteTable(w io.Writer, rows []*Row) error {
 			}
 			spec += "\t"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%d/%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
-			cell(r.HW), cell(r.Framework), cell(r.Precision), spec, r.ISL, r.OSL, r.TP, r.EP, r.Conc,
+		shape := ""
+		if withShape {
+			shape = first(r.Shape(), "-") + "\t"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%d/%d\t%s%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
+			cell(r.HW), cell(r.Framework), cell(r.Precision), spec, r.ISL, r.OSL, shape, r.TP, r.EP, r.Conc,
 			metric(r, "median_ttft", 1000, 1), metric(r, "median_tpot", 1000, 2),
 			metric(r, "median_e2el", 1, 2), fmtFloat(r.TputPerGPU, 1),
 			metric(r, "median_intvty", 1, 1), r.Failed)
@@ -92,6 +106,14 @@ func metric(r *Row, key string, scale float64, prec int) string {
 		return "-"
 	}
 	return fmtFloat(v*scale, prec)
+}
+
+// first is s, or def when s is empty.
+func first(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func fmtFloat(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }

@@ -45,7 +45,7 @@ func TestLoadReadsNoResultOutsideTheRunDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if row := rec.Rows["a"]; row != nil {
-		t.Fatalf("a journal's result path led outside the run: row %+v", row)
+	if rows := rec.Rows["a"]; rows != nil {
+		t.Fatalf("a journal's result path led outside the run: rows %+v", rows)
 	}
 }

@@ -26,10 +26,11 @@ type Record struct {
 	Info     Info
 	Outcomes []Outcome
 	Attempts []Attempt
-	// Rows maps job ids to their aggregated rows. Only a done job has a
-	// row: a job that failed, even one whose client wrote a partial result,
-	// is not a measurement.
-	Rows map[string]*results.Row
+	// Rows maps job ids to their aggregated rows: one, or one per
+	// concurrency of a multi-node job. Only a done job has rows: a job
+	// that failed, even one whose client wrote a partial result, is not a
+	// measurement.
+	Rows map[string][]*results.Row
 }
 
 // Summary is the run's outcome in the one JSON shape that summary.json,
@@ -57,7 +58,7 @@ func Load(dir string) (*Record, error) {
 	if !IsDir(abs) {
 		return nil, fmt.Errorf("read run %s: not a run directory (no %s, %s or %s)", dir, InfoFile, JournalFile, SummaryFile)
 	}
-	rec := &Record{Dir: abs, Rows: map[string]*results.Row{}}
+	rec := &Record{Dir: abs, Rows: map[string][]*results.Row{}}
 	if _, err := os.Stat(filepath.Join(abs, InfoFile)); err == nil {
 		if rec.Info, err = ReadInfo(abs); err != nil {
 			return nil, err
@@ -125,8 +126,8 @@ func (r *Record) mergeSummary(s Summary) {
 	sort.Slice(r.Outcomes, func(a, b int) bool { return r.Outcomes[a].Job < r.Outcomes[b].Job })
 }
 
-// readRows reads the row of every done job. In a run directory without a
-// journal (copied without it), a row file under jobs/ whose job nothing
+// readRows reads the rows of every done job. In a run directory without
+// a journal (copied without it), a row file under jobs/ whose job nothing
 // else mentions counts as a done job.
 func (r *Record) readRows(noJournal bool) error {
 	known := map[string]bool{}
@@ -142,11 +143,11 @@ func (r *Record) readRows(noJournal bool) error {
 		if rel := filepath.FromSlash(o.Result); o.Result != "" && filepath.IsLocal(rel) {
 			path = filepath.Join(r.Dir, rel)
 		}
-		row, err := results.ReadRow(path)
+		rows, err := results.ReadRows(path)
 		if err != nil {
 			continue // done without a readable row: shown as done, no row
 		}
-		r.Rows[o.Job] = row
+		r.Rows[o.Job] = rows
 	}
 	if !noJournal {
 		return nil
@@ -154,10 +155,11 @@ func (r *Record) readRows(noJournal bool) error {
 	found, _ := filepath.Glob(filepath.Join(r.Dir, JobsDir, "*", RowFile))
 	sort.Strings(found)
 	for _, path := range found {
-		row, err := results.ReadRow(path)
+		rows, err := results.ReadRows(path)
 		if err != nil {
 			return fmt.Errorf("read run %s: %w", r.Dir, err)
 		}
+		row := rows[0]
 		id := row.JobID
 		if id == "" {
 			id = filepath.Base(filepath.Dir(path))
@@ -168,7 +170,7 @@ func (r *Record) readRows(noJournal bool) error {
 		known[id] = true
 		rel, _ := filepath.Rel(r.Dir, path)
 		r.Outcomes = append(r.Outcomes, Outcome{Job: id, State: journal.StateDone, Node: row.Node, Result: filepath.ToSlash(rel)})
-		r.Rows[id] = row
+		r.Rows[id] = rows
 	}
 	sort.Slice(r.Outcomes, func(a, b int) bool { return r.Outcomes[a].Job < r.Outcomes[b].Job })
 	return nil
@@ -187,9 +189,7 @@ func (r *Record) Summary() *Summary {
 		} else {
 			s.Failed++
 		}
-		if row := r.Rows[o.Job]; row != nil {
-			s.Rows = append(s.Rows, row)
-		}
+		s.Rows = append(s.Rows, r.Rows[o.Job]...)
 	}
 	results.SortRows(s.Rows)
 	return s

@@ -28,7 +28,7 @@ const (
 	LogFile     = "fleet.log"
 	LockFile    = ".lock"
 	JobsDir     = "jobs"
-	RowFile     = "row.json"
+	RowFile     = "row.json"   // a job's rows: one object, or an array (results.WriteRows)
 	StreamFile  = "stream.log" // a job's output as it streamed in
 )
 
@@ -175,7 +175,8 @@ func (d *Dir) JobDir(jobID string) string {
 	return filepath.Join(d.path, JobsDir, JobDirName(jobID))
 }
 
-// RowPath is where a job's aggregated row goes.
+// RowPath is where a job's aggregated rows go (results.WriteRows): a
+// multi-node job's one per concurrency.
 func (d *Dir) RowPath(jobID string) string { return filepath.Join(d.JobDir(jobID), RowFile) }
 
 // Rel makes a path inside the run directory relative to it, slash

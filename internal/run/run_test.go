@@ -199,6 +199,46 @@ func TestLoadAndSummaryCountOnlyDoneJobsRows(t *testing.T) {
 	}
 }
 
+func TestAMultiNodeJobsRowsAllReachTheSummary(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Create(dir, Info{RunID: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	multi := `[{"hw":"h200","tp":8,"conc":4,"tput_per_gpu":100,"is_multinode":true,"job_id":"disagg"},
+{"hw":"h200","tp":8,"conc":16,"tput_per_gpu":300,"is_multinode":true,"job_id":"disagg"}]`
+	single := `{"hw":"h200","tp":8,"conc":4,"tput_per_gpu":150,"job_id":"one"}`
+	for id, body := range map[string]string{"disagg": multi, "one": single} {
+		os.MkdirAll(d.JobDir(id), 0o755)
+		os.WriteFile(d.RowPath(id), []byte(body), 0o644)
+	}
+	j, _ := d.Journal()
+	for _, id := range []string{"disagg", "one"} {
+		j.Append(journal.Entry{Job: id, Attempt: 1, Node: "n", State: journal.StateDone, Result: d.Rel(d.RowPath(id))})
+	}
+	s, err := d.WriteSummary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Done != 2 || len(s.Rows) != 3 {
+		t.Fatalf("summary: done %d rows %d, want 2 jobs done with 3 rows", s.Done, len(s.Rows))
+	}
+	var concs []int
+	for _, r := range s.Rows {
+		if r.JobID == "disagg" {
+			concs = append(concs, r.Conc)
+		}
+	}
+	if len(concs) != 2 || concs[0] != 4 || concs[1] != 16 {
+		t.Errorf("rows of the multi-node job: concurrencies %v, want [4 16]", concs)
+	}
+	table, _ := os.ReadFile(filepath.Join(d.Path(), TableFile))
+	if !strings.Contains(string(table), "SHAPE") {
+		t.Errorf("summary.txt of a run with a multi-node job has no SHAPE column:\n%s", table)
+	}
+}
+
 func TestLoadReadsARunDirectoryCopiedWithoutItsJournal(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "old")
 	os.MkdirAll(filepath.Join(dir, "jobs", "x"), 0o755)

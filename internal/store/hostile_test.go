@@ -82,8 +82,10 @@ func FuzzImportParse(f *testing.F) {
 			return
 		}
 		for _, c := range cands {
-			if err := c.job.Row.Check(); err != nil {
-				t.Fatalf("accepted a row that fails its check: %v", err)
+			for _, r := range c.job.Rows {
+				if err := r.Check(); err != nil {
+					t.Fatalf("accepted a row that fails its check: %v", err)
+				}
 			}
 			if err := run.CheckID(c.job.RunID); err != nil {
 				t.Fatalf("accepted run id %q: %v", c.job.RunID, err)
@@ -101,8 +103,8 @@ func TestAStoreHoldingAnOldNonFiniteRowStillExports(t *testing.T) {
 			return err
 		}
 		for _, j := range []Job{
-			{RunID: "old", ID: "bad", State: StateDone, HW: "h200", Row: &results.Row{HW: "h200", TP: 8, TputPerGPU: math.Inf(1), Metrics: map[string]float64{"median_ttft": math.NaN()}}},
-			{RunID: "old", ID: "good", State: StateDone, HW: "h200", Row: &results.Row{HW: "h200", TP: 8, TputPerGPU: 10, Metrics: map[string]float64{}}},
+			{RunID: "old", ID: "bad", State: StateDone, HW: "h200", Rows: []*results.Row{{HW: "h200", TP: 8, TputPerGPU: math.Inf(1), Metrics: map[string]float64{"median_ttft": math.NaN()}}}},
+			{RunID: "old", ID: "good", State: StateDone, HW: "h200", Rows: []*results.Row{{HW: "h200", TP: 8, TputPerGPU: 10, Metrics: map[string]float64{}}}},
 		} {
 			if err := upsertJob(ctx, tx, j); err != nil {
 				return err

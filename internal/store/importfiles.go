@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,7 +76,8 @@ func (r *ImportReport) Count(status string) int {
 
 // candidate is one job parsed from a file, before it is written.
 type candidate struct {
-	idx  int // into report.Files
+	idx  int   // into report.Files
+	more []int // into report.Files: the job's further rows, which share its outcome
 	run  Run
 	job  Job
 	date time.Time
@@ -111,6 +113,9 @@ func (s *Store) ImportFiles(ctx context.Context, paths []string, opts ImportOpti
 		for _, c := range keep {
 			if err := recordCandidate(ctx, tx, c, &rep.Files[c.idx]); err != nil {
 				return err
+			}
+			for _, i := range c.more {
+				rep.Files[i].Status, rep.Files[i].Note = rep.Files[c.idx].Status, rep.Files[c.idx].Note
 			}
 		}
 		return nil
@@ -171,10 +176,10 @@ func latestPerJob(cands []*candidate, rep *ImportReport) []*candidate {
 		k := [2]string{c.job.RunID, c.job.ID}
 		if prev, ok := winner[k]; ok {
 			if prev.date.After(c.date) {
-				rep.Files[c.idx].Status = FileSuperseded
+				c.supersede(rep)
 				continue
 			}
-			rep.Files[prev.idx].Status = FileSuperseded
+			prev.supersede(rep)
 		}
 		winner[k] = c
 	}
@@ -185,6 +190,13 @@ func latestPerJob(cands []*candidate, rep *ImportReport) []*candidate {
 		}
 	}
 	return keep
+}
+
+// supersede marks the candidate's rows superseded in rep.
+func (c *candidate) supersede(rep *ImportReport) {
+	for _, i := range append([]int{c.idx}, c.more...) {
+		rep.Files[i].Status = FileSuperseded
+	}
 }
 
 // upsertCandidateRuns records the runs the candidates belong to, each
@@ -251,6 +263,10 @@ func (s *Store) parseFile(path, arg string, opts ImportOptions, rep *ImportRepor
 	for _, c := range out {
 		c.idx = len(rep.Files)
 		rep.Files = append(rep.Files, FileResult{Path: path, RunID: c.job.RunID, JobID: c.job.ID})
+		for range c.job.Rows[1:] {
+			c.more = append(c.more, len(rep.Files))
+			rep.Files = append(rep.Files, FileResult{Path: path, RunID: c.job.RunID, JobID: c.job.ID})
+		}
 	}
 	return out, nil
 }
@@ -312,19 +328,40 @@ func parseResults(raw []byte, path, abs string, opts ImportOptions) ([]*candidat
 		if len(objs) > 1 {
 			c.job.SourceSHA256 = sha + ":" + strconv.Itoa(i)
 		}
-		c.job.Row.RunID, c.job.Row.JobID = c.job.RunID, c.job.ID
+		c.job.Rows[0].RunID, c.job.Rows[0].JobID = c.job.RunID, c.job.ID
 		c.run = Run{ID: c.job.RunID, Source: SourceImport, Location: abs, Started: c.date}
 		out = append(out, c)
 	}
-	return out, nil
+	return jobsOfRows(out), nil
+}
+
+// jobsOfRows makes one candidate of the rows of one file that name the
+// same job at different concurrencies: the rows of a multi-node job, as
+// its row file and fleet's exports hold them. Two rows of one job at one
+// concurrency stay apart (the later supersedes the earlier).
+func jobsOfRows(cands []*candidate) []*candidate {
+	out := cands[:0]
+	byJob := map[[2]string]*candidate{}
+	for _, c := range cands {
+		k := [2]string{c.job.RunID, c.job.ID}
+		if prev := byJob[k]; prev != nil && !slices.ContainsFunc(prev.job.Rows, func(r *results.Row) bool { return r.Conc == c.job.Rows[0].Conc }) {
+			prev.job.Rows = append(prev.job.Rows, c.job.Rows...)
+			continue
+		}
+		byJob[k] = c
+		out = append(out, c)
+	}
+	return out
 }
 
 // check refuses a candidate whose row holds numbers a row cannot, or
 // whose run id could not name a run directory (fleet report writes into
 // results/<run id>/).
 func (c *candidate) check() error {
-	if err := c.job.Row.Check(); err != nil {
-		return err
+	for _, r := range c.job.Rows {
+		if err := r.Check(); err != nil {
+			return err
+		}
 	}
 	if err := run.CheckID(c.job.RunID); err != nil {
 		return fmt.Errorf("run_id: %w (pass --run NAME)", err)
@@ -380,7 +417,7 @@ func clientCandidate(raw []byte, o map[string]json.RawMessage, stem string, opts
 	if run == "" && !c.date.IsZero() {
 		run = "import-" + c.date.Format("20060102")
 	}
-	c.job = Job{RunID: run, ID: id, State: StateDone, Node: m.Node, HW: m.HW, Row: row}
+	c.job = Job{RunID: run, ID: id, State: StateDone, Node: m.Node, HW: m.HW, Rows: []*results.Row{row}}
 	// As InferenceMAX fails a job when more than 5% of its requests
 	// failed, such a result is kept but not reported as done.
 	if total := row.Completed + row.Failed; row.Failed > 0 && float64(row.Failed) > maxFailedRatio*float64(total) {
@@ -432,7 +469,7 @@ func rowCandidate(b []byte, stem string, many bool, opts ImportOptions) (*candid
 	if r.Metrics == nil {
 		r.Metrics = map[string]float64{}
 	}
-	return &candidate{job: Job{RunID: run, ID: id, State: StateDone, Node: r.Node, HW: r.HW, Row: &r}}, nil
+	return &candidate{job: Job{RunID: run, ID: id, State: StateDone, Node: r.Node, HW: r.HW, Rows: []*results.Row{&r}}}, nil
 }
 
 // ixClientCandidate builds a job from a client result file named by one
@@ -473,7 +510,7 @@ func ixClientCandidate(raw []byte, o map[string]json.RawMessage, stem string, n 
 	if run == "" && !c.date.IsZero() {
 		run = "import-" + c.date.Format("20060102")
 	}
-	c.job = Job{RunID: run, ID: ixRowID(row), State: StateDone, Node: n.Runner, HW: hw, Row: row,
+	c.job = Job{RunID: run, ID: ixRowID(row), State: StateDone, Node: n.Runner, HW: hw, Rows: []*results.Row{row},
 		Config: fmt.Sprintf("%s-%s-%s-%s", n.ModelPrefix, n.Precision, hw, n.Framework)}
 	if total := row.Completed + row.Failed; row.Failed > 0 && float64(row.Failed) > maxFailedRatio*float64(total) {
 		c.job.State = StateFailed

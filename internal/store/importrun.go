@@ -33,12 +33,12 @@ func (s *Store) ImportRun(ctx context.Context, runDir string) (*ImportStats, err
 	jobs := make([]Job, 0, len(rec.Outcomes))
 	for _, o := range rec.Outcomes {
 		j := Job{RunID: r.ID, ID: o.Job, Config: o.Config, State: o.State, Node: o.Node, Attempts: o.Attempts, Reason: o.Reason, HW: o.GPU}
-		if row := rec.Rows[o.Job]; row != nil {
+		for _, row := range rec.Rows[o.Job] {
 			row.RunID, row.JobID = r.ID, o.Job
 			if row.Node == "" {
 				row.Node = j.Node
 			}
-			j.Row = row
+			j.Rows = append(j.Rows, row)
 		}
 		jobs = append(jobs, j)
 	}
@@ -55,9 +55,7 @@ func (s *Store) ImportRun(ctx context.Context, runDir string) (*ImportStats, err
 			if err := upsertJob(ctx, tx, j); err != nil {
 				return err
 			}
-			if j.Row != nil {
-				stats.Rows++
-			}
+			stats.Rows += len(j.Rows)
 		}
 		for _, a := range rec.Attempts {
 			at := Attempt{RunID: r.ID, JobID: a.Job, N: a.N, Node: a.Node, State: a.State, Reason: a.Reason, ExitCode: a.ExitCode, Started: a.Started, Ended: a.Ended}
@@ -73,24 +71,30 @@ func (s *Store) ImportRun(ctx context.Context, runDir string) (*ImportStats, err
 	return stats, nil
 }
 
-// fillHW gives every job a GPU type: its row's, the one it asked for, or
+// fillHW gives every job a GPU type: its rows', the one it asked for, or
 // failing both (a job that never ran, journalled by an older fleet) that
 // of another job on its node or of its config.
 func fillHW(jobs []Job) {
 	hwOfNode, hwOfConfig := map[string]string{}, map[string]string{}
-	for _, j := range jobs {
-		if j.Row != nil && j.Row.HW != "" {
-			hwOfNode[j.Row.Node] = j.Row.HW
+	rowHW := func(j *Job) string {
+		if len(j.Rows) == 0 {
+			return ""
+		}
+		return j.Rows[0].HW
+	}
+	for i := range jobs {
+		if j := &jobs[i]; rowHW(j) != "" {
+			hwOfNode[j.Rows[0].Node] = rowHW(j)
 			if j.Config != "" {
-				hwOfConfig[j.Config] = j.Row.HW
+				hwOfConfig[j.Config] = rowHW(j)
 			}
 		}
 	}
 	for i := range jobs {
 		j := &jobs[i]
 		switch {
-		case j.Row != nil && j.Row.HW != "":
-			j.HW = j.Row.HW
+		case rowHW(j) != "":
+			j.HW = rowHW(j)
 		case j.HW != "":
 		case hwOfNode[j.Node] != "":
 			j.HW = hwOfNode[j.Node]

@@ -88,11 +88,11 @@ func TestImportInferenceXFilesOfEveryEra(t *testing.T) {
 			t.Errorf("no job %s; have %q", id, keys(byID))
 			continue
 		}
-		r := j.Row
-		if j.State != StateDone || r == nil {
-			t.Errorf("%s: %s without a row", id, j.State)
+		if j.State != StateDone || len(j.Rows) != 1 {
+			t.Errorf("%s: %s with %d rows, want done with one", id, j.State, len(j.Rows))
 			continue
 		}
+		r := j.Rows[0]
 		if j.HW != w.hw || (w.node != "" && j.Node != w.node) || r.TP != w.tp || r.EP != w.ep || r.DPAttention != w.dpa {
 			t.Errorf("%s: hw %s node %s tp %d ep %d dpa %v; want %s %s %d %d %v", id, j.HW, j.Node, r.TP, r.EP, r.DPAttention,
 				w.hw, w.node, w.tp, w.ep, w.dpa)
@@ -239,17 +239,18 @@ func TestImportRunIDOfLongFileNames(t *testing.T) {
 	}
 }
 
-func TestAStoreOfTheFirstSchemaGainsExtraKeys(t *testing.T) {
+func TestAStoreOfTheFirstSchemaKeepsItsRowsAndGainsExtraKeys(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), FileName)
-	s, err := Open(ctx, path)
+	s, err := openAt(ctx, path, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Back to the first schema, with a row recorded there.
-	for _, q := range []string{`ALTER TABLE jobs DROP COLUMN extra`, `DELETE FROM schema_migrations WHERE version > 1`,
-		`INSERT INTO runs(id, source, recorded_at) VALUES ('old', 'sweep', '2026-01-01T00:00:00Z')`,
-		`INSERT INTO jobs(run_id, job_id, state, hw, has_row, tp, tput_per_gpu) VALUES ('old', 'j0', 'done', 'h200', 1, 8, 50)`} {
+	// A row recorded by a fleet of the first schema: in the jobs table.
+	for _, q := range []string{`INSERT INTO runs(id, source, recorded_at) VALUES ('old', 'sweep', '2026-01-01T00:00:00Z')`,
+		`INSERT INTO jobs(run_id, job_id, state, hw, has_row, tp, tput_per_gpu) VALUES ('old', 'j0', 'done', 'h200', 1, 8, 50)`,
+		`INSERT INTO jobs(run_id, job_id, state, hw, has_row) VALUES ('old', 'j1', 'failed', 'h200', 0)`,
+		`INSERT INTO metrics(run_id, job_id, name, value) VALUES ('old', 'j0', 'median_ttft', 0.25)`} {
 		if _, err := s.db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -268,10 +269,14 @@ func TestAStoreOfTheFirstSchemaGainsExtraKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 2 || rows[0].Extra != nil || rows[0].TputPerGPU != 50 {
-		t.Fatalf("rows %+v: want the old row without extra keys first", rows)
+	if len(rows) != 2 || rows[0].Extra != nil || rows[0].TputPerGPU != 50 || rows[0].TP != 8 || rows[0].Metrics["median_ttft"] != 0.25 {
+		t.Fatalf("rows %+v: want the old row, its metric kept and without extra keys, first", rows)
 	}
 	if got := rows[1].Extra; !reflect.DeepEqual(got, row.Extra) {
 		t.Errorf("extra keys back as %s, want %s", got, row.Extra)
+	}
+	jobs, err := s.Jobs(ctx, "old")
+	if err != nil || len(jobs) != 2 || len(jobs[1].Rows) != 0 || jobs[1].State != StateFailed {
+		t.Errorf("old jobs %+v, %v: want the failed one without rows", jobs, err)
 	}
 }

@@ -32,7 +32,8 @@ func (s *Store) Runs(ctx context.Context) ([]RunInfo, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.source, r.location, r.sweep, r.started_at, r.recorded_at,
 	COUNT(j.job_id),
 	COALESCE(SUM(j.state = 'done'), 0), COALESCE(SUM(j.state = 'failed'), 0), COALESCE(SUM(j.state = 'cancelled'), 0),
-	COALESCE(SUM(j.has_row AND j.state = 'done'), 0),
+	COALESCE((SELECT COUNT(*) FROM job_rows x JOIN jobs y ON y.run_id = x.run_id AND y.job_id = x.job_id
+		WHERE x.run_id = r.id AND y.state = 'done'), 0),
 	COALESCE((SELECT COUNT(*) FROM attempts a WHERE a.run_id = r.id), 0),
 	COALESCE(GROUP_CONCAT(DISTINCT NULLIF(j.hw, '')), '')
 FROM runs r LEFT JOIN jobs j ON j.run_id = r.id
@@ -91,29 +92,12 @@ func (s *Store) GetRun(ctx context.Context, id string) (*Run, error) {
 	return &r, nil
 }
 
-const jobColumns = `run_id, job_id, config, state, node, hw, attempts, reason, source_sha256, has_row,
-	model, framework, precision, image, tp, ep, dp_attention, conc, isl, osl,
-	tput_per_gpu, output_tput_per_gpu, input_tput_per_gpu, completed, failed, extra`
+const jobColumns = `run_id, job_id, config, state, node, hw, attempts, reason, source_sha256`
 
 func scanJob(sc interface{ Scan(...any) error }) (*Job, error) {
 	var j Job
-	var hasRow bool
-	var extra string
-	r := &results.Row{}
-	if err := sc.Scan(&j.RunID, &j.ID, &j.Config, &j.State, &j.Node, &j.HW, &j.Attempts, &j.Reason, &j.SourceSHA256, &hasRow,
-		&r.Model, &r.Framework, &r.Precision, &r.Image, &r.TP, &r.EP, &r.DPAttention, &r.Conc, &r.ISL, &r.OSL,
-		&r.TputPerGPU, &r.OutputTputPerGPU, &r.InputTputPerGPU, &r.Completed, &r.Failed, &extra); err != nil {
+	if err := sc.Scan(&j.RunID, &j.ID, &j.Config, &j.State, &j.Node, &j.HW, &j.Attempts, &j.Reason, &j.SourceSHA256); err != nil {
 		return nil, err
-	}
-	if hasRow {
-		r.HW, r.Node, r.RunID, r.JobID = j.HW, j.Node, j.RunID, j.ID
-		r.Metrics = map[string]float64{}
-		if extra != "" {
-			if err := json.Unmarshal([]byte(extra), &r.Extra); err != nil {
-				return nil, fmt.Errorf("job %s of run %s: extra keys: %w", j.ID, j.RunID, err)
-			}
-		}
-		j.Row = r
 	}
 	return &j, nil
 }
@@ -144,35 +128,79 @@ func (s *Store) Jobs(ctx context.Context, runIDs ...string) ([]*Job, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read jobs: %w", err)
 	}
-	if err := fillMetrics(ctx, s.db, jobs, runIDs); err != nil {
+	if err := fillRows(ctx, s.db, jobs, runIDs); err != nil {
 		return nil, err
 	}
 	return jobs, nil
 }
 
-func fillMetrics(ctx context.Context, q queryer, jobs []*Job, runIDs []string) error {
-	byKey := map[[2]string]*results.Row{}
+// rowKey names one row of one job.
+type rowKey struct {
+	run, job string
+	n        int
+}
+
+// fillRows reads the rows of jobs, in order, and their metrics.
+func fillRows(ctx context.Context, q queryer, jobs []*Job, runIDs []string) error {
+	byJob := map[[2]string]*Job{}
 	for _, j := range jobs {
-		if j.Row != nil {
-			byKey[[2]string{j.RunID, j.ID}] = j.Row
-		}
+		byJob[[2]string{j.RunID, j.ID}] = j
 	}
+	where, args := inRuns(runIDs)
+	rows, err := q.QueryContext(ctx, `SELECT run_id, job_id, n, model, framework, precision, image, tp, ep, dp_attention, conc, isl, osl,
+	tput_per_gpu, output_tput_per_gpu, input_tput_per_gpu, completed, failed, extra FROM job_rows`+where+` ORDER BY run_id, job_id, n`, args...)
+	if err != nil {
+		return fmt.Errorf("read rows: %w", err)
+	}
+	byKey := map[rowKey]*results.Row{}
+	for rows.Next() {
+		var k rowKey
+		var extra string
+		r := &results.Row{Metrics: map[string]float64{}}
+		if err := rows.Scan(&k.run, &k.job, &k.n, &r.Model, &r.Framework, &r.Precision, &r.Image, &r.TP, &r.EP, &r.DPAttention,
+			&r.Conc, &r.ISL, &r.OSL, &r.TputPerGPU, &r.OutputTputPerGPU, &r.InputTputPerGPU, &r.Completed, &r.Failed, &extra); err != nil {
+			rows.Close()
+			return fmt.Errorf("read rows: %w", err)
+		}
+		j := byJob[[2]string{k.run, k.job}]
+		if j == nil {
+			continue
+		}
+		if extra != "" {
+			if err := json.Unmarshal([]byte(extra), &r.Extra); err != nil {
+				rows.Close()
+				return fmt.Errorf("row %d of job %s of run %s: extra keys: %w", k.n, k.job, k.run, err)
+			}
+		}
+		r.HW, r.Node, r.RunID, r.JobID = j.HW, j.Node, j.RunID, j.ID
+		j.Rows = append(j.Rows, r)
+		byKey[k] = r
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read rows: %w", err)
+	}
+	return fillMetrics(ctx, q, byKey, runIDs)
+}
+
+func fillMetrics(ctx context.Context, q queryer, byKey map[rowKey]*results.Row, runIDs []string) error {
 	if len(byKey) == 0 {
 		return nil
 	}
 	where, args := inRuns(runIDs)
-	rows, err := q.QueryContext(ctx, `SELECT run_id, job_id, name, value FROM metrics`+where, args...)
+	rows, err := q.QueryContext(ctx, `SELECT run_id, job_id, n, name, value FROM metrics`+where, args...)
 	if err != nil {
 		return fmt.Errorf("read metrics: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var run, job, name string
+		var k rowKey
+		var name string
 		var v float64
-		if err := rows.Scan(&run, &job, &name, &v); err != nil {
+		if err := rows.Scan(&k.run, &k.job, &k.n, &name, &v); err != nil {
 			return fmt.Errorf("read metrics: %w", err)
 		}
-		if r := byKey[[2]string{run, job}]; r != nil {
+		if r := byKey[k]; r != nil {
 			r.Metrics[name] = v
 		}
 	}
@@ -204,8 +232,8 @@ func (s *Store) Rows(ctx context.Context, runIDs ...string) ([]*results.Row, err
 	}
 	var out []*results.Row
 	for _, j := range jobs {
-		if j.State == StateDone && j.Row != nil {
-			out = append(out, j.Row)
+		if j.State == StateDone {
+			out = append(out, j.Rows...)
 		}
 	}
 	results.SortRows(out)

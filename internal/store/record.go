@@ -35,8 +35,9 @@ type Run struct {
 	Recorded time.Time
 }
 
-// Job is one job of a run and how it ended; Row is its aggregated result
-// when it produced one.
+// Job is one job of a run and how it ended; Rows are its aggregated
+// results when it produced any: one, or one per concurrency of a
+// multi-node job.
 type Job struct {
 	RunID    string
 	ID       string
@@ -49,7 +50,7 @@ type Job struct {
 	// SourceSHA256 is the hash of the imported file the job came from;
 	// the store refuses to import the same file twice.
 	SourceSHA256 string
-	Row          *results.Row
+	Rows         []*results.Row
 }
 
 // Attempt is one try of a job on a machine.
@@ -89,19 +90,35 @@ func upsertJob(ctx context.Context, tx *sql.Tx, j Job) error {
 	if j.RunID == "" || j.ID == "" {
 		return fmt.Errorf("record job: run and job id are required (run %q, job %q)", j.RunID, j.ID)
 	}
-	r := j.Row
-	hasRow := r != nil
-	if r == nil {
-		r = &results.Row{}
+	hw, node := j.HW, j.Node
+	if len(j.Rows) > 0 {
+		hw, node = first(hw, j.Rows[0].HW), first(node, j.Rows[0].Node)
 	}
-	hw := j.HW
-	if hw == "" {
-		hw = r.HW
+	_, err := tx.ExecContext(ctx, `INSERT INTO jobs(run_id, job_id, config, state, node, hw, attempts, reason, source_sha256)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(run_id, job_id) DO UPDATE SET
+	config = CASE WHEN excluded.config != '' THEN excluded.config ELSE jobs.config END,
+	state = excluded.state, node = excluded.node, hw = excluded.hw,
+	attempts = MAX(excluded.attempts, jobs.attempts), reason = excluded.reason,
+	source_sha256 = excluded.source_sha256`,
+		j.RunID, j.ID, j.Config, j.State, node, hw, j.Attempts, j.Reason, j.SourceSHA256)
+	if err != nil {
+		return fmt.Errorf("record job %s of run %s: %w", j.ID, j.RunID, err)
 	}
-	node := j.Node
-	if node == "" {
-		node = r.Node
+	// The job's rows are replaced whole (their metrics go with them).
+	if _, err := tx.ExecContext(ctx, `DELETE FROM job_rows WHERE run_id = ? AND job_id = ?`, j.RunID, j.ID); err != nil {
+		return fmt.Errorf("replace rows of job %s: %w", j.ID, err)
 	}
+	for n, r := range j.Rows {
+		if err := insertRow(ctx, tx, j, n, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertRow records row n of job j and its metrics.
+func insertRow(ctx context.Context, tx *sql.Tx, j Job, n int, r *results.Row) error {
 	extra := ""
 	if len(r.Extra) > 0 {
 		b, err := json.Marshal(r.Extra)
@@ -110,33 +127,15 @@ func upsertJob(ctx context.Context, tx *sql.Tx, j Job) error {
 		}
 		extra = string(b)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO jobs(run_id, job_id, config, state, node, hw, attempts, reason, source_sha256, has_row,
-	model, framework, precision, image, tp, ep, dp_attention, conc, isl, osl,
-	tput_per_gpu, output_tput_per_gpu, input_tput_per_gpu, completed, failed, extra)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT(run_id, job_id) DO UPDATE SET
-	config = CASE WHEN excluded.config != '' THEN excluded.config ELSE jobs.config END,
-	state = excluded.state, node = excluded.node, hw = excluded.hw,
-	attempts = MAX(excluded.attempts, jobs.attempts), reason = excluded.reason,
-	source_sha256 = excluded.source_sha256, has_row = excluded.has_row,
-	model = excluded.model, framework = excluded.framework, precision = excluded.precision, image = excluded.image,
-	tp = excluded.tp, ep = excluded.ep, dp_attention = excluded.dp_attention, conc = excluded.conc,
-	isl = excluded.isl, osl = excluded.osl, tput_per_gpu = excluded.tput_per_gpu,
-	output_tput_per_gpu = excluded.output_tput_per_gpu, input_tput_per_gpu = excluded.input_tput_per_gpu,
-	completed = excluded.completed, failed = excluded.failed, extra = excluded.extra`,
-		j.RunID, j.ID, j.Config, j.State, node, hw, j.Attempts, j.Reason, j.SourceSHA256, hasRow,
-		r.Model, r.Framework, r.Precision, r.Image, r.TP, r.EP, r.DPAttention, r.Conc, r.ISL, r.OSL,
-		r.TputPerGPU, r.OutputTputPerGPU, r.InputTputPerGPU, r.Completed, r.Failed, extra)
+	_, err := tx.ExecContext(ctx, `INSERT INTO job_rows(run_id, job_id, n, model, framework, precision, image, tp, ep, dp_attention,
+	conc, isl, osl, tput_per_gpu, output_tput_per_gpu, input_tput_per_gpu, completed, failed, extra)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		j.RunID, j.ID, n, r.Model, r.Framework, r.Precision, r.Image, r.TP, r.EP, r.DPAttention,
+		r.Conc, r.ISL, r.OSL, r.TputPerGPU, r.OutputTputPerGPU, r.InputTputPerGPU, r.Completed, r.Failed, extra)
 	if err != nil {
-		return fmt.Errorf("record job %s of run %s: %w", j.ID, j.RunID, err)
+		return fmt.Errorf("record row %d of job %s of run %s: %w", n, j.ID, j.RunID, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM metrics WHERE run_id = ? AND job_id = ?`, j.RunID, j.ID); err != nil {
-		return fmt.Errorf("replace metrics of job %s: %w", j.ID, err)
-	}
-	if !hasRow {
-		return nil
-	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO metrics(run_id, job_id, name, value) VALUES (?, ?, ?, ?)`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO metrics(run_id, job_id, n, name, value) VALUES (?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
@@ -145,7 +144,7 @@ ON CONFLICT(run_id, job_id) DO UPDATE SET
 		if !finite(v) {
 			continue
 		}
-		if _, err := stmt.ExecContext(ctx, j.RunID, j.ID, name, v); err != nil {
+		if _, err := stmt.ExecContext(ctx, j.RunID, j.ID, n, name, v); err != nil {
 			return fmt.Errorf("record metric %s of job %s: %w", name, j.ID, err)
 		}
 	}

@@ -135,9 +135,74 @@ CREATE TABLE metrics (
 	// An imported row's keys that are neither columns nor numbers
 	// (InferenceX's spec_decoding, disagg, router, ...), as a JSON object.
 	{"job extra keys", `ALTER TABLE jobs ADD COLUMN extra TEXT NOT NULL DEFAULT '';`},
+	// A job may have several rows (a multi-node job has one per
+	// concurrency): rows and their metrics move out of jobs into job_rows,
+	// numbered from 0 within their job.
+	{"several rows per job", `
+CREATE TABLE job_rows (
+	run_id      TEXT NOT NULL,
+	job_id      TEXT NOT NULL,
+	n           INTEGER NOT NULL,
+	model       TEXT NOT NULL DEFAULT '',
+	framework   TEXT NOT NULL DEFAULT '',
+	precision   TEXT NOT NULL DEFAULT '',
+	image       TEXT NOT NULL DEFAULT '',
+	tp          INTEGER NOT NULL DEFAULT 0,
+	ep          INTEGER NOT NULL DEFAULT 0,
+	dp_attention INTEGER NOT NULL DEFAULT 0,
+	conc        INTEGER NOT NULL DEFAULT 0,
+	isl         INTEGER NOT NULL DEFAULT 0,
+	osl         INTEGER NOT NULL DEFAULT 0,
+	tput_per_gpu        REAL NOT NULL DEFAULT 0,
+	output_tput_per_gpu REAL NOT NULL DEFAULT 0,
+	input_tput_per_gpu  REAL NOT NULL DEFAULT 0,
+	completed   INTEGER NOT NULL DEFAULT 0,
+	failed      INTEGER NOT NULL DEFAULT 0,
+	extra       TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (run_id, job_id, n),
+	FOREIGN KEY (run_id, job_id) REFERENCES jobs(run_id, job_id) ON DELETE CASCADE
+);
+INSERT INTO job_rows(run_id, job_id, n, model, framework, precision, image, tp, ep, dp_attention, conc, isl, osl,
+	tput_per_gpu, output_tput_per_gpu, input_tput_per_gpu, completed, failed, extra)
+SELECT run_id, job_id, 0, model, framework, precision, image, tp, ep, dp_attention, conc, isl, osl,
+	tput_per_gpu, output_tput_per_gpu, input_tput_per_gpu, completed, failed, extra FROM jobs WHERE has_row;
+CREATE TABLE row_metrics (
+	run_id TEXT NOT NULL,
+	job_id TEXT NOT NULL,
+	n      INTEGER NOT NULL,
+	name   TEXT NOT NULL,
+	value  REAL NOT NULL,
+	PRIMARY KEY (run_id, job_id, n, name),
+	FOREIGN KEY (run_id, job_id, n) REFERENCES job_rows(run_id, job_id, n) ON DELETE CASCADE
+);
+INSERT INTO row_metrics(run_id, job_id, n, name, value)
+SELECT m.run_id, m.job_id, 0, m.name, m.value FROM metrics m
+JOIN job_rows r ON r.run_id = m.run_id AND r.job_id = m.job_id AND r.n = 0;
+DROP TABLE metrics;
+ALTER TABLE row_metrics RENAME TO metrics;
+ALTER TABLE jobs DROP COLUMN has_row;
+ALTER TABLE jobs DROP COLUMN model;
+ALTER TABLE jobs DROP COLUMN framework;
+ALTER TABLE jobs DROP COLUMN precision;
+ALTER TABLE jobs DROP COLUMN image;
+ALTER TABLE jobs DROP COLUMN tp;
+ALTER TABLE jobs DROP COLUMN ep;
+ALTER TABLE jobs DROP COLUMN dp_attention;
+ALTER TABLE jobs DROP COLUMN conc;
+ALTER TABLE jobs DROP COLUMN isl;
+ALTER TABLE jobs DROP COLUMN osl;
+ALTER TABLE jobs DROP COLUMN tput_per_gpu;
+ALTER TABLE jobs DROP COLUMN output_tput_per_gpu;
+ALTER TABLE jobs DROP COLUMN input_tput_per_gpu;
+ALTER TABLE jobs DROP COLUMN completed;
+ALTER TABLE jobs DROP COLUMN failed;
+ALTER TABLE jobs DROP COLUMN extra;`},
 }
 
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }
+
+// migrateTo applies the migrations up to version to.
+func (s *Store) migrateTo(ctx context.Context, to int) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER PRIMARY KEY,
 	name       TEXT NOT NULL,
@@ -152,7 +217,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if have > len(migrations) {
 		return fmt.Errorf("schema version %d is newer than this fleet knows (%d): use a newer fleet", have, len(migrations))
 	}
-	for v := have + 1; v <= len(migrations); v++ {
+	for v := have + 1; v <= to; v++ {
 		m := migrations[v-1]
 		err := s.tx(ctx, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {

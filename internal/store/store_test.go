@@ -94,7 +94,7 @@ func TestImportRunRecordsJobsAttemptsAndRows(t *testing.T) {
 		{"failed jobs", `SELECT COUNT(*) FROM jobs WHERE state = 'failed'`, 3},
 		{"attempts, the retried job's two included", `SELECT COUNT(*) FROM attempts`, 26},
 		{"the retried job's first attempt failed", `SELECT COUNT(*) FROM attempts WHERE attempt = 1 AND state = 'failed' AND reason LIKE '%connection lost%'`, 1},
-		{"rows: only done jobs (a job whose client failed too many requests wrote one, but it is not a result)", `SELECT COUNT(*) FROM jobs WHERE has_row`, 23},
+		{"rows: only done jobs (a job whose client failed too many requests wrote one, but it is not a result)", `SELECT COUNT(*) FROM job_rows`, 23},
 		{"metrics of every row", `SELECT COUNT(DISTINCT job_id) FROM metrics`, 23},
 		{"every job has a GPU type, even one that never ran", `SELECT COUNT(*) FROM jobs WHERE hw = ''`, 0},
 	}
@@ -189,8 +189,8 @@ func TestIndexingARunAsItsJournalGrowsEndsAsTheImport(t *testing.T) {
 		var out []string
 		for _, j := range jobs {
 			tput := 0.0
-			if j.Row != nil {
-				tput = j.Row.TputPerGPU
+			if len(j.Rows) > 0 {
+				tput = j.Rows[0].TputPerGPU
 			}
 			out = append(out, fmt.Sprintf("%s %s %s %d %q %.3f", j.ID, j.State, j.Node, j.Attempts, j.Reason, tput))
 		}
@@ -278,9 +278,12 @@ func TestImportFilesReadsClientResultsAndNeverDuplicates(t *testing.T) {
 		t.Fatalf("job ids %v lack the one named after the fleet job", keys(byID))
 	}
 	fleetRow, _ := results.ReadRow(filepath.Join(fixtureDir, "jobs", j.ID, "row.json"))
-	if j.HW != "h200" || j.Node != "h200-a" || j.Row.TP != 4 || j.Row.ISL != 1024 || j.Row.Framework != "vllm" ||
-		j.Row.TputPerGPU != fleetRow.TputPerGPU || j.Row.Metrics["median_intvty"] != fleetRow.Metrics["median_intvty"] {
-		t.Errorf("imported job %+v row %+v, want what the engine aggregated: %+v", j, j.Row, fleetRow)
+	if len(j.Rows) != 1 {
+		t.Fatalf("imported job %+v has %d rows, want 1", j, len(j.Rows))
+	}
+	if r := j.Rows[0]; j.HW != "h200" || j.Node != "h200-a" || r.TP != 4 || r.ISL != 1024 || r.Framework != "vllm" ||
+		r.TputPerGPU != fleetRow.TputPerGPU || r.Metrics["median_intvty"] != fleetRow.Metrics["median_intvty"] {
+		t.Errorf("imported job %+v row %+v, want what the engine aggregated: %+v", j, r, fleetRow)
 	}
 
 	if f := byID["llama70b-fp8-mi300x-vllm_1k1k_tp8-ep1-dpafalse_conc64"]; f == nil || f.State != StateFailed || !strings.Contains(f.Reason, "71 of 640") {

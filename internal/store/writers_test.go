@@ -7,12 +7,29 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/fleetbench/fleet/internal/results"
 )
 
 // SchemaVersion is the schema this fleet writes.
 func SchemaVersion() int { return len(migrations) }
+
+// openAt opens a store at path migrated only up to schema version: a
+// store an older fleet left.
+func openAt(ctx context.Context, path string, version int) (*Store, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	s := &Store{db: db, path: path, now: time.Now}
+	if err := s.migrateTo(ctx, version); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
 
 // RecordRun creates the run or updates what is known about it.
 func (s *Store) RecordRun(ctx context.Context, r Run) error {
@@ -38,7 +55,7 @@ func (s *Store) RecordRow(ctx context.Context, runID string, row *results.Row) e
 		if err := s.ensureRun(ctx, tx, runID); err != nil {
 			return err
 		}
-		return upsertJob(ctx, tx, Job{RunID: runID, ID: row.JobID, State: StateDone, Node: row.Node, HW: row.HW, Row: row})
+		return upsertJob(ctx, tx, Job{RunID: runID, ID: row.JobID, State: StateDone, Node: row.Node, HW: row.HW, Rows: []*results.Row{row}})
 	})
 }
 

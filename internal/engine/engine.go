@@ -270,7 +270,7 @@ func (e *Engine) pendingJobs(jobs []*plan.Job) ([]*jobState, error) {
 		js := &jobState{job: j}
 		if prev, ok := previous.Outcome(j.ID); ok {
 			if prev.State == journal.StateDone && prev.Result != "" {
-				if _, err := results.ReadRow(filepath.Join(e.opts.Run.Path(), filepath.FromSlash(prev.Result))); err == nil {
+				if _, err := results.ReadRows(filepath.Join(e.opts.Run.Path(), filepath.FromSlash(prev.Result))); err == nil {
 					e.log.Info("job already done", "job", j.ID, "node", prev.Node)
 					continue
 				}

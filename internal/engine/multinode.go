@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/fleetbench/fleet/internal/atomicfile"
 	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/plan"
@@ -235,22 +233,17 @@ func (e *Engine) aggregateMulti(js *jobState, m *machine.Machine, jobDir, name s
 		if err != nil {
 			return nil, fmt.Errorf("no result file for concurrency %d: %w", c, err)
 		}
-		row, err := results.Aggregate(results.Meta{
+		row, err := results.AggregateMulti(results.Meta{
 			RunID: e.opts.Run.ID(), JobID: j.ID, Node: m.Name, HW: m.GPU,
 			Model: j.Model, Framework: j.Framework, Precision: j.Precision, Image: j.Image,
-			TP: j.Multi.Prefill.TP, EP: j.Multi.Prefill.EP, PP: j.Multi.Prefill.PP, DPAttn: j.Multi.Prefill.DPAttn,
-			Conc: c, ISL: j.ISL, OSL: j.OSL, GPUs: j.Multi.GPUs(),
-		}, raw)
+			Conc: c, ISL: j.ISL, OSL: j.OSL,
+		}, *j.Multi, c, raw)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
 		rows = append(rows, row)
 	}
-	b, err := json.MarshalIndent(rows, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if err := atomicfile.WriteBytes(filepath.Join(jobDir, run.RowFile), b, 0o644); err != nil {
+	if err := results.WriteRows(filepath.Join(jobDir, run.RowFile), rows); err != nil {
 		return nil, err
 	}
 	return rows[0], nil

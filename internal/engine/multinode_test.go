@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetbench/fleet/internal/journal"
+	"github.com/fleetbench/fleet/internal/plan"
+	"github.com/fleetbench/fleet/internal/topology"
+)
+
+func multiJobs(n int, candidates ...string) []*plan.Job {
+	jobs := jobsFor(n, candidates...)
+	for _, j := range jobs {
+		j.ID = fmt.Sprintf("cfg/1k1k/p1x8-d1x8/conc%d", j.Conc)
+		j.Multi = &topology.Shape{Prefill: topology.Pool{Workers: 1, TP: 8}, Decode: topology.Pool{Workers: 1, TP: 8}}
+		j.ConcList = []int{j.Conc}
+	}
+	return jobs
+}
+
+// Multi-node jobs take whole groups of nodes, all at once: two of them
+// over three nodes never share a node or half-hold one while waiting, and
+// a single-node job uses the node no group holds.
+func TestMultiNodeJobsReserveWholeGroups(t *testing.T) {
+	var ts []*scriptedTarget
+	for _, n := range []string{"a", "b", "c"} {
+		s := newScripted(n, ok)
+		s.delay = 30 * time.Millisecond
+		ts = append(ts, s)
+	}
+	jobs := append(multiJobs(3, "a", "b", "c"), jobsFor(2, "a", "b", "c")...)
+	sum, err := newEngine(t, t.TempDir(), Options{}, ts...).Run(context.Background(), jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, st := range states(sum) {
+		if st != journal.StateDone {
+			t.Errorf("job %s ended %s", id, st)
+		}
+	}
+	heads := 0
+	for _, s := range ts {
+		if s.peak > 1 {
+			t.Errorf("node %s ran %d jobs at once: a node of a group is the group's alone", s.name, s.peak)
+		}
+		for _, st := range s.started {
+			if strings.Contains(st, "p1x8-d1x8") {
+				heads++
+			}
+		}
+	}
+	// Every multi-node job started on two nodes.
+	if heads != 2*3 {
+		t.Errorf("multi-node jobs started %d node parts, want 6 (3 jobs x 2 nodes)", heads)
+	}
+	for _, o := range sum.Jobs {
+		if strings.Contains(o.Job, "p1x8-d1x8") && !strings.Contains(o.Node, "+") {
+			t.Errorf("multi-node job %s ran on %q, want a group of nodes", o.Job, o.Node)
+		}
+	}
+}
+
+// A multi-node job that needs more nodes than there are fails at once,
+// saying so, rather than waiting forever.
+func TestMultiNodeJobThatFitsNowhereFails(t *testing.T) {
+	a := newScripted("a", ok)
+	jobs := multiJobs(1, "a")
+	sum, err := newEngine(t, t.TempDir(), Options{}, a).Run(context.Background(), jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := states(sum)[jobs[0].ID]; st != journal.StateFailed {
+		t.Errorf("job ended %s, want failed (two nodes needed, one given)", st)
+	}
+	if len(a.started) != 0 {
+		t.Errorf("started %v on the only node", a.started)
+	}
+}

@@ -104,10 +104,17 @@ func (e *Engine) pickGroup(machines map[string]*machineState, js *jobState) *pla
 	}
 	for _, g := range counts {
 		l, err := layout(js.job, g)
-		if err != nil || l.NodeCount() < 2 {
+		if err != nil {
 			continue
 		}
 		names := byGPUs[g]
+		if l.NodeCount() == 1 {
+			// Every process fits one node: that node, whole, alone.
+			ms := machines[names[0]]
+			s := slot{weight: ms.m.Capacity(), port: 8000}
+			ms.running += s.weight
+			return &placement{m: ms.m, holds: []hold{{ms, s}}}
+		}
 		if len(names) < l.NodeCount() {
 			continue
 		}

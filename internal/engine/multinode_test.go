@@ -80,3 +80,24 @@ func TestMultiNodeJobThatFitsNowhereFails(t *testing.T) {
 		t.Errorf("started %v on the only node", a.started)
 	}
 }
+
+// A multi-node shape whose processes all fit one node runs on one node,
+// whole, as its head.
+func TestMultiRoleJobOnOneNode(t *testing.T) {
+	a := newScripted("a", ok)
+	jobs := multiJobs(1, "a")
+	jobs[0].Multi = &topology.Shape{Prefill: topology.Pool{Workers: 2, TP: 1}}
+	e := newEngine(t, t.TempDir(), Options{}, a)
+	specs := recordSpecs(e, a)
+	sum, err := e.Run(context.Background(), jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := sum.Jobs[0]; o.State != journal.StateDone || o.Node != "a" {
+		t.Fatalf("job ended %s on %q, want done on a", o.State, o.Node)
+	}
+	got := specs()
+	if len(got) != 1 || got[0].Env["FLEET_NODE_RANK"] != "0" || got[0].Nodes != 1 || got[0].GPUs != 8 || got[0].Devices != nil {
+		t.Errorf("spec: %+v", got)
+	}
+}

@@ -69,11 +69,17 @@ func (e *Engine) buildSpec(js *jobState, m *machine.Machine, bin agentbin.Binary
 		return nil, err
 	}
 	files = append(files, target.File{Path: jobspec.Path, Mode: 0o644, Data: data})
+	env := job.Env()
+	if j.Multi != nil {
+		// The head, unless a group or a Slurm allocation says otherwise
+		// node by node.
+		env[jobspec.NodeRankEnv] = "0"
+	}
 	return &target.Spec{
 		RunID:   e.opts.Run.ID(),
 		JobID:   run.JobDirName(j.ID),
 		Attempt: attempt,
-		Env:     job.Env(),
+		Env:     env,
 		Secrets: m.Secrets,
 		Files:   files,
 		Command: []string{"bash", "scripts/job.sh"},

@@ -175,9 +175,9 @@ type attemptResult struct {
 	js        *jobState
 	m         *machine.Machine // where it ran: a machine, or a group of them
 	holds     []hold           // the machines and what it took of each
-	state     string // done, failed, cancelled
-	transient bool   // worth retrying
-	machine   bool   // the machine, not the job, is to blame
+	state     string           // done, failed, cancelled
+	transient bool             // worth retrying
+	machine   bool             // the machine, not the job, is to blame
 	reason    string
 }
 

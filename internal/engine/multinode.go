@@ -118,9 +118,18 @@ func (e *Engine) pickGroup(machines map[string]*machineState, js *jobState) *pla
 		if len(names) < l.NodeCount() {
 			continue
 		}
-		// Where the last attempt failed goes last.
-		if i := slices.Index(names, js.lastNode); i >= 0 && len(names) > l.NodeCount() {
-			names = append(append(names[:i:i], names[i+1:]...), js.lastNode)
+		// The nodes of the group where the last attempt failed go last.
+		if js.lastNode != "" && len(names) > l.NodeCount() {
+			last := group.Names(js.lastNode)
+			var fresh, used []string
+			for _, n := range names {
+				if slices.Contains(last, n) {
+					used = append(used, n)
+				} else {
+					fresh = append(fresh, n)
+				}
+			}
+			names = append(fresh, used...)
 		}
 		return e.takeGroup(machines, js, names[:l.NodeCount()])
 	}

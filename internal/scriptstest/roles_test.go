@@ -656,3 +656,33 @@ func TestRoleLaunchersRefuse(t *testing.T) {
 		})
 	}
 }
+
+// TestContainerNamesPerRole: every process of a multi-node job on a node
+// gets a container of its own, named after the job and the process;
+// without ROLE the name is the single-node job's.
+func TestContainerNamesPerRole(t *testing.T) {
+	job := []string{"FLEET_RUN_ID=run1", "FLEET_JOB_ID=" + roleJob}
+	base := containerName(t, "alice", job...)
+	if base != "fleet-alice-run1-"+roleJob {
+		t.Fatalf("single-node name %q", base)
+	}
+	tests := []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"ROLE=prefill", "ROLE_NAME=prefill-0"}, base + "-prefill-0"},
+		{[]string{"ROLE=decode", "ROLE_NAME=decode-0-node1"}, base + "-decode-0-node1"},
+		{[]string{"ROLE=router", "ROLE_NAME=router-0"}, base + "-router-0"},
+		{[]string{"ROLE_NAME=prefill-0"}, base}, // no role: a single-node job
+		{[]string{"ROLE=prefill", "ROLE_NAME=prefill/0 x"}, ""},
+	}
+	for _, tt := range tests {
+		got := containerName(t, "alice", append(job, tt.env...)...)
+		if tt.want != "" && got != tt.want {
+			t.Errorf("%v: name %q, want %q", tt.env, got, tt.want)
+		}
+		if !dockerName.MatchString(got) || len(got) > 210 {
+			t.Errorf("%v: name %q breaks docker's rules", tt.env, got)
+		}
+	}
+}

@@ -131,8 +131,9 @@ func TestRoleLaunchers(t *testing.T) {
 		// files: files in the work dir and their exact content.
 		files map[string]string
 		// hostOnly: the simulator, which runs on this machine whatever
-		// the runtime.
-		hostOnly bool
+		// the runtime; pyxis: only inside a Slurm job whose step pyxis
+		// put in the container (RUNTIME=enroot, SLURM_JOB_ID set).
+		hostOnly, pyxis bool
 	}{
 		{
 			name: "SGLang prefill, mooncake by default", launcher: "sglang", shape: pd1x1, proc: prefill0,
@@ -433,6 +434,74 @@ kv_cache_config:
 			envs:    []string{"ETCD_ENDPOINTS", "NATS_SERVER"},
 		},
 		{
+			name: "Dynamo SGLang aggregated worker", launcher: "dynamo-sglang", shape: withInfra(agg2), proc: agg1, peers: []jobspec.Endpoint{infraEP},
+			program: "python3",
+			argv: []string{"-m", "dynamo.sglang", "--model-path", "meta/Test-Model", "--trust-remote-code", "--tp-size", "8", "--dp-size", "1",
+				"--ep-size", "1", "--context-length", "2304", "--max-running-requests", "16", "--disable-radix-cache"},
+			envs: []string{"DYN_SYSTEM_ENABLED", "DYN_SYSTEM_PORT", "ETCD_ENDPOINTS", "NATS_SERVER"},
+		},
+		{
+			name: "Dynamo SGLang infra", launcher: "dynamo-sglang", shape: withInfra(agg2), proc: infra0,
+			program: "bash",
+			also: map[string][]string{
+				"etcd": {"--name", "infra-0", "--data-dir", "{W}/etcd-infra-0", "--listen-client-urls", "http://0.0.0.0:{P}",
+					"--advertise-client-urls", "http://10.0.0.1:{P}", "--listen-peer-urls", "http://127.0.0.1:8300",
+					"--initial-advertise-peer-urls", "http://127.0.0.1:8300", "--initial-cluster", "infra-0=http://127.0.0.1:8300"},
+				"nats-server": {"-a", "0.0.0.0", "-p", "{N}", "-js", "--store_dir", "{W}/nats-infra-0"},
+			},
+		},
+		{
+			name: "Dynamo TensorRT-LLM decode worker, the default transceiver", launcher: "dynamo-trt", shape: withInfra(pd1x1), proc: decode0,
+			peers:   []jobspec.Endpoint{infraEP},
+			program: "python3",
+			argv: []string{"-m", "dynamo.trtllm", "--model-path", "meta/Test-Model", "--disaggregation-mode", "decode",
+				"--extra-engine-args", "trtllm-engine-decode-0.yaml"},
+			envs: []string{"DYN_SYSTEM_ENABLED", "DYN_SYSTEM_PORT", "ETCD_ENDPOINTS", "NATS_SERVER"},
+			files: map[string]string{"trtllm-engine-decode-0.yaml": `# TensorRT-LLM engine options of job ` + roleJob + `, written by scripts/server/dynamo-trt.sh
+tensor_parallel_size: 4
+moe_expert_parallel_size: 1
+enable_attention_dp: false
+max_batch_size: 16
+max_num_tokens: 8192
+max_seq_len: 2304
+kv_cache_config:
+  free_gpu_memory_fraction: 0.8
+  enable_block_reuse: false
+cache_transceiver_config:
+  backend: DEFAULT
+  max_tokens_in_buffer: 2304
+`},
+		},
+		{
+			name: "Dynamo TensorRT-LLM frontend", launcher: "dynamo-trt", shape: withInfra(pd1x1), proc: router0, peers: []jobspec.Endpoint{infraEP},
+			program: "python3",
+			argv:    []string{"-m", "dynamo.frontend", "--http-port", "{P}", "--router-mode", "round-robin"},
+			envs:    []string{"ETCD_ENDPOINTS", "NATS_SERVER"},
+		},
+		{
+			name: "SGLang decode inside a Slurm job", launcher: "sglang", shape: withKV(pd1x1, "mori"), proc: decode0, pyxis: true,
+			program: "python3",
+			argv: []string{"-m", "sglang.launch_server", "--model-path", "meta/Test-Model", "--host", "0.0.0.0", "--port", "{P}",
+				"--trust-remote-code", "--tp-size", "4", "--dp-size", "1", "--ep-size", "1", "--context-length", "2304",
+				"--mem-fraction-static", "0.82", "--cuda-graph-max-bs", "16", "--max-running-requests", "16",
+				"--chunked-prefill-size", "32768", "--max-prefill-tokens", "32768", "--disable-radix-cache", "--stream-interval", "10",
+				"--disaggregation-mode", "decode", "--disaggregation-transfer-backend", "mori"},
+		},
+		{
+			name: "TensorRT-LLM context server inside a Slurm job: mpirun", launcher: "trt", shape: pd1x1, proc: prefill0, pyxis: true,
+			program: "mpirun",
+			argv: []string{"-n", "1", "--oversubscribe", "--allow-run-as-root", "trtllm-serve", "meta/Test-Model", "--host", "0.0.0.0", "--port", "{P}",
+				"--backend", "pytorch", "--trust_remote_code", "--tp_size", "4", "--ep_size", "1", "--pp_size", "1", "--max_seq_len", "2304",
+				"--max_batch_size", "16", "--max_num_tokens", "8192", "--config", "trtllm-extra-prefill-0.yaml"},
+		},
+		{
+			name: "Dynamo TensorRT-LLM worker inside a Slurm job: mpirun", launcher: "dynamo-trt", shape: withInfra(agg2), proc: agg1,
+			peers: []jobspec.Endpoint{infraEP}, pyxis: true,
+			program: "mpirun",
+			argv: []string{"-n", "1", "--oversubscribe", "--allow-run-as-root", "python3", "-m", "dynamo.trtllm", "--model-path", "meta/Test-Model",
+				"--extra-engine-args", "trtllm-engine-agg-1.yaml"},
+		},
+		{
 			name: "sim prefill", launcher: "sim", shape: pd1x1, proc: prefill0, hostOnly: true, args: []string{"--time-scale", "0.05"},
 			program: "fleet",
 			argv: []string{"sim", "--role", "prefill", "--host", "0.0.0.0", "--port", "{P}", "--model", "meta/Test-Model", "--max-model-len", "2304",
@@ -467,8 +536,11 @@ kv_cache_config:
 	}
 	for _, tt := range tests {
 		runtimes := []string{"docker", "enroot"}
-		if tt.hostOnly {
+		switch {
+		case tt.hostOnly:
 			runtimes = []string{"none"}
+		case tt.pyxis:
+			runtimes = []string{"pyxis"}
 		}
 		for _, rt := range runtimes {
 			t.Run(tt.name+" in "+rt, func(t *testing.T) {
@@ -481,7 +553,11 @@ kv_cache_config:
 					nats = freePort(t)
 					self.BootstrapPort = nats
 				}
-				env := r.roleEnv(port, []string{"RUNTIME=" + rt, "IMAGE=" + roleImage}, tt.shape, tt.proc, self, tt.peers)
+				vars := []string{"RUNTIME=" + rt, "IMAGE=" + roleImage}
+				if rt == "pyxis" {
+					vars = []string{"RUNTIME=enroot", "SLURM_JOB_ID=77", "IMAGE=" + roleImage}
+				}
+				env := r.roleEnv(port, vars, tt.shape, tt.proc, self, tt.peers)
 				s := r.start(env, "bash", append([]string{"scripts/server/" + tt.launcher + ".sh"}, tt.args...)...)
 				waitHealthy(t, s, port)
 				if nats > 0 {
@@ -587,6 +663,11 @@ kv_cache_config:
 				if rt != "docker" && len(runs) != 0 {
 					t.Errorf("docker ran for RUNTIME=%s: %q", rt, runs[0].argv)
 				}
+				if rt == "pyxis" || rt == "none" {
+					if c := r.callsOf("enroot", ""); len(c) != 0 {
+						t.Errorf("enroot ran inside the job's container: %q", c[0].argv)
+					}
+				}
 				for f, content := range tt.files {
 					b, err := os.ReadFile(filepath.Join(r.work, f))
 					must(t, err)
@@ -607,8 +688,8 @@ kv_cache_config:
 }
 
 func withPolicy(s topology.Shape, p string) topology.Shape { s.Router.Policy = p; return s }
-func withKV(s topology.Shape, kv string) topology.Shape      { s.KVTransfer = kv; return s }
-func withInfra(s topology.Shape) topology.Shape              { s.Infra = true; return s }
+func withKV(s topology.Shape, kv string) topology.Shape    { s.KVTransfer = kv; return s }
+func withInfra(s topology.Shape) topology.Shape            { s.Infra = true; return s }
 
 // TestRoleLaunchersRefuse: a role a framework cannot start ends the
 // launcher with FLEET_EXIT_BAD_ENV (14) and a reason, before anything

@@ -701,19 +701,22 @@ func TestRoleLaunchersRefuse(t *testing.T) {
 		proc           topology.Process
 		peers          []jobspec.Endpoint
 		want           string
+		over           []string // variables over the process's environment
 	}{
-		{"the simulator has no infra process", "sim", withInfra(pd1x1), infra0, nil, "the sim framework needs no infra process"},
-		{"SGLang has no infra process", "sglang", withInfra(pd1x1), infra0, nil, "the sglang framework needs no infra process"},
+		{"the simulator has no infra process", "sim", withInfra(pd1x1), infra0, nil, "the sim framework needs no infra process", nil},
+		{"SGLang has no infra process", "sglang", withInfra(pd1x1), infra0, nil, "the sglang framework needs no infra process", nil},
 		{"vLLM spans nodes by data parallelism only", "vllm", topology.Shape{Prefill: topology.Pool{Workers: 1, TP: 16}, Decode: topology.Pool{Workers: 1, TP: 8}},
-			topology.Process{Role: topology.RolePrefill, Nodes: 2, Devices: []int{0, 1, 2, 3, 4, 5, 6, 7}}, nil, "a vLLM worker spans nodes by data parallelism"},
-		{"vLLM has no KV connector for ucx", "vllm", withKV(pd1x1, "ucx"), prefill0, nil, "vLLM has no connector for KV_TRANSFER=ucx"},
-		{"TensorRT-LLM workers stay on one node", "trt", pdWide, decodeLead, nil, "a TensorRT-LLM worker spanning nodes needs one MPI job"},
-		{"TensorRT-LLM has no aggregated router", "trt", agg2, router0, aggPeers, "an aggregated multi-node job has no trt router"},
-		{"TensorRT-LLM's router is round robin only", "trt", withPolicy(pdWide, "session"), router0, pdPeers, "has no session policy"},
-		{"TensorRT-LLM has no mooncake transceiver", "trt", withKV(pd1x1, "mooncake"), prefill0, nil, "no backend for KV_TRANSFER=mooncake"},
-		{"Dynamo runs roles only", "dynamo-sglang", pd1x1, topology.Process{}, nil, "ROLE is not set"},
-		{"Dynamo workers need the infra process", "dynamo-vllm", withInfra(pd1x1), prefill0, nil, "required variable ETCD_ENDPOINTS is not set"},
-		{"an unknown role", "vllm", pd1x1, topology.Process{Role: "encode"}, nil, "unknown ROLE encode"},
+			topology.Process{Role: topology.RolePrefill, Nodes: 2, Devices: []int{0, 1, 2, 3, 4, 5, 6, 7}}, nil, "a vLLM worker spans nodes by data parallelism", nil},
+		{"vLLM has no KV connector for ucx", "vllm", withKV(pd1x1, "ucx"), prefill0, nil, "vLLM has no connector for KV_TRANSFER=ucx", nil},
+		{"TensorRT-LLM workers stay on one node", "trt", pdWide, decodeLead, nil, "a TensorRT-LLM worker spanning nodes needs one MPI job", nil},
+		{"TensorRT-LLM has no aggregated router", "trt", agg2, router0, aggPeers, "an aggregated multi-node job has no trt router", nil},
+		{"TensorRT-LLM's router is round robin only", "trt", withPolicy(pdWide, "session"), router0, pdPeers, "has no session policy", nil},
+		{"TensorRT-LLM has no mooncake transceiver", "trt", withKV(pd1x1, "mooncake"), prefill0, nil, "no backend for KV_TRANSFER=mooncake", nil},
+		{"Dynamo runs roles only", "dynamo-sglang", pd1x1, topology.Process{}, nil, "ROLE is not set", nil},
+		{"Dynamo workers need the infra process", "dynamo-vllm", withInfra(pd1x1), prefill0, nil, "required variable ETCD_ENDPOINTS is not set", nil},
+		{"an unknown role", "vllm", pd1x1, topology.Process{Role: "encode"}, nil, "unknown ROLE encode", nil},
+		{"SGLang's router pairs each prefill worker with its bootstrap port", "sglang", pdWide, router0, pdPeers,
+			"does not pair with PREFILL_ENDPOINTS", []string{"PREFILL_BOOTSTRAP_PORTS=7200"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -724,6 +727,7 @@ func TestRoleLaunchersRefuse(t *testing.T) {
 			if tt.proc.Role != "" {
 				env = r.roleEnv(port, []string{"RUNTIME=docker", "IMAGE=" + roleImage}, tt.shape, tt.proc, jobspec.Endpoint{}, tt.peers)
 			}
+			env = append(env, tt.over...) // exec keeps the last value of a name
 			s := r.start(env, "bash", "scripts/server/"+tt.launcher+".sh")
 			if code := s.wait(t, 30*time.Second); code != 14 {
 				t.Errorf("exit %d, want 14; output:\n%s", code, s.out)

@@ -64,8 +64,13 @@ if [ "${ROLE:-}" = router ]; then
 		fleet_router_needs PREFILL_ENDPOINTS DECODE_ENDPOINTS PREFILL_BOOTSTRAP_PORTS
 		args+=(--pd-disaggregation)
 		read -ra boots <<<"$PREFILL_BOOTSTRAP_PORTS"
+		read -ra prefills <<<"$PREFILL_ENDPOINTS"
+		if [ "${#boots[@]}" != "${#prefills[@]}" ]; then
+			fleet_log "PREFILL_BOOTSTRAP_PORTS ($PREFILL_BOOTSTRAP_PORTS) does not pair with PREFILL_ENDPOINTS ($PREFILL_ENDPOINTS)"
+			exit "$FLEET_EXIT_BAD_ENV"
+		fi
 		i=0
-		for a in $PREFILL_ENDPOINTS; do
+		for a in "${prefills[@]}"; do
 			args+=(--prefill "http://$a" "${boots[$i]}")
 			i=$((i + 1))
 		done

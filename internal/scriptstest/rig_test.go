@@ -65,7 +65,8 @@ func testMain(m *testing.M) int {
 }
 
 // fakeNames are the programs the fake stands in for.
-var fakeNames = []string{"docker", "enroot", "nvidia-smi", "rocm-smi", "vllm", "python3", "trtllm-serve", "mpirun", "hf", "huggingface-cli"}
+var fakeNames = []string{"docker", "enroot", "nvidia-smi", "rocm-smi", "vllm", "python3", "trtllm-serve", "mpirun", "hf", "huggingface-cli",
+	"vllm-router", "etcd", "nats-server", "fleet"}
 
 // rig is one machine: a work dir with the scripts, a directory of fakes
 // first on PATH, and the fakes' records.

@@ -63,7 +63,8 @@ fleet_runtime() {
 }
 
 # fleet_container_name prints a docker/enroot name for this job:
-# fleet-<user>-<run id>-<job id>. It is the same for every attempt of the
+# fleet-<user>-<run id>-<job id>, and -<ROLE_NAME> for a process of a
+# multi-node job (prefill-0, router-0, ...). It is the same for every attempt of the
 # job, so that an attempt removes what a killed one left, and differs
 # between runs and between the users of a shared node, so that nobody's
 # `docker rm -f` removes another run's container. The user is the one the
@@ -72,8 +73,12 @@ fleet_container_name() {
 	local user
 	user=$(id -un 2>/dev/null) || user=""
 	[ -n "$user" ] || user=${USER:-uid$(id -u)}
-	printf 'fleet-%s-%s-%s\n' "$(_fleet_name_part "$user" 32)" \
+	printf 'fleet-%s-%s-%s' "$(_fleet_name_part "$user" 32)" \
 		"$(_fleet_name_part "${FLEET_RUN_ID:-norun}" 64)" "$(_fleet_name_part "${FLEET_JOB_ID:-$$}" 100)"
+	# A process of a multi-node job: its node runs the job's other roles
+	# too, each in a container of its own.
+	[ -z "${ROLE:-}" ] || printf -- '-%s' "$(_fleet_name_part "${ROLE_NAME:-$ROLE}" 40)"
+	echo
 }
 
 # _fleet_name_part TEXT MAX prints TEXT as part of a container name:
@@ -89,6 +94,13 @@ _fleet_name_part() {
 		safe="${safe:0:$((max - 9))}-$(printf '%s' "$text" | sha256sum | cut -c1-8)"
 	fi
 	printf '%s' "$safe"
+}
+
+# fleet_role_gpuless says whether this is a router or infra process of a
+# multi-node job: its container gets no GPU.
+fleet_role_gpuless() {
+	case "${ROLE:-}" in router | infra) return 0 ;; esac
+	return 1
 }
 
 # fleet_env_names prints the names of the exported variables a container
@@ -115,6 +127,10 @@ fleet_env_names() {
 			NCCL_* | CUDA_* | NVIDIA_* | NVSHMEM_* | UCX_* | GLOO_* | HIP_* | ROCM_* | HSA_* | RCCL_* | AITER_* | MIOPEN_* | \
 			TORCH_* | PYTORCH_* | TRITON_* | OMP_* | PYTHONNOUSERSITE)
 			echo "$n"
+			;;
+		DYN_* | MC_* | ETCD_ENDPOINTS | NATS_SERVER)
+			# Dynamo's and Mooncake's settings: a multi-node job's.
+			if [ -n "${ROLE:-}" ] || [[ "$extra" == *" $n "* ]]; then echo "$n"; fi
 			;;
 		*)
 			[[ "$extra" == *" $n "* ]] && echo "$n"
@@ -227,7 +243,9 @@ fleet_serve() {
 fleet_docker_args() {
 	local vendor=$1 name=$2 n
 	_fleet_args=(run --rm --name "$name" --network=host --ipc=host --shm-size=16g)
-	if [ "$vendor" = amd ]; then
+	if fleet_role_gpuless; then
+		: # a router or infra process of a multi-node job uses no GPU
+	elif [ "$vendor" = amd ]; then
 		_fleet_args+=(--device=/dev/kfd --device=/dev/dri --group-add video
 			--cap-add=SYS_PTRACE --security-opt seccomp=unconfined)
 	elif [ -n "${GPUS:-}" ]; then
@@ -334,8 +352,13 @@ _fleet_serve_enroot() {
 	while read -r n; do
 		[ -n "$n" ] && args+=(-e "$n")
 	done < <(fleet_env_names "$vendor")
-	# enroot passes GPUs by NVIDIA_VISIBLE_DEVICES (its hook), by index.
-	[ "$vendor" = nvidia ] && [ -n "${GPUS:-}" ] && args+=(-e "NVIDIA_VISIBLE_DEVICES=$GPUS")
+	# enroot passes GPUs by NVIDIA_VISIBLE_DEVICES (its hook), by index;
+	# void: none, for a process that uses no GPU.
+	if [ "$vendor" = nvidia ] && fleet_role_gpuless; then
+		args+=(-e NVIDIA_VISIBLE_DEVICES=void)
+	elif [ "$vendor" = nvidia ] && [ -n "${GPUS:-}" ]; then
+		args+=(-e "NVIDIA_VISIBLE_DEVICES=$GPUS")
+	fi
 	fleet_log "runtime: enroot container $name of $IMAGE; vendor $vendor"
 	# The server starts in the work dir, which is mounted at its own path
 	# (or in /workspace); the arguments stay positional, never evaluated

@@ -20,6 +20,22 @@
 #     flashinfer_trtllm;
 #   AMD: SGLANG_USE_AITER=1, ROCM_QUICK_REDUCE_QUANTIZATION=INT4,
 #     --num-continuous-decode-steps 4, HSA_NO_SCRATCH_RECLAIM (lib/rocm.sh).
+#
+# With ROLE set (a process of a multi-node job, scripts/README.md
+# "Multi-node jobs"), on HOST:PORT:
+#   prefill, decode  the server above with --disaggregation-mode ROLE and
+#     --disaggregation-transfer-backend KV_TRANSFER (mooncake when empty);
+#     prefill adds --disaggregation-bootstrap-port BOOTSTRAP_PORT; decode
+#     keeps --disable-radix-cache unless the server args ask for
+#     --disaggregation-decode-enable-radix-cache;
+#   agg  the server above;
+#   a worker spanning nodes adds --dist-init-addr WORKER_LEADER --nnodes
+#     WORKER_NODES --node-rank WORKER_RANK;
+#   router  sglang_router's launch_router: --pd-disaggregation with one
+#     --prefill http://ADDR BOOTSTRAP_PORT per prefill worker and one
+#     --decode http://ADDR per decode worker, or --worker-urls for agg
+#     workers; --policy round_robin, random, or consistent_hashing for
+#     session.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib/gpu.sh
@@ -28,6 +44,46 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/lib/runtime.sh"
 # shellcheck source=scripts/lib/rocm.sh
 . "$here/lib/rocm.sh"
+# shellcheck source=scripts/lib/roles.sh
+. "$here/lib/roles.sh"
+
+host=127.0.0.1
+if [ -n "${ROLE:-}" ]; then
+	fleet_role_check sglang prefill decode agg router
+	host=${HOST:-0.0.0.0}
+fi
+export PYTHONNOUSERSITE=1
+if [ "${ROLE:-}" = router ]; then
+	fleet_router_needs
+	case "$(fleet_role_policy)" in
+	session) policy=consistent_hashing ;;
+	*) policy=$(fleet_role_policy) ;;
+	esac
+	args=(-m sglang_router.launch_router)
+	if [ "${DISAGG:-false}" = true ]; then
+		fleet_router_needs PREFILL_ENDPOINTS DECODE_ENDPOINTS PREFILL_BOOTSTRAP_PORTS
+		args+=(--pd-disaggregation)
+		read -ra boots <<<"$PREFILL_BOOTSTRAP_PORTS"
+		read -ra prefills <<<"$PREFILL_ENDPOINTS"
+		if [ "${#boots[@]}" != "${#prefills[@]}" ]; then
+			fleet_log "PREFILL_BOOTSTRAP_PORTS ($PREFILL_BOOTSTRAP_PORTS) does not pair with PREFILL_ENDPOINTS ($PREFILL_ENDPOINTS)"
+			exit "$FLEET_EXIT_BAD_ENV"
+		fi
+		i=0
+		for a in "${prefills[@]}"; do
+			args+=(--prefill "http://$a" "${boots[$i]}")
+			i=$((i + 1))
+		done
+		for a in $DECODE_ENDPOINTS; do args+=(--decode "http://$a"); done
+	else
+		fleet_router_needs AGG_ENDPOINTS
+		args+=(--worker-urls)
+		for a in $AGG_ENDPOINTS; do args+=("http://$a"); done
+	fi
+	args+=(--host "$host" --port "$PORT" --policy "$policy")
+	fleet_serve python3 "${args[@]}"
+	exit
+fi
 
 fleet_require MODEL TP CONC MAX_MODEL_LEN PORT
 vendor=$(fleet_gpu_vendor)
@@ -36,7 +92,7 @@ family=$(fleet_model_family)
 
 dp=1
 args=(-m sglang.launch_server
-	--model-path "$MODEL" --host 127.0.0.1 --port "$PORT" --trust-remote-code
+	--model-path "$MODEL" --host "$host" --port "$PORT" --trust-remote-code
 	--tp-size "$TP")
 if [ "${DP_ATTN:-false}" = true ]; then
 	dp=$TP
@@ -60,9 +116,13 @@ args+=(--context-length "$MAX_MODEL_LEN"
 	--cuda-graph-max-bs "$CONC"
 	--max-running-requests "$running"
 	--chunked-prefill-size "$prefill"
-	--max-prefill-tokens "$prefill"
-	--disable-radix-cache
-	--stream-interval 10)
+	--max-prefill-tokens "$prefill")
+# Decode keeps the prefix cache off unless the server args turn on
+# SGLang's decode-side cache.
+if [ "${ROLE:-}" != decode ] || [[ " $* " != *" --disaggregation-decode-enable-radix-cache "* ]]; then
+	args+=(--disable-radix-cache)
+fi
+args+=(--stream-interval 10)
 [ "$family" = deepseek ] && args+=(--attention-backend "$backend")
 if [ "${PRECISION:-}" = fp4 ]; then
 	args+=(--kv-cache-dtype fp8_e4m3)
@@ -77,6 +137,18 @@ if [ "$vendor" = amd ]; then
 	export ROCM_QUICK_REDUCE_QUANTIZATION=${ROCM_QUICK_REDUCE_QUANTIZATION:-INT4}
 	args+=(--num-continuous-decode-steps 4)
 fi
+case "${ROLE:-}" in
+prefill | decode)
+	args+=(--disaggregation-mode "$ROLE" --disaggregation-transfer-backend "${KV_TRANSFER:-mooncake}")
+	if [ "$ROLE" = prefill ]; then
+		fleet_require BOOTSTRAP_PORT
+		args+=(--disaggregation-bootstrap-port "$BOOTSTRAP_PORT")
+	fi
+	;;
+esac
+if [ -n "${ROLE:-}" ] && fleet_role_spans; then
+	fleet_require WORKER_LEADER WORKER_RANK
+	args+=(--dist-init-addr "$WORKER_LEADER" --nnodes "$WORKER_NODES" --node-rank "$WORKER_RANK")
+fi
 
-export PYTHONNOUSERSITE=1
 fleet_serve python3 "${args[@]}" "$@"

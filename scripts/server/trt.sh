@@ -31,12 +31,73 @@
 #         kernels are Blackwell-only).
 # Inside a Slurm job the server runs under `mpirun -n 1` as InferenceMAX
 # does: MPI would otherwise take the Slurm step for its own world.
+#
+# With ROLE set (a process of a multi-node job, scripts/README.md
+# "Multi-node jobs"), on HOST:PORT, the options in
+# trtllm-extra-<ROLE_NAME>.yaml, given by --config:
+#   prefill (a context server), decode (a generation server): the options
+#     above plus cache_transceiver_config (backend by KV_TRANSFER: nixl
+#     NIXL, ucx UCX, mpi MPI, empty DEFAULT; max_tokens_in_buffer
+#     MAX_MODEL_LEN); context servers disable the overlap scheduler;
+#   agg  the options above;
+#   router  `trtllm-serve disaggregated -c trtllm-disagg-<ROLE_NAME>.yaml`
+#     with the context and generation servers' urls from
+#     PREFILL_ENDPOINTS and DECODE_ENDPOINTS, round robin among each.
+# A worker spanning nodes needs one MPI job across them, which fleet does
+# not start: WORKER_NODES > 1 is an error, as are an aggregated job's
+# router and router policies other than round_robin.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib/gpu.sh
 . "$here/lib/gpu.sh"
 # shellcheck source=scripts/lib/runtime.sh
 . "$here/lib/runtime.sh"
+# shellcheck source=scripts/lib/roles.sh
+. "$here/lib/roles.sh"
+
+host=127.0.0.1
+if [ -n "${ROLE:-}" ]; then
+	fleet_role_check trt prefill decode agg router
+	host=${HOST:-0.0.0.0}
+fi
+export PYTHONNOUSERSITE=1
+if [ "${ROLE:-}" = router ]; then
+	fleet_router_needs
+	if [ "${DISAGG:-false}" != true ]; then
+		fleet_log "TensorRT-LLM's disaggregated server routes between context and generation servers only: an aggregated multi-node job has no trt router"
+		exit "$FLEET_EXIT_BAD_ENV"
+	fi
+	if [ "$(fleet_role_policy)" != round_robin ]; then
+		fleet_log "TensorRT-LLM's disaggregated server has no $ROUTER_POLICY policy: want round_robin"
+		exit "$FLEET_EXIT_BAD_ENV"
+	fi
+	fleet_router_needs PREFILL_ENDPOINTS DECODE_ENDPOINTS
+	read -ra ctx <<<"$PREFILL_ENDPOINTS"
+	read -ra gen <<<"$DECODE_ENDPOINTS"
+	cfg=$(fleet_role_file trtllm-disagg yaml)
+	{
+		echo "# TensorRT-LLM disaggregated server of job ${FLEET_JOB_ID:-?}, written by scripts/server/trt.sh"
+		echo "hostname: $host"
+		echo "port: $PORT"
+		echo "backend: pytorch"
+		echo "context_servers:"
+		echo "  num_instances: ${#ctx[@]}"
+		echo "  router:"
+		echo "    type: round_robin"
+		echo "  urls:"
+		for a in "${ctx[@]}"; do echo "    - \"$a\""; done
+		echo "generation_servers:"
+		echo "  num_instances: ${#gen[@]}"
+		echo "  router:"
+		echo "    type: round_robin"
+		echo "  urls:"
+		for a in "${gen[@]}"; do echo "    - \"$a\""; done
+	} >"$cfg"
+	fleet_log "TensorRT-LLM disaggregated server config $cfg:"
+	cat "$cfg" >&2
+	fleet_serve trtllm-serve disaggregated -c "$cfg"
+	exit
+fi
 
 fleet_require MODEL TP CONC ISL OSL MAX_MODEL_LEN PORT
 vendor=$(fleet_gpu_vendor)
@@ -73,7 +134,25 @@ else
 	[ "$tokens" -lt 8192 ] && tokens=8192
 fi
 
-extra=trtllm-extra.yaml
+if [ -n "${ROLE:-}" ] && fleet_role_spans; then
+	fleet_log "a TensorRT-LLM worker spanning nodes needs one MPI job across them, which fleet does not start: keep each $ROLE worker on one node (tp $TP, $WORKER_NODES nodes)"
+	exit "$FLEET_EXIT_BAD_ENV"
+fi
+transceiver=""
+case "${ROLE:-}" in
+prefill | decode)
+	case "${KV_TRANSFER:-}" in
+	"") transceiver=DEFAULT ;;
+	nixl | ucx | mpi) transceiver=${KV_TRANSFER^^} ;;
+	*)
+		fleet_log "TensorRT-LLM's cache transceiver has no backend for KV_TRANSFER=$KV_TRANSFER: want nixl, ucx or mpi"
+		exit "$FLEET_EXIT_BAD_ENV"
+		;;
+	esac
+	;;
+esac
+
+extra=$(fleet_role_file trtllm-extra yaml)
 {
 	echo "# TensorRT-LLM options of job ${FLEET_JOB_ID:-?}, written by scripts/server/trt.sh"
 	echo "cuda_graph_config:"
@@ -99,16 +178,27 @@ extra=trtllm-extra.yaml
 		echo "batch_wait_max_tokens_ratio: 0.9"
 		echo "batch_wait_timeout_iters: 20"
 	fi
+	if [ -n "$transceiver" ]; then
+		echo "cache_transceiver_config:"
+		echo "  backend: $transceiver"
+		echo "  max_tokens_in_buffer: $MAX_MODEL_LEN"
+	fi
+	# A context server hands each request over after its first token:
+	# overlapping the next step's scheduling would only delay that.
+	[ "${ROLE:-}" != prefill ] || echo "disable_overlap_scheduler: true"
 } >"$extra"
 fleet_log "TensorRT-LLM extra options $extra:"
 cat "$extra" >&2
 
-cmd=(trtllm-serve "$MODEL" --host 127.0.0.1 --port "$PORT" --backend pytorch --trust_remote_code
+# Newer trtllm-serve names the options file --config; a multi-node job's
+# images (with disaggregated serving) have it.
+opt=--extra_llm_api_options
+[ -z "${ROLE:-}" ] || opt=--config
+cmd=(trtllm-serve "$MODEL" --host "$host" --port "$PORT" --backend pytorch --trust_remote_code
 	--tp_size "$TP" --ep_size "${EP:-1}" --pp_size "${PP:-1}"
 	--max_seq_len "$MAX_MODEL_LEN" --max_batch_size "$CONC" --max_num_tokens "$tokens"
-	--extra_llm_api_options "$extra")
+	"$opt" "$extra")
 if [ -n "${SLURM_JOB_ID:-}" ]; then
 	cmd=(mpirun -n 1 --oversubscribe --allow-run-as-root "${cmd[@]}")
 fi
-export PYTHONNOUSERSITE=1
 fleet_serve "${cmd[@]}" "$@"

@@ -24,6 +24,25 @@
 # HSA_NO_SCRATCH_RECLAIM=1 when the MEC firmware is older than 177 (RCCL
 # cannot reclaim memory there); Llama: VLLM_ROCM_USE_AITER_MHA=1 only for
 # 8k/1k; gpt-oss: VLLM_USE_AITER_UNIFIED_ATTENTION=1, VLLM_ROCM_USE_AITER_MHA=0.
+#
+# With ROLE set (a process of a multi-node job, scripts/README.md
+# "Multi-node jobs"), on HOST:PORT, the settings in
+# vllm-config-<ROLE_NAME>.yaml:
+#   prefill, decode  --kv-transfer-config by KV_TRANSFER: nixl (or empty)
+#     NixlConnector kv_both; mooncake MooncakeConnector and mori
+#     MoRIIOConnector, kv_producer on prefill and kv_consumer on decode;
+#     VLLM_NIXL_SIDE_CHANNEL_HOST=NODE_ADDR and
+#     VLLM_NIXL_SIDE_CHANNEL_PORT=BOOTSTRAP_PORT;
+#   agg  the server above;
+#   a worker spanning nodes (data-parallel attention only) adds
+#     --data-parallel-size-local GPU_COUNT --data-parallel-start-rank
+#     WORKER_RANK*GPU_COUNT --data-parallel-address/--data-parallel-rpc-port
+#     from WORKER_LEADER, and --headless on every node but the leader;
+#   router  vllm-router (the vLLM project's router, which runs vLLM's
+#     two-phase prefill-then-decode flow): --vllm-pd-disaggregation with
+#     one --prefill/--decode http://ADDR per worker, or --worker-urls for
+#     agg workers; --policy round_robin, random, or consistent_hash for
+#     session.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib/gpu.sh
@@ -32,6 +51,36 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/lib/runtime.sh"
 # shellcheck source=scripts/lib/rocm.sh
 . "$here/lib/rocm.sh"
+# shellcheck source=scripts/lib/roles.sh
+. "$here/lib/roles.sh"
+
+host=127.0.0.1
+if [ -n "${ROLE:-}" ]; then
+	fleet_role_check vllm prefill decode agg router
+	host=${HOST:-0.0.0.0}
+fi
+if [ "${ROLE:-}" = router ]; then
+	fleet_router_needs
+	export PYTHONNOUSERSITE=1
+	case "$(fleet_role_policy)" in
+	session) policy=consistent_hash ;;
+	*) policy=$(fleet_role_policy) ;;
+	esac
+	args=()
+	if [ "${DISAGG:-false}" = true ]; then
+		fleet_router_needs PREFILL_ENDPOINTS DECODE_ENDPOINTS
+		args+=(--vllm-pd-disaggregation)
+		for a in $PREFILL_ENDPOINTS; do args+=(--prefill "http://$a"); done
+		for a in $DECODE_ENDPOINTS; do args+=(--decode "http://$a"); done
+	else
+		fleet_router_needs AGG_ENDPOINTS
+		args+=(--worker-urls)
+		for a in $AGG_ENDPOINTS; do args+=("http://$a"); done
+	fi
+	args+=(--host "$host" --port "$PORT" --policy "$policy")
+	fleet_serve vllm-router "${args[@]}"
+	exit
+fi
 
 fleet_require MODEL TP CONC MAX_MODEL_LEN PORT
 vendor=$(fleet_gpu_vendor)
@@ -65,7 +114,7 @@ if [ "$vendor" = amd ]; then
 	esac
 fi
 
-config=vllm-config.yaml
+config=$(fleet_role_file vllm-config yaml)
 {
 	echo "# vLLM settings of job ${FLEET_JOB_ID:-?}, written by scripts/server/vllm.sh"
 	echo "tensor-parallel-size: $tp"
@@ -91,5 +140,11 @@ config=vllm-config.yaml
 fleet_log "vLLM config $config:"
 cat "$config" >&2
 
+roleargs=()
+case "${ROLE:-}" in
+prefill | decode) fleet_vllm_kv_args ;;
+esac
+[ -z "${ROLE:-}" ] || fleet_vllm_span_args "$dp"
+
 export PYTHONNOUSERSITE=1
-fleet_serve vllm serve "$MODEL" --host 127.0.0.1 --port "$PORT" --config "$config" "$@"
+fleet_serve vllm serve "$MODEL" --host "$host" --port "$PORT" --config "$config" "${roleargs[@]}" "$@"

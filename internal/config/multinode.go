@@ -35,7 +35,7 @@ func (d *decoder) multiNode(s *Search, b *hcl.Block, content *hcl.BodyContent) b
 	if len(content.Blocks) == 0 && kvAttr == nil {
 		return false
 	}
-	shape := &topology.Shape{}
+	shape := &topology.Shape{Router: topology.Router{Policy: "round_robin"}}
 	s.Multi = shape
 	before := len(d.diags.Errs())
 	for _, name := range singleNodeKeys {

@@ -65,7 +65,7 @@ config "pd" {
       }
       conc = [64, 8]
     }`,
-			want:  topology.Shape{Prefill: topology.Pool{Workers: 2, TP: 8, EP: 1, PP: 1}},
+			want:  topology.Shape{Prefill: topology.Pool{Workers: 2, TP: 8, EP: 1, PP: 1}, Router: topology.Router{Policy: "round_robin"}},
 			conc:  []int{64, 8},
 			count: 1,
 		},
@@ -79,7 +79,7 @@ config "pd" {
       decode { workers = 0 }
       conc = [1]
     }`,
-			want:  topology.Shape{Prefill: topology.Pool{Workers: 1, TP: 16, EP: 1, PP: 1}},
+			want:  topology.Shape{Prefill: topology.Pool{Workers: 1, TP: 16, EP: 1, PP: 1}, Router: topology.Router{Policy: "round_robin"}},
 			conc:  []int{1},
 			count: 1,
 		},

@@ -523,7 +523,9 @@ func (d *decoder) checkDuplicateJobs(c *BenchConfig) {
 	for _, sc := range c.Scenarios {
 		for _, s := range sc.Search {
 			if s.Multi != nil {
+				// nodes only checks the layout: it makes no other job.
 				p := point{seq: sc.Name, shape: *s.Multi, list: fmt.Sprint(s.Conc)}
+				p.shape.Prefill.Nodes, p.shape.Decode.Nodes = 0, 0
 				if prev, dup := seen[p]; dup {
 					d.errorf(s.Range, "Duplicate job", "Scenario %q already has this multi-node shape with conc %v from the search at %s.", sc.Name, s.Conc, shortRange(prev))
 					continue

@@ -277,3 +277,24 @@ func TestPlaceMultiNodeQueues(t *testing.T) {
 		}
 	}
 }
+
+func TestFiltersOnMultiNodeJobs(t *testing.T) {
+	pd := strings.Replace(strings.Replace(pd1x1, "tp      = 8\n      }\n      decode", "tp      = 4\n      }\n      decode", 1), "ep      = 8", "ep      = 2", 1)
+	j := multiSweep(t, "h200", pd)[0]
+	tests := []struct {
+		only string
+		want bool
+	}{
+		{"tp=4", true},  // the prefill pool's
+		{"tp=8", true},  // the decode pool's
+		{"tp=2", false}, // neither
+		{"ep=2", true},
+		{"conc=16", true}, // any of the list
+		{"conc=32", false},
+	}
+	for _, tt := range tests {
+		if got := mustFilters(t, tt.only).Match(j); got != tt.want {
+			t.Errorf("--only %s matches %s: %t, want %t", tt.only, j.ID, got, tt.want)
+		}
+	}
+}

@@ -27,10 +27,12 @@ func (a *App) planCmd() *cobra.Command {
 		Use:   "plan [SWEEP] [--inferencex DIR]",
 		Short: "Show the jobs of a sweep, where they would run and how long it should take",
 		Long: `plan reads a sweep file and the inventory, validates both, expands every
-config into jobs (one per scenario, search band and concurrency), places
-each job on a machine that fits it, and prints the job table, the jobs per
-machine and an estimate of the whole sweep: machines run in parallel, the
-jobs of one machine one after another.
+config into jobs (one per scenario, search band and concurrency; one per
+multi-node band, which runs its whole concurrency list), places each job on
+a machine that fits it (a multi-node job on a Slurm cluster or a group of
+equal nodes), and prints the job table with each multi-node job's layout
+under it, the jobs per machine and an estimate of the whole sweep: machines
+run in parallel, the jobs of one machine one after another.
 
 Filters: --only KEY=GLOB, repeatable; globs on one key are alternatives,
 different keys must all match. Keys: ` + strings.Join(plan.FilterKeys, ", ") + `.
@@ -40,7 +42,8 @@ A sweep may make at most ` + fmt.Sprint(config.DefaultMaxJobs) + ` jobs unless -
 a file over it is refused before any job is made.`,
 		Example: `  fleet plan sweeps/demo.hcl
   fleet plan sweeps/full.hcl --inventory inventory.hcl --only gpu=h200 --only conc=64
-  fleet plan sweeps/full.hcl --var conc_end=16 --json`,
+  fleet plan sweeps/full.hcl --var conc_end=16 --json
+  fleet plan sweeps/disagg-sim.hcl`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sweepPath := ""

@@ -52,7 +52,8 @@ func multiPoint(s topology.Shape) string {
 		b.WriteString("-kv-" + s.KVTransfer)
 	}
 	if p := s.Router.Policy; p != "" && p != "round_robin" {
-		b.WriteString("-router-" + p)
+		// No '_' in an id's point: JobID's fields split on it.
+		b.WriteString("-router-" + strings.ReplaceAll(p, "_", "-"))
 	}
 	return b.String()
 }

@@ -114,8 +114,8 @@ node "mi355x-1" {
   env_from = local.secrets
 }
 
-# Two CPU-only machines where fleet's simulator stands in for 8 GPUs each:
-# a node group for multi-node and disaggregated configs
+# Two CPU-only machines where fleet's simulator stands in for one GPU
+# each: a node group for multi-node and disaggregated configs
 # (sweeps/disagg-sim.hcl). A multi-node job holds as many nodes of one GPU
 # type and GPU count as its layout needs, all of them or none.
 node "sim-1" {
@@ -123,7 +123,7 @@ node "sim-1" {
   user    = var.user
   jump    = "bastion"
   gpu     = "sim"
-  gpus    = 8
+  gpus    = 1
   labels  = ["sim-group"]
   runtime = "none"
   workdir = local.workdir
@@ -134,7 +134,7 @@ node "sim-2" {
   user    = var.user
   jump    = "bastion"
   gpu     = "sim"
-  gpus    = 8
+  gpus    = 1
   labels  = ["sim-group"]
   runtime = "none"
   workdir = local.workdir

@@ -7,8 +7,8 @@
 # router in front, prefill workers that hand the KV cache of each prompt
 # over to decode workers, all started once and measured at every
 # concurrency of the list in turn. The inventory's nodes labelled
-# sim-group (two CPU-only machines where the simulator stands in for 8
-# GPUs each) hold it: each pool starts on a node of its own.
+# sim-group (two CPU-only machines where the simulator stands in for one
+# GPU each) hold it: each worker on a node of its own.
 
 client {
   prompts_per_conc = 4
@@ -45,8 +45,8 @@ config "sim70b-fp8-pd-sim" {
       conc        = [1, 2, 4]
     }
 
-    # The aggregated baseline on as many GPUs: two workers that each
-    # prefill and decode (no decode workers).
+    # The aggregated baseline on as many GPUs and nodes: two workers that
+    # each prefill and decode (no decode workers).
     search {
       prefill {
         workers = 2

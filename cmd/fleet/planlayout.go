@@ -43,7 +43,7 @@ func jobLayout(inv *config.Inventory, p *plan.Placement, j *plan.Job) *planLayou
 //	  node 1 sim-2: decode-0 [GPU 0]
 func layoutLines(s *topology.Shape, l *planLayout) []string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "  %s of %d GPUs, %d GPUs in use: ", plural(l.NodeCount(), "node"), l.GPUsPerNode, s.GPUs())
+	fmt.Fprintf(&b, "  %s of %s, %s in use: ", plural(l.NodeCount(), "node"), plural(l.GPUsPerNode, "GPU"), plural(s.GPUs(), "GPU"))
 	pool := func(role string, p topology.Pool) string {
 		if role == topology.RoleAgg {
 			role = "aggregated"

@@ -114,6 +114,32 @@ node "mi355x-1" {
   env_from = local.secrets
 }
 
+# Two CPU-only machines where fleet's simulator stands in for one GPU
+# each: a node group for multi-node and disaggregated configs
+# (sweeps/disagg-sim.hcl). A multi-node job holds as many nodes of one GPU
+# type and GPU count as its layout needs, all of them or none.
+node "sim-1" {
+  host    = "10.0.3.11"
+  user    = var.user
+  jump    = "bastion"
+  gpu     = "sim"
+  gpus    = 1
+  labels  = ["sim-group"]
+  runtime = "none"
+  workdir = local.workdir
+}
+
+node "sim-2" {
+  host    = "10.0.3.12"
+  user    = var.user
+  jump    = "bastion"
+  gpu     = "sim"
+  gpus    = 1
+  labels  = ["sim-group"]
+  runtime = "none"
+  workdir = local.workdir
+}
+
 # The login node of the Slurm cluster below: fleet runs sbatch there.
 node "b200-login" {
   host = "login.hpc.example.net"

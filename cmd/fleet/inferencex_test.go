@@ -200,14 +200,15 @@ node "m" {
 
 func TestSweepSaysWhichInferenceXJobsItSkipsAndWhy(t *testing.T) {
 	dir := t.TempDir()
-	// Only multi-node and agentic rows: fleet runs none of them yet, and
-	// says so before anything starts.
+	// Only multi-node and agentic rows: no machine of the inventory (two
+	// h200 nodes) takes the multi-node ones, fleet runs no agentic row
+	// yet, and it says so before anything starts.
 	code, stdout, stderr := runFleet(t, nil, "sweep", "--inferencex", ixFixture, "--multi-node", "-i", ixInventory(t),
 		"--results", filepath.Join(dir, "results"), "--log-format", "logfmt")
 	if code != ExitError {
 		t.Fatalf("exit %d, want %d\n%s\n%s", code, ExitError, stdout, stderr)
 	}
-	for _, want := range []string{"skipping", "multi-node job (", "fleet does not run multi-node jobs yet", "no job matches"} {
+	for _, want := range []string{"skipping", "no machine in the inventory for runner gb200", "agentic trace-replay row", "no job matches"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,10 +27,12 @@ func (a *App) planCmd() *cobra.Command {
 		Use:   "plan [SWEEP] [--inferencex DIR]",
 		Short: "Show the jobs of a sweep, where they would run and how long it should take",
 		Long: `plan reads a sweep file and the inventory, validates both, expands every
-config into jobs (one per scenario, search band and concurrency), places
-each job on a machine that fits it, and prints the job table, the jobs per
-machine and an estimate of the whole sweep: machines run in parallel, the
-jobs of one machine one after another.
+config into jobs (one per scenario, search band and concurrency; one per
+multi-node band, which runs its whole concurrency list), places each job on
+a machine that fits it (a multi-node job on a Slurm cluster or a group of
+equal nodes), and prints the job table with each multi-node job's layout
+under it, the jobs per machine and an estimate of the whole sweep: machines
+run in parallel, the jobs of one machine one after another.
 
 Filters: --only KEY=GLOB, repeatable; globs on one key are alternatives,
 different keys must all match. Keys: ` + strings.Join(plan.FilterKeys, ", ") + `.
@@ -39,7 +42,8 @@ A sweep may make at most ` + fmt.Sprint(config.DefaultMaxJobs) + ` jobs unless -
 a file over it is refused before any job is made.`,
 		Example: `  fleet plan sweeps/demo.hcl
   fleet plan sweeps/full.hcl --inventory inventory.hcl --only gpu=h200 --only conc=64
-  fleet plan sweeps/full.hcl --var conc_end=16 --json`,
+  fleet plan sweeps/full.hcl --var conc_end=16 --json
+  fleet plan sweeps/disagg-sim.hcl`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sweepPath := ""
@@ -160,7 +164,7 @@ func (a *App) runPlan(cmd *cobra.Command, sweepPath string, o planOptions) error
 	if o.json {
 		return writePlanJSON(out, sourceName(sweepPath, &o.planFlags), inv, p)
 	}
-	return writePlanText(out, p)
+	return writePlanText(out, inv, p)
 }
 
 func describeSelection(f plan.Filters, node string) string {
@@ -190,15 +194,36 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
-func writePlanText(w io.Writer, p *plan.Placement) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+// writePlanText prints the job table, each multi-node job with its layout
+// on the lines under it, then the machines, the jobs placed nowhere and
+// the totals.
+func writePlanText(w io.Writer, inv *config.Inventory, p *plan.Placement) error {
+	// The table is aligned first and the layouts go in between its rows
+	// afterwards: a line without the table's cells would end tabwriter's
+	// columns there.
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCONFIG\tSEQ\tTP\tEP\tDPA\tCONC\tGPUS\tNODE\tCANDIDATES\tRESULT\tESTIMATE")
 	for _, j := range p.Jobs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%t\t%d\t%d\t%s\t%s\t%s\t%s\n",
-			j.ID, j.Config, j.Seq, j.TP, j.EP, j.DPAttn, j.Conc, j.GPUs(), j.Node,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%t\t%s\t%d\t%s\t%s\t%s\t%s\n",
+			j.ID, j.Config, j.Seq, j.TP, j.EP, j.DPAttn, concColumn(j), j.GPUs(), j.Node,
 			strings.Join(j.Candidates, ","), plan.ResultName(j, j.Node), fmtDuration(plan.Estimate(j)))
 	}
 	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write plan: %w", err)
+	}
+	rows := strings.SplitAfter(table.String(), "\n")
+	var out strings.Builder
+	out.WriteString(rows[0])
+	for i, j := range p.Jobs {
+		out.WriteString(rows[i+1])
+		if l := jobLayout(inv, p, j); l != nil {
+			for _, line := range layoutLines(j.Multi, l) {
+				out.WriteString(line + "\n")
+			}
+		}
+	}
+	if _, err := io.WriteString(w, out.String()); err != nil {
 		return fmt.Errorf("write plan: %w", err)
 	}
 	fmt.Fprintln(w)
@@ -239,6 +264,9 @@ type planJSONJob struct {
 	GPUs       int     `json:"gpus"`
 	ResultName string  `json:"result_name"`
 	EstimateS  float64 `json:"estimate_s"`
+	// Layout is a placed multi-node job's processes and GPUs, node by
+	// node, on the machine the plan chose.
+	Layout *planLayout `json:"layout,omitempty"`
 }
 
 type planJSONMachine struct {
@@ -271,7 +299,8 @@ func writePlanJSON(w io.Writer, sweepPath string, inv *config.Inventory, p *plan
 		GPUHours:  p.GPUHours,
 	}
 	for _, j := range p.Jobs {
-		out.Jobs = append(out.Jobs, planJSONJob{Job: j, GPUs: j.GPUs(), ResultName: plan.ResultName(j, j.Node), EstimateS: plan.Estimate(j).Seconds()})
+		out.Jobs = append(out.Jobs, planJSONJob{Job: j, GPUs: j.GPUs(), ResultName: plan.ResultName(j, j.Node), EstimateS: plan.Estimate(j).Seconds(),
+			Layout: jobLayout(inv, p, j)})
 	}
 	for _, j := range p.Unplaced {
 		out.Unplaced = append(out.Unplaced, planJSONJob{Job: j, GPUs: j.GPUs(), EstimateS: plan.Estimate(j).Seconds()})

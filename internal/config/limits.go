@@ -104,7 +104,12 @@ const countCeiling = 10
 // countJobs adds a search band's jobs to the sweep's count and notes
 // where the count first passes the limit.
 func (d *decoder) countJobs(s *Search) {
-	d.jobs += len(s.Conc)
+	switch {
+	case s.Multi != nil && len(s.Conc) > 0:
+		d.jobs++ // one deployment runs the whole list
+	default:
+		d.jobs += len(s.Conc)
+	}
 	if d.maxJobs > 0 && d.jobs > d.maxJobs && d.overAt == nil {
 		d.overAt = s.Range.Ptr()
 	}

@@ -46,7 +46,7 @@ func TestShippedFilesLoadWithoutDiagnostics(t *testing.T) {
 	for _, m := range inv.Machines() {
 		gpus = append(gpus, m.Name+"="+m.GPU)
 	}
-	want := "local=sim h100-1=h100 h200-1=h200 h200-2=h200 b200-1=b200 mi300x-1=mi300x mi325x-1=mi325x mi355x-1=mi355x b200-slurm=b200"
+	want := "local=sim h100-1=h100 h200-1=h200 h200-2=h200 b200-1=b200 mi300x-1=mi300x mi325x-1=mi325x mi355x-1=mi355x sim-1=sim sim-2=sim b200-slurm=b200"
 	if got := strings.Join(gpus, " "); got != want {
 		t.Errorf("machines:\n got %s\nwant %s", got, want)
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/topology"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/dynblock"
 )
@@ -82,9 +83,13 @@ var scenarioSchema = &hcl.BodySchema{
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "search"}},
 }
 
-var searchSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "tp"}, {Name: "ep"}, {Name: "pp"}, {Name: "dp_attn"}, {Name: "conc"}, {Name: "conc_start"}, {Name: "conc_end"},
-}}
+var searchSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "tp"}, {Name: "ep"}, {Name: "pp"}, {Name: "dp_attn"}, {Name: "conc"}, {Name: "conc_start"}, {Name: "conc_end"},
+		{Name: "kv_transfer"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "prefill"}, {Type: "decode"}, {Type: "router"}},
+}
 
 // Sweep reads a sweep file. With a non-nil inventory it also checks that
 // every runner names something in it and that every search band fits at
@@ -404,8 +409,13 @@ func (d *decoder) search(b *hcl.Block) *Search {
 	s := &Search{EP: 1, PP: 1, Range: b.DefRange}
 	if d.overAt != nil {
 		// The sweep is refused already; only how many jobs it would make
-		// is still of interest.
-		d.jobs += d.countConc(a)
+		// is still of interest: one for a multi-node band, which runs
+		// its whole list in one deployment.
+		if len(content.Blocks) > 0 {
+			d.jobs++
+		} else {
+			d.jobs += d.countConc(a)
+		}
 		return s
 	}
 	defer d.countJobs(s)
@@ -421,14 +431,18 @@ func (d *decoder) search(b *hcl.Block) *Search {
 			}
 		}
 	}
-	if _, ok := a["tp"]; !ok && checkMissing {
-		d.errorf(b.DefRange, "Missing required argument", "A search block needs tp, the tensor-parallel size (GPUs per server with pp = 1).")
-	}
 	s.tpRange = b.DefRange
-	positive("tp", &s.TP)
-	positive("ep", &s.EP)
-	positive("pp", &s.PP)
-	d.boolean(a, "dp_attn", &s.DPAttn)
+	// A multi-node band's roles hold its parallelism (and tp, ep, pp and
+	// dp_attn of the band itself are refused there).
+	if !d.multiNode(s, b, content) {
+		if _, ok := a["tp"]; !ok && checkMissing {
+			d.errorf(b.DefRange, "Missing required argument", "A search block needs tp, the tensor-parallel size (GPUs per server with pp = 1), or prefill and decode blocks for a multi-node job.")
+		}
+		positive("tp", &s.TP)
+		positive("ep", &s.EP)
+		positive("pp", &s.PP)
+		d.boolean(a, "dp_attn", &s.DPAttn)
+	}
 
 	listAttr := a["conc"]
 	startAttr, endAttr := a["conc_start"], a["conc_end"]
@@ -501,12 +515,26 @@ func (d *decoder) checkDuplicateJobs(c *BenchConfig) {
 		seq              string
 		tp, ep, pp, conc int
 		dpa              bool
+		// A multi-node band is one job: its shape and its whole list.
+		shape topology.Shape
+		list  string
 	}
 	seen := map[point]hcl.Range{}
 	for _, sc := range c.Scenarios {
 		for _, s := range sc.Search {
+			if s.Multi != nil {
+				// nodes only checks the layout: it makes no other job.
+				p := point{seq: sc.Name, shape: *s.Multi, list: fmt.Sprint(s.Conc)}
+				p.shape.Prefill.Nodes, p.shape.Decode.Nodes = 0, 0
+				if prev, dup := seen[p]; dup {
+					d.errorf(s.Range, "Duplicate job", "Scenario %q already has this multi-node shape with conc %v from the search at %s.", sc.Name, s.Conc, shortRange(prev))
+					continue
+				}
+				seen[p] = s.Range
+				continue
+			}
 			for _, conc := range s.Conc {
-				p := point{sc.Name, s.TP, s.EP, s.PP, conc, s.DPAttn}
+				p := point{seq: sc.Name, tp: s.TP, ep: s.EP, pp: s.PP, conc: conc, dpa: s.DPAttn}
 				if prev, dup := seen[p]; dup {
 					d.errorf(s.Range, "Duplicate job",
 						"Scenario %q already has tp=%d ep=%d pp=%d dp_attn=%t conc=%d from the search at %s.", sc.Name, s.TP, s.EP, s.PP, s.DPAttn, conc, shortRange(prev))
@@ -555,6 +583,13 @@ func (d *decoder) checkFit(sw *Sweep, inv *Inventory) {
 		}
 		for _, sc := range c.Scenarios {
 			for _, s := range sc.Search {
+				if s.Multi != nil {
+					if f := FitMultiNode(*s.Multi, matched); !f.Fits() {
+						d.errorf(s.tpRange, "Config fits no machine",
+							"Config %q, scenario %q: the multi-node shape (%d GPUs) fits no cluster and no group of nodes its runner selects: %s.", c.Key, sc.Name, s.Multi.GPUs(), f.Why)
+					}
+					continue
+				}
 				need := s.TP * s.PP
 				if need > most {
 					d.errorf(s.tpRange, "Config fits no machine",

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/topology"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -150,7 +151,12 @@ type Search struct {
 	TP, EP, PP int
 	DPAttn     bool
 	Conc       []int // explicit list, or expanded from conc_start..conc_end doubling
-	Range      hcl.Range
+	// Multi is set for a multi-node band (prefill, decode and router
+	// blocks): TP, EP, PP and DPAttn are then unset, and the band is one
+	// job that deploys the shape once and runs every concurrency of Conc
+	// against it.
+	Multi *topology.Shape
+	Range hcl.Range
 
 	tpRange hcl.Range
 }

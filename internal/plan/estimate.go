@@ -41,7 +41,7 @@ func figuresFor(gpu string) gpuFigures {
 // serverStart is a typical time from launch to a healthy server: image
 // already pulled, weights already in the HF cache.
 func serverStart(framework string) time.Duration {
-	switch framework {
+	switch strings.TrimPrefix(framework, "dynamo-") { // Dynamo starts the framework's engine
 	case "vllm":
 		return 5 * time.Minute
 	case "sglang":
@@ -66,7 +66,9 @@ const satConc = 128
 //
 // with per-GPU-type synthetic figures and a per-framework server start
 // (vllm 5m, sglang 6m, trt 10m, sim 2s). Simulator jobs run on the h200
-// figures scaled by the simulator's --time-scale server argument.
+// figures scaled by the simulator's --time-scale server argument. A
+// multi-node job starts once and sums the work of every concurrency of
+// its list.
 func Estimate(j *Job) time.Duration {
 	gpu := j.GPU
 	if gpu == "" && len(j.Runner) > 0 {
@@ -80,11 +82,21 @@ func Estimate(j *Job) time.Duration {
 func estimateOn(j *Job, gpu string) time.Duration {
 	f := figuresFor(gpu)
 	gpus := float64(max(j.GPUs(), 1))
-	conc := float64(max(j.Conc, 1))
-	rounds := math.Ceil(float64(j.NumPrompts+j.NumWarmups) / conc)
-	prefill := conc * float64(j.ISL) / (f.prefillPerGPU * gpus)
-	itl := f.itl.Seconds() * math.Sqrt(8/gpus) * (1 + conc/satConc)
-	work := rounds * (prefill + float64(j.OSL)*itl)
+	concs := []int{j.Conc}
+	if j.Multi != nil && len(j.ConcList) > 0 {
+		// One deployment runs the client at each concurrency in turn,
+		// each with its own prompts (as many per unit of concurrency as
+		// the first's).
+		concs = j.ConcList
+	}
+	var work float64
+	for _, c := range concs {
+		conc := float64(max(c, 1))
+		rounds := math.Ceil(float64(j.NumPrompts+j.NumWarmups) / float64(max(j.Conc, 1)))
+		prefill := conc * float64(j.ISL) / (f.prefillPerGPU * gpus)
+		itl := f.itl.Seconds() * math.Sqrt(8/gpus) * (1 + conc/satConc)
+		work += rounds * (prefill + float64(j.OSL)*itl)
+	}
 	if j.Framework == "sim" {
 		work *= timeScale(j.ServerArgs)
 	}

@@ -10,7 +10,8 @@ import (
 )
 
 // Expand turns every config of a sweep into jobs: one per scenario, search
-// band and concurrency, in the order the file declares them.
+// band and concurrency, in the order the file declares them; a multi-node
+// band is one job that runs its whole concurrency list.
 func Expand(sw *config.Sweep) []*Job {
 	var jobs []*Job
 	for _, c := range sw.Configs {
@@ -20,6 +21,12 @@ func Expand(sw *config.Sweep) []*Job {
 				maxLen = sc.ISL + sc.OSL + 256
 			}
 			for _, s := range sc.Search {
+				if s.Multi != nil {
+					if len(s.Conc) > 0 {
+						jobs = append(jobs, expandMulti(c, sc, s, maxLen))
+					}
+					continue
+				}
 				for _, conc := range s.Conc {
 					j := &Job{
 						Config:      c.Key,
@@ -76,7 +83,14 @@ func point(j *Job) string {
 // is unique within a sweep: the last three '_'-separated fields have fixed
 // shapes and the scenario name holds no '_', so the config key is what
 // remains; config validation refuses two bands producing the same point.
+//
+// A multi-node job's point is its shape (multiPoint: p1xtp8-ep1-dpafalse-
+// d1xtp8-ep1-dpafalse) and its concurrency its whole list, 4x8x16:
+// "pd_1k1k_p1xtp8-ep1-dpafalse-d1xtp8-ep1-dpafalse_conc4x8x16".
 func JobID(j *Job) string {
+	if j.Multi != nil {
+		return fmt.Sprintf("%s_%s_%s_conc%s", j.Config, j.Seq, multiPoint(*j.Multi), concList(j.ConcList))
+	}
 	return fmt.Sprintf("%s_%s_%s_conc%d", j.Config, j.Seq, point(j), j.Conc)
 }
 
@@ -84,10 +98,54 @@ func JobID(j *Job) string {
 // from an InferenceX checkout has InferenceX's current name
 // (ixresult.ResultFilename); fleet's own have InferenceMAX's:
 // `<model_prefix>_<seq>_<precision>_<framework>_tp<TP>-ep<EP>-dpa<bool>_conc<C>_<node>`,
-// pp only when it is not 1, as in JobID.
+// pp only when it is not 1, as in JobID. A fleet multi-node job has
+// InferenceX's multi-node name:
+// `<model_prefix>_<seq>_<precision>_<framework>_prefill-tp<T>-pp<P>-dcp1-pcp1-ep<E>-dp<bool>-nw<N>_decode-..._disagg-<bool>_spec-none_conc<AxBxC>_<node>`,
+// which each concurrency's result file extends (jobspec.Multi.MultiResultName).
 func ResultName(j *Job, node string) string {
 	if j.InferenceX != nil {
 		return ixresult.ResultFilename(j.InferenceX, node)
 	}
+	if j.Multi != nil {
+		return multiResultName(j, node)
+	}
 	return fmt.Sprintf("%s_%s_%s_%s_%s_conc%d_%s", j.ModelPrefix, j.Seq, j.Precision, j.Framework, point(j), j.Conc, node)
+}
+
+// expandMulti makes a multi-node band's one job. Its TP, EP and DPAttn
+// are the first pool's, for what reads a job's parallelism without
+// knowing shapes; Conc is the list's first, which sizes its prompts.
+func expandMulti(c *config.BenchConfig, sc *config.Scenario, s *config.Search, maxLen int) *Job {
+	shape := *s.Multi
+	shape.Infra = NeedsInfra(c.Framework)
+	conc := s.Conc[0]
+	j := &Job{
+		Config:      c.Key,
+		Model:       c.Model,
+		ModelPrefix: c.ModelPrefix,
+		Image:       c.Image,
+		Precision:   c.Precision,
+		Framework:   c.Framework,
+		Runner:      slices.Clone(c.Runner),
+		Seq:         sc.Name,
+		ISL:         sc.ISL,
+		OSL:         sc.OSL,
+		MaxModelLen: maxLen,
+		TP:          shape.Prefill.TP,
+		EP:          shape.Prefill.EP,
+		PP:          max(shape.Prefill.PP, 1),
+		DPAttn:      shape.Prefill.DPAttn,
+		Conc:        conc,
+		ServerArgs:  slices.Clone(c.ServerArgs),
+		Env:         maps.Clone(c.Env),
+		RangeRatio:  c.Client.RangeRatio,
+		NumPrompts:  c.Client.PromptsPerConc * conc,
+		NumWarmups:  c.Client.WarmupsPerConc * conc,
+		Percentiles: slices.Clone(c.Client.Percentiles),
+		ClientArgs:  slices.Clone(c.Client.ExtraArgs),
+		Multi:       &shape,
+		ConcList:    slices.Clone(s.Conc),
+	}
+	j.ID = JobID(j)
+	return j
 }

@@ -5,6 +5,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/fleetbench/fleet/internal/topology"
 )
 
 // FilterKeys are the keys --only accepts.
@@ -107,8 +109,8 @@ func (f Filters) jobKeysMatch(j *Job) bool {
 		f.any("framework", j.Framework) &&
 		f.any("precision", j.Precision) &&
 		f.any("seq", j.Seq) &&
-		f.any("tp", strconv.Itoa(j.TP)) &&
-		f.any("ep", strconv.Itoa(j.EP)) &&
+		f.any("tp", roles(j, j.TP, func(p topology.Pool) int { return p.TP })...) &&
+		f.any("ep", roles(j, j.EP, func(p topology.Pool) int { return p.EP })...) &&
 		f.any("conc", concs(j)...) &&
 		f.any("runner", j.Runner...) &&
 		f.any("spec", spec(j))
@@ -122,12 +124,30 @@ func spec(j *Job) string {
 	return j.Spec
 }
 
-// concs lists a job's concurrencies: a multi-node InferenceX job runs
-// a list of them against one deployment.
+// roles lists a parallelism of a job: its own, and for a multi-node job
+// each pool's too, so that --only tp=8 finds a job of tp 8 prefill or
+// decode workers.
+func roles(j *Job, own int, of func(topology.Pool) int) []string {
+	out := []string{strconv.Itoa(own)}
+	if s := j.Multi; s != nil {
+		out = append(out, strconv.Itoa(of(s.Prefill)))
+		if s.Disaggregated() {
+			out = append(out, strconv.Itoa(of(s.Decode)))
+		}
+	}
+	return out
+}
+
+// concs lists a job's concurrencies: a multi-node job runs a list of
+// them against one deployment.
 func concs(j *Job) []string {
-	if j.InferenceX != nil && len(j.InferenceX.Conc) > 1 {
-		out := make([]string, len(j.InferenceX.Conc))
-		for i, c := range j.InferenceX.Conc {
+	list := j.ConcList
+	if j.InferenceX != nil {
+		list = j.InferenceX.Conc
+	}
+	if len(list) > 1 {
+		out := make([]string, len(list))
+		for i, c := range list {
 			out[i] = strconv.Itoa(c)
 		}
 		return out

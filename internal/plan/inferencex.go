@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/fleetbench/fleet/internal/config"
 	"github.com/fleetbench/fleet/internal/inferencex"
 	"github.com/fleetbench/fleet/internal/inferencex/matrix"
+	"github.com/fleetbench/fleet/internal/topology"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -56,6 +58,13 @@ func FromInferenceX(rows []*inferencex.Job, client config.Client) []*Job {
 				j.TP, j.EP, j.DPAttn = r.Decode.TP, r.Decode.EP, r.Decode.DPAttn
 			}
 			j.PP = 1
+			if ixMultiWhy(r) == "" {
+				// A row fleet runs: its shape, its whole list, and the
+				// launcher that serves its framework.
+				j.Multi = ixShape(r)
+				j.ConcList = slices.Clone(r.Conc)
+				j.Framework = ixMultiFrameworks[r.Framework]
+			}
 		}
 		id := ixJobID(r, j.Seq)
 		seen[id]++
@@ -143,19 +152,72 @@ func ixJobID(r *inferencex.Job, seq string) string {
 }
 
 // IXRunnable says whether fleet can run an InferenceX job today, and why
-// not: multi-node jobs wait for multi-node support, agentic rows for
-// trace replay's result processing.
+// not: agentic rows wait for trace replay's result processing, and
+// multi-node rows need a framework fleet launches multi-node and no
+// context parallelism (ixMultiWhy).
 func IXRunnable(j *Job) (bool, string) {
 	r := j.InferenceX
 	switch {
 	case r == nil:
 		return true, ""
-	case r.MultiNode:
-		return false, fmt.Sprintf("multi-node job (%d GPUs in prefill and decode roles): fleet does not run multi-node jobs yet", r.GPUs())
 	case r.Agentic():
 		return false, "agentic trace-replay row: fleet does not process agentic results yet"
+	case r.MultiNode:
+		if why := ixMultiWhy(r); why != "" {
+			return false, why
+		}
 	}
 	return true, ""
+}
+
+// ixMultiFrameworks maps InferenceX's multi-node frameworks to the
+// launchers fleet starts their roles with: Dynamo's keep their names,
+// the AMD recipes' PD serving is plain SGLang and vLLM.
+var ixMultiFrameworks = map[string]string{
+	"dynamo-trt":    "dynamo-trt",
+	"dynamo-sglang": "dynamo-sglang",
+	"dynamo-vllm":   "dynamo-vllm",
+	"sglang-disagg": "sglang",
+	"vllm-disagg":   "vllm",
+}
+
+// ixMultiWhy says why fleet cannot run a multi-node fixed-seq-len row
+// ("" when it can).
+func ixMultiWhy(r *inferencex.Job) string {
+	if _, ok := ixMultiFrameworks[r.Framework]; !ok {
+		known := slices.Sorted(maps.Keys(ixMultiFrameworks))
+		return fmt.Sprintf("multi-node framework %s: fleet launches multi-node roles of %s only", r.Framework, strings.Join(known, ", "))
+	}
+	for _, w := range []struct {
+		role string
+		w    *inferencex.Worker
+	}{{"prefill", r.Prefill}, {"decode", r.Decode}} {
+		if w.w != nil && w.w.NumWorker > 0 && w.w.PCPSize > 1 {
+			return fmt.Sprintf("%s pcp-size %d: context-parallel ranks multiply a worker's GPUs, and fleet's multi-node launchers have no context parallelism yet", w.role, w.w.PCPSize)
+		}
+	}
+	if err := ixShape(r).Validate(); err != nil {
+		return "multi-node shape: " + strings.ReplaceAll(err.Error(), "\n", "; ")
+	}
+	return ""
+}
+
+// ixShape is a multi-node row's shape: each role's workers and
+// parallelism (decode num-worker 0: aggregated), the row's KV transfer
+// engine when it is disaggregated, and Dynamo's discovery process for
+// Dynamo frameworks. The router's policy is the launcher's default.
+func ixShape(r *inferencex.Job) *topology.Shape {
+	pool := func(w *inferencex.Worker) topology.Pool {
+		if w == nil || w.NumWorker == 0 {
+			return topology.Pool{}
+		}
+		return topology.Pool{Workers: w.NumWorker, TP: w.TP, EP: w.EP, PP: max(w.PP, 1), DPAttn: w.DPAttn}
+	}
+	s := &topology.Shape{Prefill: pool(r.Prefill), Decode: pool(r.Decode), Infra: NeedsInfra(r.Framework)}
+	if s.Disaggregated() {
+		s.KVTransfer = r.KVP2PTransfer
+	}
+	return s
 }
 
 // ixRunnerSelects maps an InferenceX runner label to inventory machines:

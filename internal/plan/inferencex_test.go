@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -102,7 +104,7 @@ func TestInferenceXRunnerLabelsSelectMachinesByLabelThenGPU(t *testing.T) {
 
 func TestPlaceReportsInferenceXJobsItCannotRun(t *testing.T) {
 	inv, _ := load(t, "testdata/inv.hcl", "../../sweeps/demo.hcl")
-	multi := &inferencex.Job{Key: "m", MultiNode: true, Runner: "h200", Conc: []int{4},
+	multi := &inferencex.Job{Key: "m", MultiNode: true, Runner: "h200", Framework: "atom-disagg", Conc: []int{4},
 		Prefill: &inferencex.Worker{NumWorker: 1, TP: 8, PP: 1, PCPSize: 1}, Decode: &inferencex.Worker{NumWorker: 1, TP: 8, PP: 1, PCPSize: 1}}
 	agentic := ixRow("a", "h200", 8, 4, "none")
 	agentic.ScenarioType = inferencex.AgenticCoding
@@ -118,7 +120,7 @@ func TestPlaceReportsInferenceXJobsItCannotRun(t *testing.T) {
 	}
 	wantWhy := map[string]string{
 		"amd": "no machine in the inventory for runner mi355x-amds", "big": "no machine for runner h100 has 16 GPUs",
-		"m": "multi-node job (16 GPUs", "a": "agentic trace-replay row",
+		"m": "multi-node framework atom-disagg: fleet launches multi-node roles of dynamo-sglang, dynamo-trt, dynamo-vllm, sglang-disagg, vllm-disagg only", "a": "agentic trace-replay row",
 	}
 	if len(p.Unplaced) != len(wantWhy) {
 		t.Fatalf("unplaced %d, want %d", len(p.Unplaced), len(wantWhy))
@@ -155,5 +157,108 @@ func TestFiltersOnSpecRunnerAndConcLists(t *testing.T) {
 		if strings.Join(got, ",") != tt.want {
 			t.Errorf("--only %v: %v, want %s", tt.only, got, tt.want)
 		}
+	}
+}
+
+// ixMulti is a multi-node disaggregated generator row.
+func ixMulti(key, framework, runner string, p, d *inferencex.Worker) *inferencex.Job {
+	return &inferencex.Job{Key: key, MultiNode: true, Image: "img", Model: "org/m", ModelPrefix: "dsr1", Precision: "fp4", Framework: framework,
+		Runner: runner, ISL: 1024, OSL: 1024, SpecDecoding: "none", Conc: []int{8, 64}, ExpName: "dsr1_1k1k", Disagg: d != nil && d.NumWorker > 0,
+		Prefill: p, Decode: d, KVP2PTransfer: "nixl"}
+}
+
+func worker(n, tp, ep int, dpa bool) *inferencex.Worker {
+	return &inferencex.Worker{NumWorker: n, TP: tp, EP: ep, DPAttn: dpa, PP: 1, DCPSize: 1, PCPSize: 1}
+}
+
+func TestInferenceXMultiNodeRows(t *testing.T) {
+	inv, _ := load(t, "testdata/inv.hcl", "../../sweeps/demo.hcl")
+	pcp := worker(1, 4, 1, false)
+	pcp.PCPSize = 2
+	tests := []struct {
+		name  string
+		row   *inferencex.Job
+		why   string   // unplaced when set
+		fw    string   // the launcher
+		shape string   // the job's shape, %+v
+		cands []string // candidates when placed
+		group []string // planned nodes of a node group
+	}{
+		{
+			name:  "dynamo on two h200 nodes",
+			row:   ixMulti("dyn", "dynamo-vllm", "h200", worker(1, 8, 1, false), worker(1, 8, 8, true)),
+			fw:    "dynamo-vllm",
+			shape: "{Prefill:{Workers:1 TP:8 EP:1 PP:1 DPAttn:false Nodes:0} Decode:{Workers:1 TP:8 EP:8 PP:1 DPAttn:true Nodes:0} Router:{Policy:} KVTransfer:nixl Infra:true}",
+			cands: []string{"a", "b"},
+			group: []string{"a", "b"},
+		},
+		{
+			name:  "sglang-disagg runs on fleet's sglang, on the b200 cluster",
+			row:   ixMulti("sgl", "sglang-disagg", "b200", worker(1, 8, 8, true), worker(1, 8, 1, false)),
+			fw:    "sglang",
+			shape: "{Prefill:{Workers:1 TP:8 EP:8 PP:1 DPAttn:true Nodes:0} Decode:{Workers:1 TP:8 EP:1 PP:1 DPAttn:false Nodes:0} Router:{Policy:} KVTransfer:nixl Infra:false}",
+			cands: []string{"s"},
+		},
+		{
+			name:  "aggregated: no KV transfer",
+			row:   ixMulti("agg", "vllm-disagg", "h200", worker(2, 8, 1, false), worker(0, 8, 1, false)),
+			fw:    "vllm",
+			shape: "{Prefill:{Workers:2 TP:8 EP:1 PP:1 DPAttn:false Nodes:0} Decode:{Workers:0 TP:0 EP:0 PP:0 DPAttn:false Nodes:0} Router:{Policy:} KVTransfer: Infra:false}",
+			cands: []string{"a", "b"},
+			group: []string{"a", "b"},
+		},
+		{
+			name: "three nodes of 8 where two exist",
+			row:  ixMulti("big", "dynamo-trt", "h200", worker(2, 8, 1, false), worker(1, 8, 1, false)),
+			why:  "multi-node job of 24 GPUs: needs 3 nodes of 8 h200 GPUs, the runner selects 2 (a, b); needs 6 nodes of 4 h200 GPUs, the runner selects 1 (c)",
+		},
+		{
+			name: "three nodes where the cluster runs two",
+			row:  ixMulti("big", "dynamo-trt", "b200", worker(2, 8, 1, false), worker(1, 8, 1, false)),
+			why:  "multi-node job of 24 GPUs: cluster s: needs 3 nodes of 8 GPUs, max_nodes is 2",
+		},
+		{
+			name: "context parallelism",
+			row:  ixMulti("pcp", "dynamo-trt", "h200", pcp, worker(1, 8, 1, false)),
+			why:  "prefill pcp-size 2: context-parallel ranks multiply a worker's GPUs",
+		},
+		{
+			name: "no launcher for the framework",
+			row:  ixMulti("atom", "atom-disagg", "h200", worker(1, 8, 1, false), worker(1, 8, 1, false)),
+			why:  "multi-node framework atom-disagg",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			jobs := FromInferenceX([]*inferencex.Job{tt.row}, config.DefaultClient())
+			p, err := Place(jobs, inv, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := jobs[0]
+			if tt.why != "" {
+				if len(p.Unplaced) != 1 || !strings.Contains(j.Why, tt.why) {
+					t.Fatalf("why %q (unplaced %d), want it to say %q", j.Why, len(p.Unplaced), tt.why)
+				}
+				return
+			}
+			if len(p.Jobs) != 1 {
+				t.Fatalf("not placed: %s", j.Why)
+			}
+			if j.Framework != tt.fw || j.Multi == nil || fmt.Sprintf("%+v", *j.Multi) != tt.shape {
+				t.Errorf("framework %s, shape %+v; want %s, %s", j.Framework, j.Multi, tt.fw, tt.shape)
+			}
+			if !reflect.DeepEqual(j.ConcList, []int{8, 64}) || j.Conc != 8 || j.GPUs() != tt.row.GPUs() {
+				t.Errorf("conc %d, list %v, %d GPUs", j.Conc, j.ConcList, j.GPUs())
+			}
+			if !reflect.DeepEqual(j.Candidates, tt.cands) || !reflect.DeepEqual(p.Groups[j.ID], tt.group) {
+				t.Errorf("candidates %v, group %v; want %v, %v", j.Candidates, p.Groups[j.ID], tt.cands, tt.group)
+			}
+			// The result name is InferenceX's, which ixresult reads back.
+			want := "dsr1_1k1k_fp4_" + tt.row.Framework + "_prefill-"
+			if name := ResultName(j, j.Node); !strings.HasPrefix(name, want) || !strings.HasSuffix(name, "_conc8x64_"+j.Node) {
+				t.Errorf("result name %s", name)
+			}
+		})
 	}
 }

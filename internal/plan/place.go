@@ -26,6 +26,11 @@ type Placement struct {
 	// every GPU InferenceX has; an inventory has some of them, so these
 	// are reported, not an error.
 	Unplaced []*Job
+	// Groups holds, by job id, the nodes planned for each multi-node job
+	// placed on a group of nodes, in the layout's node order (its Node is
+	// the first): an estimate, since the engine reserves a group's nodes
+	// when the job starts.
+	Groups   map[string][]string
 	Machines []MachineLoad // every machine with at least one job, in inventory order
 	Makespan time.Duration // estimated duration: machines in parallel, jobs on one lane in sequence
 	GPUHours float64       // estimated GPU time of every placed job
@@ -82,6 +87,21 @@ func Place(jobs []*Job, inv *config.Inventory, opts Options) (*Placement, error)
 		selects := func(m config.Machine) bool { return runnerSelects(j.Runner, m) }
 		if j.InferenceX != nil {
 			selects = ixRunnerSelects(j.InferenceX.Runner, machines)
+		}
+		if j.Multi != nil {
+			pinned := func(m config.Machine) bool {
+				return (opts.Node == "" || m.Name == opts.Node) && opts.Only.matchMachine(m.Name, m.GPU)
+			}
+			switch fits, why := multiCandidates(j, machines, selects, pinned); {
+			case len(j.Candidates) > 0:
+				p.Jobs = append(p.Jobs, j)
+			case fits && narrowed:
+				p.Skipped = append(p.Skipped, j)
+			default:
+				j.Why = why
+				p.Unplaced = append(p.Unplaced, j)
+			}
+			continue
 		}
 		fits, kind := false, false
 		for _, m := range machines {
@@ -165,7 +185,12 @@ func (l *lanes) width(j *Job) int {
 // slot returns the lanes a job would take and when it would start: the
 // least busy ones, starting when the last of them is free.
 func (l *lanes) slot(j *Job) ([]int, time.Duration) {
-	if l.width(j) == 1 {
+	return l.slotN(l.width(j))
+}
+
+// slotN is slot for a job n lanes wide.
+func (l *lanes) slotN(n int) ([]int, time.Duration) {
+	if n == 1 {
 		// The common case, without sorting every lane of a large
 		// cluster for every job.
 		best := 0
@@ -181,7 +206,7 @@ func (l *lanes) slot(j *Job) ([]int, time.Duration) {
 		idx[i] = i
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return l.free[idx[a]] < l.free[idx[b]] })
-	idx = idx[:l.width(j)]
+	idx = idx[:n]
 	var start time.Duration
 	for _, i := range idx {
 		start = max(start, l.free[i])
@@ -204,6 +229,10 @@ func assign(p *Placement, machines []config.Machine) {
 	}
 	sort.SliceStable(queue, func(a, b int) bool { return est[queue[a]] > est[queue[b]] })
 	for _, j := range queue {
+		if j.Multi != nil {
+			assignMulti(p, j, byName)
+			continue
+		}
 		var best *lanes
 		var bestLanes []int
 		var bestEnd time.Duration

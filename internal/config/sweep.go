@@ -12,7 +12,7 @@ import (
 
 // Frameworks are the inference servers fleet can launch; "sim" is fleet's
 // own simulator.
-var Frameworks = []string{"vllm", "sglang", "trt", "sim", "torch-smoke"}
+var Frameworks = []string{"vllm", "sglang", "trt", "sim", "torch-smoke", "dynamo-vllm", "dynamo-sglang", "dynamo-trt"}
 
 // DefaultClient is InferenceMAX's client setup.
 func DefaultClient() Client {

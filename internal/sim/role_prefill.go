@@ -216,3 +216,20 @@ func (g *generation) holdForDecode() *kvParams {
 		RemoteHost: &host, RemotePort: &port, RemoteRequestID: g.handoff, TPSize: 1,
 	}
 }
+
+// serverInfo answers GET /server_info with what SGLang's router reads from
+// a prefill: its disaggregation mode and bootstrap port.
+func (s *Server) serverInfo(w http.ResponseWriter, _ *http.Request) {
+	port := 0
+	if _, p, err := net.SplitHostPort(s.cfg.BootstrapAddr); err == nil {
+		port, _ = strconv.Atoi(p)
+	}
+	mode := "null"
+	if s.cfg.Role != RoleAgg {
+		mode = string(s.cfg.Role)
+	}
+	writeJSON(w, http.StatusOK, marshal(struct {
+		Mode string `json:"disaggregation_mode"`
+		Port int    `json:"disaggregation_bootstrap_port"`
+	}{mode, port}))
+}

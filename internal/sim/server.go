@@ -253,6 +253,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		allow, h = http.MethodGet, s.health
 	case "/metrics":
 		allow, h = http.MethodGet, s.metrics
+	case "/server_info":
+		allow, h = http.MethodGet, s.serverInfo
 	default:
 		// FastAPI's answer to an unknown path.
 		writeJSON(w, http.StatusNotFound, []byte(`{"detail":"Not Found"}`))

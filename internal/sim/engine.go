@@ -228,6 +228,11 @@ func (e *engine) step(ctx context.Context) bool {
 	e.nWaiting.Store(int64(len(e.waiting)))
 	storeMax(&e.peakBatch, int64(len(e.running)))
 	storeMax(&e.peakWaiting, int64(len(e.waiting)))
+	if len(e.planned) == 0 {
+		// Everything waits for KV to be freed (releaseKV wakes us).
+		e.nextStep = time.Time{}
+		return false
+	}
 
 	dur := e.stepTime(len(e.planned), prefillTokens, ctxTokens)
 	now := e.clock.Now()

@@ -1,11 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -23,6 +23,14 @@ type simFlags struct {
 	port                          int
 	listProfiles                  bool
 	v                             sim.Config
+
+	// Disaggregated serving and multi-node workers.
+	role, advertiseHost, policy, distInitAddr string
+	bootstrapPort, nnodes, nodeRank           int
+	linkGBps                                  float64
+	startupTimeout                            time.Duration
+	prefill, decode, agg                      []string
+	prefillBootstrapPorts                     []int
 }
 
 func (a *App) simCmd() *cobra.Command {
@@ -44,7 +52,36 @@ GPU/model pair (see --list-profiles); explicit flags override them.
 
 String prompts count one token per 4 bytes plus a BOS token; token-id prompts
 count exactly. Without ignore_eos a request may stop early (finish_reason
-"stop") at a seeded position after min_tokens.`,
+"stop") at a seeded position after min_tokens.
+
+Disaggregated prefill/decode (PD) serving, one process per role:
+  --role agg       (default) an ordinary server: prefill and decode in one engine.
+  --role prefill   prompt work only (chunked prefill, no decode steps). A request
+                   with kv_transfer_params {"do_remote_decode":true} (vLLM's proxy
+                   phase 1) is answered with one token and kv_transfer_params naming
+                   this worker's --bootstrap-port; its KV stays reserved until a
+                   decode pulls and releases it there (or --kv-abort-timeout).
+                   With --format sglang, a request carrying bootstrap_room is held
+                   under that room. Needs --bootstrap-port (and --advertise-host
+                   when --host is a wildcard).
+  --role decode    takes kv_transfer_params {"do_remote_prefill":true,...} (or SGLang's
+                   bootstrap_host/port/room), pulls the KV from the prefill, spends
+                   --link-latency + prompt x --kv-bytes-per-token / --link-bandwidth
+                   (transfers queue FIFO for the link), then decodes with no prefill
+                   chunks in its steps. A dead prefill fails the request (500).
+  --role router    an OpenAI-compatible front end for --prefill/--decode workers
+                   (vLLM's two-phase proxy flow; SGLang's pair-send with --format
+                   sglang) or for --agg workers (plain proxy); --policy round_robin,
+                   random or session (pins by X-Session-ID, X-Correlation-ID or
+                   X-Dynamo-Session-ID). GET /health is 200 only when every worker's
+                   is, with the healthy workers listed as Dynamo-style instances.
+Workers also serve GET /metrics (Prometheus) and GET /server_info.
+
+Multi-node workers: --nnodes N --node-rank R --dist-init-addr HOST:PORT. Rank 0
+serves HTTP, also listens on PORT (on --host) for the N-1 followers, answers
+/health 503 until all joined, and exits 1 when one goes away. Ranks > 0 serve
+nothing: they connect to the leader (retrying up to --startup-timeout) and exit
+1 when that connection breaks.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if sf.listProfiles {
@@ -55,7 +92,7 @@ count exactly. Without ignore_eos a request may stop early (finish_reason
 				return err
 			}
 			cfg.Logger = slog.New(a.logger())
-			return a.runSim(cmd, cfg, net.JoinHostPort(sf.host, strconv.Itoa(sf.port)))
+			return a.runSimRole(cmd, sf, cfg)
 		},
 	}
 	sf.register(cmd.Flags())
@@ -108,6 +145,25 @@ func (sf *simFlags) config(flags *pflag.FlagSet, args []string) (sim.Config, err
 	if cfg.Timing, err = sim.ParseTiming(sf.timing); err != nil {
 		return cfg, usageError{fmt.Errorf("--timing: %w", err)}
 	}
+	set("kv-capacity-tokens", func() { cfg.KVCapacityTokens = sf.v.KVCapacityTokens })
+	set("kv-bytes-per-token", func() { cfg.KVBytesPerToken = sf.v.KVBytesPerToken })
+	set("link-latency", func() { cfg.LinkLatency = sf.v.LinkLatency })
+	set("kv-abort-timeout", func() { cfg.KVHoldTimeout = sf.v.KVHoldTimeout })
+	set("link-bandwidth", func() { cfg.LinkBandwidth = sf.linkGBps * 1e9 })
+	if sf.role != "router" {
+		if cfg.Role, err = sim.ParseRole(sf.role); err != nil {
+			return cfg, usageError{fmt.Errorf("--role: %w", err)}
+		}
+	}
+	if cfg.Role == sim.RolePrefill && sf.bootstrapPort <= 0 {
+		return cfg, usageError{errors.New("--role prefill needs --bootstrap-port (where decodes pull KV)")}
+	}
+	if sf.nnodes < 1 || sf.nodeRank < 0 || sf.nodeRank >= sf.nnodes {
+		return cfg, usageError{fmt.Errorf("--node-rank %d with --nnodes %d: want 0 <= rank < nnodes", sf.nodeRank, sf.nnodes)}
+	}
+	if sf.nnodes > 1 && sf.distInitAddr == "" {
+		return cfg, usageError{errors.New("--nnodes above 1 needs --dist-init-addr HOST:PORT (the leader's)")}
+	}
 	return cfg, nil
 }
 
@@ -149,16 +205,46 @@ func (sf *simFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&ignoredString, "kv-cache-dtype", "auto", "ignored (vLLM compatibility)")
 	f.BoolVar(&ignoredBool, "disable-log-requests", false, "ignored (vLLM compatibility)")
 	f.BoolVar(&ignoredBool, "trust-remote-code", false, "ignored (vLLM compatibility)")
+	f.StringVar(&sf.role, "role", "agg", "what to be: agg (a whole server), prefill, decode (disaggregated workers) or router")
+	f.IntVar(&sf.bootstrapPort, "bootstrap-port", 0, "prefill/decode: port of the KV bootstrap endpoint (decodes pull a prefill's KV there)")
+	f.StringVar(&sf.advertiseHost, "advertise-host", "", "prefill: the host decodes reach it at, sent as remote_host (default: --host, or this machine's name when --host is a wildcard)")
+	f.IntVar(&sf.v.KVCapacityTokens, "kv-capacity-tokens", 0, "engine: tokens of KV the worker holds at once (a prefill's held KV counts; 0: unlimited)")
+	f.Int64Var(&sf.v.KVBytesPerToken, "kv-bytes-per-token", 0, "decode: KV bytes per prompt token moved from the prefill (e.g. 327680 for Llama-70B bf16)")
+	f.Float64Var(&sf.linkGBps, "link-bandwidth", 50, "decode: KV link bandwidth in GB/s, shared FIFO by concurrent transfers (scaled by --time-scale)")
+	f.DurationVar(&sf.v.LinkLatency, "link-latency", 0, "decode: fixed latency of each KV transfer (scaled by --time-scale)")
+	f.DurationVar(&sf.v.KVHoldTimeout, "kv-abort-timeout", 480*time.Second, "prefill: free KV no decode has released after this long")
+	f.StringArrayVar(&sf.prefill, "prefill", nil, "router: a prefill worker, http://HOST:PORT or HOST:PORT (repeat)")
+	f.StringArrayVar(&sf.decode, "decode", nil, "router: a decode worker (repeat)")
+	f.StringArrayVar(&sf.agg, "agg", nil, "router: an aggregated worker (repeat; used when there are no prefill/decode workers)")
+	f.IntSliceVar(&sf.prefillBootstrapPorts, "prefill-bootstrap-port", nil, "router, --format sglang: bootstrap port of each --prefill, in order (default: asked of GET /server_info)")
+	f.StringVar(&sf.policy, "policy", string(sim.PolicyRoundRobin), "router: round_robin, random or session (pin by session header)")
+	f.IntVar(&sf.nnodes, "nnodes", 1, "nodes of a multi-node worker")
+	f.IntVar(&sf.nodeRank, "node-rank", 0, "this process's rank in a multi-node worker (0: the leader, which serves HTTP)")
+	f.StringVar(&sf.distInitAddr, "dist-init-addr", "", "multi-node: the leader's HOST:PORT where followers join")
+	f.DurationVar(&sf.startupTimeout, "startup-timeout", sim.DefaultJoinTimeout, "multi-node follower: how long to keep trying to reach the leader")
 	for _, name := range []string{"tensor-parallel-size", "gpu-memory-utilization", "kv-cache-dtype", "disable-log-requests", "trust-remote-code"} {
 		_ = f.MarkHidden(name) // the flags exist: MarkHidden cannot fail
 	}
 }
 
-func (a *App) runSim(cmd *cobra.Command, cfg sim.Config, addr string) error {
-	ctx := cmd.Context()
+// runSim serves a worker on addr until ctx ends; bootLn, when not nil,
+// serves its KV bootstrap endpoint (and is closed on return).
+func (a *App) runSim(ctx context.Context, cfg sim.Config, addr string, bootLn net.Listener) error {
 	srv, err := sim.New(cfg)
 	if err != nil {
+		if bootLn != nil {
+			_ = bootLn.Close()
+		}
 		return withCode(ExitError, err)
+	}
+	if bootLn != nil {
+		bctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() {
+			if err := srv.ServeBootstrap(bctx, bootLn); err != nil {
+				a.logger().Error("bootstrap endpoint failed", "err", err)
+			}
+		}()
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -167,7 +253,7 @@ func (a *App) runSim(cmd *cobra.Command, cfg sim.Config, addr string) error {
 	}
 	cfg = srv.Config()
 	log := a.logger()
-	log.Info("fleet sim listening", "addr", ln.Addr().String(), "format", cfg.Format, "timing", cfg.Timing,
+	log.Info("fleet sim listening", "addr", ln.Addr().String(), "role", cfg.Role, "bootstrap", cfg.BootstrapAddr, "format", cfg.Format, "timing", cfg.Timing,
 		"model", cfg.ServedModelName, "max_model_len", cfg.MaxModelLen, "time_scale", cfg.TimeScale)
 
 	// Announce readiness the way vLLM (uvicorn) does, once the startup

@@ -27,6 +27,28 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("format %q: want vllm, sglang or trt", s)
 }
 
+// Role is the part a simulator plays in disaggregated prefill/decode (PD)
+// serving; RoleAgg is an ordinary server that does both.
+type Role string
+
+// The roles of a worker. The router is a separate type (Router).
+const (
+	RoleAgg     Role = "agg"     // prefill and decode in one engine (today's server)
+	RolePrefill Role = "prefill" // prompt work only; holds the KV until a decode pulls it
+	RoleDecode  Role = "decode"  // pulls the KV over a modelled link, then decodes only
+)
+
+// ParseRole turns a flag value into a worker Role ("" is RoleAgg).
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case "":
+		return RoleAgg, nil
+	case RoleAgg, RolePrefill, RoleDecode:
+		return r, nil
+	}
+	return "", fmt.Errorf("role %q: want agg, prefill or decode", s)
+}
+
 // Timing selects how long responses take.
 type Timing string
 
@@ -98,6 +120,31 @@ type Config struct {
 	TimeScale float64
 
 	Seed int64 // seeds ids, jitter, EOS positions and fault injection
+
+	// Disaggregated serving (see doc.go). Role "" means RoleAgg, which
+	// ignores the rest of this block except KVCapacityTokens.
+	Role Role
+	// KVCapacityTokens bounds the tokens of KV a worker holds at once: a
+	// sequence is admitted only when its prompt plus output fit, and a
+	// prefill keeps a finished prompt's KV until a decode pulls it. 0 means
+	// unlimited.
+	KVCapacityTokens int
+	// BootstrapAddr is the host:port a prefill names in kv_transfer_params
+	// (remote_host, remote_port): where decodes pull and release its KV.
+	BootstrapAddr string
+	// KVHoldTimeout is how long a prefill keeps KV nobody pulls (vLLM's
+	// VLLM_NIXL_ABORT_REQUEST_TIMEOUT). 0 means 480s. Not time-scaled.
+	KVHoldTimeout time.Duration
+	// The decode's link: a transfer of B bytes (prompt tokens x
+	// KVBytesPerToken) takes LinkLatency + B/LinkBandwidth (bytes per
+	// second), transfers queueing FIFO for the link. Time-scaled.
+	KVBytesPerToken int64
+	LinkBandwidth   float64 // 0 means 50e9 (one 400G NIC)
+	LinkLatency     time.Duration
+	// Joined, when not nil, keeps the server unready (/health 503, requests
+	// refused) until it is closed: a multi-node leader waiting for its
+	// followers (see Leader).
+	Joined <-chan struct{}
 
 	// Fault injection.
 	FailRatio    float64       // fraction of requests answered 500
@@ -190,6 +237,18 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Role == "" {
+		c.Role = RoleAgg
+	}
+	if _, err := ParseRole(string(c.Role)); err != nil {
+		return c, err
+	}
+	if c.KVHoldTimeout == 0 {
+		c.KVHoldTimeout = 480 * time.Second
+	}
+	if c.LinkBandwidth == 0 {
+		c.LinkBandwidth = 50e9
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -205,13 +264,26 @@ func (c Config) withDefaults() (Config, error) {
 	positive("stream interval", c.StreamInterval)
 	positive("mean output len", c.MeanOutputLen)
 	positive("exit after", c.ExitAfter)
+	positive("kv capacity tokens", c.KVCapacityTokens)
+	if c.KVBytesPerToken < 0 {
+		errs = append(errs, fmt.Errorf("kv bytes per token must not be negative, got %d", c.KVBytesPerToken))
+	}
+	if c.LinkBandwidth < 0 {
+		errs = append(errs, fmt.Errorf("link bandwidth must be positive, got %v", c.LinkBandwidth))
+	}
+	if c.Role != RoleAgg && c.Format == FormatTRT {
+		errs = append(errs, fmt.Errorf("role %s: the trt format has no disaggregated wire; use vllm or sglang", c.Role))
+	}
+	if c.Role == RolePrefill && c.BootstrapAddr == "" {
+		errs = append(errs, errors.New("role prefill needs a bootstrap address (the host:port decodes pull KV from)"))
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{
 		{"ttft", c.TTFT}, {"itl", c.ITL}, {"step base", c.StepBase}, {"step per seq", c.StepPerSeq},
 		{"prefill per token", c.PrefillPerToken}, {"decode per 1k tokens", c.DecodePerKToken},
-		{"startup delay", c.StartupDelay},
+		{"startup delay", c.StartupDelay}, {"link latency", c.LinkLatency}, {"kv hold timeout", c.KVHoldTimeout},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", d.name, d.v))

@@ -39,6 +39,42 @@
 // multiplies every modelled duration. Named profiles (Profiles) hold
 // synthetic numbers for GPU/model pairs.
 //
+// # Disaggregated prefill/decode
+//
+// Config.Role makes a server one half of a PD deployment (files
+// role_prefill.go, role_decode.go, transfer.go); Router (router.go) is the
+// front end, and Leader/RunFollower (dist.go) tie the ranks of a
+// multi-node worker together.
+//
+// A prefill (RolePrefill) runs the same engine on prompt work only. A vLLM
+// request with kv_transfer_params {do_remote_decode: true} (the proxy's
+// phase 1), or an SGLang one with bootstrap_room, gets one token; the
+// prompt's KV stays reserved (KVCapacityTokens) under the request id or
+// room until a decode pulls and releases it on the prefill's bootstrap
+// endpoint (BootstrapHandler: POST /kv/pull, /kv/release), or until
+// KVHoldTimeout. The vLLM answer carries kv_transfer_params naming the
+// engine, block ids, BootstrapAddr and the request id.
+//
+// A decode (RoleDecode) given those kv_transfer_params (or the bootstrap
+// fields) pulls from the prefill, waits LinkLatency + prompt tokens x
+// KVBytesPerToken / LinkBandwidth with transfers queueing FIFO for its
+// link, releases, and submits the sequences with their prompts already
+// computed: its steps carry no prefill chunks, so its inter-token latency
+// does not move when prompt load rises, and the first token comes one
+// decode step after the KV lands. A failed pull or release answers 500.
+// Requests without transfer fields are served whole by either role.
+//
+// The Router runs vLLM's two-phase proxy flow (Format vllm) or SGLang's
+// pair-send (Format sglang: bootstrap_host/port/room added, the request
+// sent to both at once, the bootstrap port read from the prefill's GET
+// /server_info), or proxies to aggregated workers; it picks workers round
+// robin, at random or by session header, relays the decode's answer byte
+// for byte within line and body limits, cancels upstream requests when
+// the client goes, answers 502 when a worker is unreachable, and reports
+// GET /health as Dynamo's frontend does (200 only when every worker is
+// healthy, with the healthy ones as instances). Every worker also serves
+// GET /metrics in Prometheus' format.
+//
 // # Faults
 //
 // FailRatio answers a seeded fraction of requests 500; DropRatio cuts a

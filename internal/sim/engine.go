@@ -14,7 +14,14 @@ type seq struct {
 	promptLen int
 	outLen    int // tokens it will generate, the end-of-sequence token included
 
-	computed int // prompt tokens prefilled so far; owned by the scheduler
+	computed int // prompt tokens prefilled so far; owned by the scheduler (a decode role sets it to promptLen before submitting: the KV came over the link)
+
+	// holdKV keeps the sequence's KV reserved when it finishes: a prefill
+	// role hands it to its holder until a decode pulls it.
+	holdKV bool
+	// kvTaken is the KV (in tokens) reserved for the sequence under
+	// Config.KVCapacityTokens; whoever swaps it to zero frees it.
+	kvTaken atomic.Int64
 
 	produced atomic.Int64 // tokens generated so far, published by the scheduler
 	aborted  atomic.Bool  // the client went away: drop it
@@ -84,6 +91,7 @@ type engine struct {
 	nextStep time.Time
 
 	nRunning, nWaiting, peakBatch, peakWaiting, steps atomic.Int64
+	kvUsed                                            atomic.Int64 // tokens of KV reserved (KVCapacityTokens)
 }
 
 type planned struct {
@@ -105,10 +113,41 @@ func (e *engine) submit(seqs ...*seq) {
 	e.mu.Lock()
 	e.incoming = append(e.incoming, seqs...)
 	e.mu.Unlock()
+	e.poke()
+}
+
+func (e *engine) poke() {
 	select {
 	case e.wake <- struct{}{}:
 	default:
 	}
+}
+
+// kvNeed is the KV a sequence reserves on admission: its whole context.
+func kvNeed(s *seq) int64 { return int64(s.promptLen + s.outLen) }
+
+// takeKV reserves a sequence's KV if it fits; only the scheduler calls it.
+func (e *engine) takeKV(s *seq) bool {
+	need := kvNeed(s)
+	if e.kvUsed.Load()+need > int64(e.cfg.KVCapacityTokens) {
+		return false
+	}
+	e.kvUsed.Add(need)
+	s.kvTaken.Store(need)
+	return true
+}
+
+// freeKV gives back whatever KV s still holds and lets waiting sequences
+// try again.
+func (e *engine) freeKV(s *seq) {
+	if n := s.kvTaken.Swap(0); n > 0 {
+		e.releaseKV(n)
+	}
+}
+
+func (e *engine) releaseKV(n int64) {
+	e.kvUsed.Add(-n)
+	e.poke()
 }
 
 // run is the scheduler loop; it returns when ctx ends.
@@ -131,8 +170,8 @@ func (e *engine) step(ctx context.Context) bool {
 	clear(e.incoming)
 	e.incoming = e.incoming[:0]
 	e.mu.Unlock()
-	e.running = dropAborted(e.running)
-	e.waiting = dropAborted(e.waiting)
+	e.running = e.dropAborted(e.running)
+	e.waiting = e.dropAborted(e.waiting)
 	if len(e.running) == 0 && len(e.waiting) == 0 {
 		e.nRunning.Store(0)
 		e.nWaiting.Store(0)
@@ -166,18 +205,34 @@ func (e *engine) step(ctx context.Context) bool {
 	admitted := 0
 	for admitted < len(e.waiting) && len(e.running) < e.cfg.MaxNumSeqs && budget > 0 {
 		s := e.waiting[admitted]
+		if e.cfg.KVCapacityTokens > 0 && !e.takeKV(s) {
+			break // first come, first served: the head waits for KV
+		}
 		admitted++
 		e.running = append(e.running, s)
-		n := min(s.promptLen, budget)
-		e.planned = append(e.planned, planned{s, n})
-		budget -= n
-		prefillTokens += n
+		if rest := s.promptLen - s.computed; rest > 0 {
+			n := min(rest, budget)
+			e.planned = append(e.planned, planned{s, n})
+			budget -= n
+			prefillTokens += n
+			continue
+		}
+		// Its KV came from a prefill: it decodes in its first step.
+		e.planned = append(e.planned, planned{s, 0})
+		budget--
+		decodes++
+		ctxTokens += s.promptLen + int(s.produced.Load())
 	}
 	e.waiting = e.waiting[:copy(e.waiting, e.waiting[admitted:])]
 	e.nRunning.Store(int64(len(e.running)))
 	e.nWaiting.Store(int64(len(e.waiting)))
 	storeMax(&e.peakBatch, int64(len(e.running)))
 	storeMax(&e.peakWaiting, int64(len(e.waiting)))
+	if len(e.planned) == 0 {
+		// Everything waits for KV to be freed (releaseKV wakes us).
+		e.nextStep = time.Time{}
+		return false
+	}
 
 	dur := e.stepTime(len(e.planned), prefillTokens, ctxTokens)
 	now := e.clock.Now()
@@ -215,6 +270,8 @@ func (e *engine) step(ctx context.Context) bool {
 		for _, s := range e.running {
 			if int(s.produced.Load()) < s.outLen {
 				kept = append(kept, s)
+			} else if !s.holdKV {
+				e.freeKV(s)
 			}
 		}
 		clear(e.running[len(kept):])
@@ -242,11 +299,13 @@ func (e *engine) stepTime(seqs, prefillTokens, ctxTokens int) time.Duration {
 	return time.Duration(d * c.TimeScale)
 }
 
-func dropAborted(seqs []*seq) []*seq {
+func (e *engine) dropAborted(seqs []*seq) []*seq {
 	kept := seqs[:0]
 	for _, s := range seqs {
 		if !s.aborted.Load() {
 			kept = append(kept, s)
+		} else {
+			e.freeKV(s)
 		}
 	}
 	clear(seqs[len(kept):])

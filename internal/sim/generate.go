@@ -22,6 +22,7 @@ type generation struct {
 	dropAt      int // tokens of the first choice after which the connection drops; -1: never
 	promptTotal int
 	enc         *encoder
+	handoff     string // prefill role: the id its KV is held under for a decode; "" otherwise
 
 	buf, text []byte // reused for every chunk
 	timer     *time.Timer
@@ -129,6 +130,9 @@ func (g *generation) stream() error {
 			return errDropped
 		}
 	}
+	if g.handoff != "" {
+		g.holdForDecode()
+	}
 	g.buf = g.buf[:0]
 	if g.req.usage {
 		g.buf = g.enc.appendUsageChunk(g.buf, usage{prompt: g.promptTotal, completion: g.outputTokens()})
@@ -184,6 +188,10 @@ func (g *generation) respond(id, model string) error {
 	if g.dropAt >= 0 {
 		return errDropped
 	}
+	var kv *kvParams
+	if g.handoff != "" {
+		kv = g.holdForDecode()
+	}
 	results := make([]choiceResult, len(g.choices))
 	for i := range g.choices {
 		c := &g.choices[i]
@@ -194,7 +202,7 @@ func (g *generation) respond(id, model string) error {
 		}
 		results[i] = choiceResult{index: c.index, text: string(g.appendText(nil, c, 0, c.outLen)), finish: finish, eos: c.eos}
 	}
-	body := responseBody(g.s.cfg.Format, g.req.chat, id, g.enc.created, model, results, usage{prompt: g.promptTotal, completion: g.outputTokens()})
+	body := responseBody(g.s.cfg.Format, g.req.chat, id, g.enc.created, model, results, usage{prompt: g.promptTotal, completion: g.outputTokens()}, kv)
 	writeJSON(g.w, http.StatusOK, body)
 	return nil
 }
@@ -223,6 +231,11 @@ func (g *generation) outputTokens() int {
 func (g *generation) abortAll() {
 	for i := range g.choices {
 		g.choices[i].aborted.Store(true)
+		if g.handoff != "" && g.s.eng != nil {
+			// KV never handed to the holder is freed here; after the
+			// hand-off there is nothing left to swap.
+			g.s.eng.freeKV(&g.choices[i].seq)
+		}
 	}
 	if g.timer != nil {
 		g.timer.Stop()

@@ -49,6 +49,11 @@ type request struct {
 	usage           bool // send the usage chunk at the end of a stream
 	continuousUsage bool // usage in every chunk (vLLM, TRT-LLM)
 	unknown         []string
+
+	// Disaggregated serving: vLLM's kv_transfer_params, or SGLang's
+	// bootstrap fields; nil when absent.
+	kv        *kvParams
+	bootstrap *bootstrapInfo
 }
 
 // apiError is a request the server refuses; how it is rendered depends on
@@ -206,6 +211,7 @@ func decodeRequest(body []byte, ep endpoint, format Format) (*request, *apiError
 	} else {
 		req.decodePrompt(fields["prompt"], invalid)
 	}
+	req.decodeDisagg(fields, format, invalid)
 	if fail != nil {
 		return nil, fail
 	}

@@ -45,6 +45,14 @@ type Stats struct {
 	Steps        int64 // engine steps run
 	PromptTokens int64 // prompt tokens of accepted requests
 	OutputTokens int64 // tokens sent (completion_tokens of answered choices)
+
+	// Disaggregated serving.
+	KVUsedTokens    int64 // KV reserved under KVCapacityTokens now (engine timing)
+	KVHeld          int64 // prefill: requests whose KV waits for a decode
+	TransferBytes   int64 // decode: KV bytes moved over the link
+	TransferSeconds float64
+	Transfers       int64 // decode: transfers completed
+	TransferErrors  int64 // decode: pulls or releases that failed
 }
 
 // Server is the simulated inference server.
@@ -69,8 +77,15 @@ type Server struct {
 	reqNo   atomic.Uint64
 	started time.Time
 
+	// Disaggregated serving (role_prefill.go, role_decode.go, transfer.go).
+	engineID string
+	holder   *kvHolder // prefill: KV waiting for decodes
+	link     *link     // decode: the KV link
+	kvc      *kvClient // decode: the bootstrap protocol client
+
 	received, completed, rejected, failed, dropped, cancelled atomic.Int64
 	inFlight, peakInFlight, promptTokens, outputTokens        atomic.Int64
+	transferErrors                                            atomic.Int64
 }
 
 // New checks cfg, fills its defaults and makes a server. The startup delay
@@ -95,6 +110,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Timing == TimingEngine {
 		s.eng = newEngine(&s.cfg, &realClock{})
 	}
+	if cfg.Role == RolePrefill {
+		if _, port, err := net.SplitHostPort(cfg.BootstrapAddr); err != nil || port == "0" {
+			return nil, fmt.Errorf("sim: config: bootstrap address %q: want host:port with a real port", cfg.BootstrapAddr)
+		}
+	}
+	s.engineID = hexID(rand.New(rand.NewPCG(uint64(cfg.Seed), 0xe6_1d)))
+	s.holder = newKVHolder(s)
+	s.link = &link{cfg: &s.cfg}
+	s.kvc = &kvClient{hc: &http.Client{}}
 	if d := cfg.scaled(cfg.StartupDelay); d > 0 {
 		s.readyTimer = time.AfterFunc(d, func() { close(s.ready) })
 	} else {
@@ -112,6 +136,13 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 func (s *Server) isReady() bool {
 	select {
 	case <-s.ready:
+		if s.cfg.Joined != nil {
+			select {
+			case <-s.cfg.Joined:
+			default:
+				return false
+			}
+		}
 		return !s.crashed.Load()
 	default:
 		return false
@@ -132,7 +163,13 @@ func (s *Server) Stats() Stats {
 		st.PeakBatch = s.eng.peakBatch.Load()
 		st.PeakWaiting = s.eng.peakWaiting.Load()
 		st.Steps = s.eng.steps.Load()
+		st.KVUsedTokens = s.eng.kvUsed.Load()
 	}
+	st.KVHeld = int64(s.holder.count())
+	st.TransferBytes = s.link.bytes.Load()
+	st.TransferSeconds = float64(s.link.nanos.Load()) / 1e9
+	st.Transfers = s.link.count.Load()
+	st.TransferErrors = s.transferErrors.Load()
 	return st
 }
 
@@ -214,6 +251,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		allow, h = http.MethodGet, s.models
 	case "/health":
 		allow, h = http.MethodGet, s.health
+	case "/metrics":
+		allow, h = http.MethodGet, s.metrics
+	case "/server_info":
+		allow, h = http.MethodGet, s.serverInfo
 	default:
 		// FastAPI's answer to an unknown path.
 		writeJSON(w, http.StatusNotFound, []byte(`{"detail":"Not Found"}`))
@@ -340,6 +381,27 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, ep endpoint) {
 			}
 		}
 	}
+	handoff := s.prefillHandoff(req, id)
+	if handoff != "" {
+		// A prefill computes the prompt and samples one token; the decode
+		// generates the answer.
+		for i := range choices {
+			choices[i].outLen, choices[i].eos, choices[i].holdKV = 1, false, true
+		}
+	}
+	if limit := s.cfg.KVCapacityTokens; limit > 0 {
+		for i := range choices {
+			if need := kvNeed(&choices[i].seq); need > int64(limit) {
+				s.refuse(w, badRequest("the request needs %d tokens of KV cache (prompt plus max_tokens), more than this worker's %d", need, limit))
+				return
+			}
+		}
+	}
+	src, aerr := s.decodeSource(req)
+	if aerr != nil {
+		s.refuse(w, aerr)
+		return
+	}
 	s.promptTokens.Add(int64(promptTotal))
 	// The drop point: after some tokens of the first choice, at least one
 	// chunk in when it has more than one token.
@@ -355,9 +417,19 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	storeMax(&s.peakInFlight, n)
 	defer s.inFlight.Add(-1)
 
+	if src != nil {
+		if err := s.fetchKV(r.Context(), *src, promptTotal); err != nil {
+			s.transferFailed(w, r, *src, err)
+			return
+		}
+		for i := range choices {
+			choices[i].computed = choices[i].promptLen
+		}
+	}
+
 	g := &generation{
 		s: s, w: w, ctx: r.Context(), req: req, choices: choices, arrival: arrival,
-		dropAt: dropAt, promptTotal: promptTotal,
+		dropAt: dropAt, promptTotal: promptTotal, handoff: handoff,
 		enc: newEncoder(s.cfg.Format, req.chat, id, s.cfg.Now().Unix(), model),
 	}
 	defer g.abortAll()

@@ -238,7 +238,8 @@ type choiceResult struct {
 }
 
 // responseBody renders a non-streaming completions or chat response.
-func responseBody(format Format, chat bool, id string, created int64, model string, choices []choiceResult, u usage) []byte {
+// kv is the kv_transfer_params a vLLM prefill hands back (nil: null).
+func responseBody(format Format, chat bool, id string, created int64, model string, choices []choiceResult, u usage, kv *kvParams) []byte {
 	object := "text_completion"
 	if chat {
 		object = "chat.completion"
@@ -367,7 +368,7 @@ func responseBody(format Format, chat bool, id string, created int64, model stri
 			Fingerprint any    `json:"system_fingerprint"`
 			Usage       any    `json:"usage"`
 			KVTransfer  any    `json:"kv_transfer_params"`
-		}{ID: id, Object: object, Created: created, Model: model, Choices: cs, Usage: usageValue})
+		}{ID: id, Object: object, Created: created, Model: model, Choices: cs, Usage: usageValue, KVTransfer: kv})
 	}
 	return marshal(struct {
 		ID      string `json:"id"`

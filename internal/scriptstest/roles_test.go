@@ -505,7 +505,7 @@ cache_transceiver_config:
 			name: "sim prefill", launcher: "sim", shape: pd1x1, proc: prefill0, hostOnly: true, args: []string{"--time-scale", "0.05"},
 			program: "fleet",
 			argv: []string{"sim", "--role", "prefill", "--host", "0.0.0.0", "--port", "{P}", "--model", "meta/Test-Model", "--max-model-len", "2304",
-				"--bootstrap-port", "8998", "--time-scale", "0.05"},
+				"--bootstrap-port", "8998", "--advertise-host", "10.0.0.1", "--time-scale", "0.05"},
 		},
 		{
 			name: "sim decode, second node of its worker", launcher: "sim", shape: pdWide, proc: decodeRank1, hostOnly: true,

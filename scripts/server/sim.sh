@@ -5,7 +5,8 @@
 #
 # With ROLE set (a process of a multi-node job, scripts/README.md
 # "Multi-node jobs") the simulator plays that role on HOST:PORT:
-#   prefill, decode  --role R --bootstrap-port BOOTSTRAP_PORT, and for a
+#   prefill, decode  --role R --bootstrap-port BOOTSTRAP_PORT (prefill also
+#                    --advertise-host NODE_ADDR), and for a
 #                    worker spanning nodes --nnodes WORKER_NODES
 #                    --node-rank WORKER_RANK --dist-init-addr WORKER_LEADER
 #   agg              --role agg (the same multi-node flags)
@@ -47,6 +48,11 @@ router)
 	if [ "$ROLE" != agg ]; then
 		fleet_require BOOTSTRAP_PORT
 		args+=(--bootstrap-port "$BOOTSTRAP_PORT")
+	fi
+	# Decodes on other nodes pull a prompt's KV from where the prefill
+	# says it is: this node's address, not the wildcard it listens on.
+	if [ "$ROLE" = prefill ] && [ -n "${NODE_ADDR:-}" ]; then
+		args+=(--advertise-host "$NODE_ADDR")
 	fi
 	if fleet_role_spans; then
 		fleet_require WORKER_RANK WORKER_LEADER

@@ -35,7 +35,7 @@ const (
 
 // SessionHeaders are the request headers PolicySession pins by, first
 // present wins.
-var SessionHeaders = []string{"X-Session-ID", "X-Correlation-ID", "X-Dynamo-Session-ID"}
+var SessionHeaders = []string{"X-Session-ID", "X-Correlation-ID", "X-Dynamo-Session-ID", "X-SMG-Routing-Key"}
 
 // ParsePolicy turns a flag value into a Policy ("" is round robin).
 func ParsePolicy(s string) (Policy, error) {

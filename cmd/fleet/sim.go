@@ -265,6 +265,14 @@ func (a *App) runSim(ctx context.Context, cfg sim.Config, addr string, bootLn ne
 		defer close(announced)
 		select {
 		case <-srv.Ready():
+			if cfg.Joined != nil {
+				// A multi-node leader is ready once its followers joined.
+				select {
+				case <-cfg.Joined:
+				case <-stop:
+					return
+				}
+			}
 			fmt.Fprintln(a.Stdout, "Application startup complete.")
 			if cfg.Format == sim.FormatSGLang {
 				fmt.Fprintln(a.Stdout, "The server is fired up and ready to roll!")

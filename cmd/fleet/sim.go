@@ -30,7 +30,7 @@ type simFlags struct {
 	linkGBps                                  float64
 	startupTimeout                            time.Duration
 	prefill, decode, agg                      []string
-	prefillBootstrapPorts                     []int
+	prefillBootstrapPorts                     []string
 }
 
 func (a *App) simCmd() *cobra.Command {
@@ -72,9 +72,10 @@ Disaggregated prefill/decode (PD) serving, one process per role:
   --role router    an OpenAI-compatible front end for --prefill/--decode workers
                    (vLLM's two-phase proxy flow; SGLang's pair-send with --format
                    sglang) or for --agg workers (plain proxy); --policy round_robin,
-                   random or session (pins by X-Session-ID, X-Correlation-ID or
-                   X-Dynamo-Session-ID). GET /health is 200 only when every worker's
-                   is, with the healthy workers listed as Dynamo-style instances.
+                   random or session (pins by X-Session-ID, X-Correlation-ID,
+                   X-Dynamo-Session-ID or X-SMG-Routing-Key). GET /health is 200
+                   only when every worker's is, with the healthy workers listed as
+                   Dynamo-style instances. Worker lists may be space-separated.
 Workers also serve GET /metrics (Prometheus) and GET /server_info.
 
 Multi-node workers: --nnodes N --node-rank R --dist-init-addr HOST:PORT. Rank 0
@@ -210,13 +211,13 @@ func (sf *simFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&sf.advertiseHost, "advertise-host", "", "prefill: the host decodes reach it at, sent as remote_host (default: --host, or this machine's name when --host is a wildcard)")
 	f.IntVar(&sf.v.KVCapacityTokens, "kv-capacity-tokens", 0, "engine: tokens of KV the worker holds at once (a prefill's held KV counts; 0: unlimited)")
 	f.Int64Var(&sf.v.KVBytesPerToken, "kv-bytes-per-token", 0, "decode: KV bytes per prompt token moved from the prefill (e.g. 327680 for Llama-70B bf16)")
-	f.Float64Var(&sf.linkGBps, "link-bandwidth", 50, "decode: KV link bandwidth in GB/s, shared FIFO by concurrent transfers (scaled by --time-scale)")
+	f.Float64Var(&sf.linkGBps, "link-bandwidth", 50, "decode: KV link bandwidth in GB/s, shared FIFO by concurrent transfers (transfer times scale with --time-scale)")
 	f.DurationVar(&sf.v.LinkLatency, "link-latency", 0, "decode: fixed latency of each KV transfer (scaled by --time-scale)")
 	f.DurationVar(&sf.v.KVHoldTimeout, "kv-abort-timeout", 480*time.Second, "prefill: free KV no decode has released after this long")
-	f.StringArrayVar(&sf.prefill, "prefill", nil, "router: a prefill worker, http://HOST:PORT or HOST:PORT (repeat)")
-	f.StringArrayVar(&sf.decode, "decode", nil, "router: a decode worker (repeat)")
-	f.StringArrayVar(&sf.agg, "agg", nil, "router: an aggregated worker (repeat; used when there are no prefill/decode workers)")
-	f.IntSliceVar(&sf.prefillBootstrapPorts, "prefill-bootstrap-port", nil, "router, --format sglang: bootstrap port of each --prefill, in order (default: asked of GET /server_info)")
+	f.StringArrayVar(&sf.prefill, "prefill", nil, "router: prefill workers, http://HOST:PORT or HOST:PORT, several separated by spaces or commas (repeatable)")
+	f.StringArrayVar(&sf.decode, "decode", nil, "router: decode workers, as --prefill")
+	f.StringArrayVar(&sf.agg, "agg", nil, "router: aggregated workers, as --prefill (used when there are no prefill/decode workers)")
+	f.StringArrayVar(&sf.prefillBootstrapPorts, "prefill-bootstrap-port", nil, "router, --format sglang: bootstrap ports of the --prefill workers, in order, separated by spaces or commas (default: asked of GET /server_info)")
 	f.StringVar(&sf.policy, "policy", string(sim.PolicyRoundRobin), "router: round_robin, random or session (pin by session header)")
 	f.IntVar(&sf.nnodes, "nnodes", 1, "nodes of a multi-node worker")
 	f.IntVar(&sf.nodeRank, "node-rank", 0, "this process's rank in a multi-node worker (0: the leader, which serves HTTP)")
@@ -264,6 +265,14 @@ func (a *App) runSim(ctx context.Context, cfg sim.Config, addr string, bootLn ne
 		defer close(announced)
 		select {
 		case <-srv.Ready():
+			if cfg.Joined != nil {
+				// A multi-node leader is ready once its followers joined.
+				select {
+				case <-cfg.Joined:
+				case <-stop:
+					return
+				}
+			}
 			fmt.Fprintln(a.Stdout, "Application startup complete.")
 			if cfg.Format == sim.FormatSGLang {
 				fmt.Fprintln(a.Stdout, "The server is fired up and ready to roll!")

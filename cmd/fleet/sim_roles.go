@@ -85,28 +85,39 @@ func advertiseHost(sf *simFlags) string {
 	return "127.0.0.1"
 }
 
-// workerURL accepts http://host:port or a bare host:port (the launcher's
-// endpoint lists).
-func workerURL(s string) string {
-	if strings.Contains(s, "://") {
-		return s
+// splitList splits flag values that may each hold several items separated
+// by spaces or commas (the launcher's endpoint lists are space-separated).
+func splitList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		out = append(out, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })...)
 	}
-	return "http://" + s
+	return out
+}
+
+// workerURLs accepts http://host:port or a bare host:port for each worker.
+func workerURLs(values []string) []string {
+	var out []string
+	for _, s := range splitList(values) {
+		if !strings.Contains(s, "://") {
+			s = "http://" + s
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 func (a *App) runSimRouter(ctx context.Context, sf *simFlags, cfg sim.Config, addr string) error {
 	rc := sim.RouterConfig{
 		Policy: sim.Policy(sf.policy), Format: cfg.Format, Seed: cfg.Seed, Logger: cfg.Logger,
-		PrefillBootstrapPorts: sf.prefillBootstrapPorts,
+		Prefill: workerURLs(sf.prefill), Decode: workerURLs(sf.decode), Agg: workerURLs(sf.agg),
 	}
-	for _, w := range sf.prefill {
-		rc.Prefill = append(rc.Prefill, workerURL(w))
-	}
-	for _, w := range sf.decode {
-		rc.Decode = append(rc.Decode, workerURL(w))
-	}
-	for _, w := range sf.agg {
-		rc.Agg = append(rc.Agg, workerURL(w))
+	for _, p := range splitList(sf.prefillBootstrapPorts) {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 65535 {
+			return usageError{fmt.Errorf("--prefill-bootstrap-port %q: want a port number", p)}
+		}
+		rc.PrefillBootstrapPorts = append(rc.PrefillBootstrapPorts, n)
 	}
 	rt, err := sim.NewRouter(rc)
 	if err != nil {

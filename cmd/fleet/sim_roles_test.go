@@ -140,3 +140,20 @@ func TestSimRoleFlagsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkerURLs(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want []string
+	}{
+		{nil, nil},
+		{[]string{"http://a:1"}, []string{"http://a:1"}},
+		{[]string{"a:1 b:2", "c:3,https://d:4"}, []string{"http://a:1", "http://b:2", "http://c:3", "https://d:4"}},
+		{[]string{"  "}, nil},
+	}
+	for _, tt := range tests {
+		if got := workerURLs(tt.in); strings.Join(got, "|") != strings.Join(tt.want, "|") {
+			t.Errorf("workerURLs(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -255,3 +255,40 @@ func TestEngineDropsAbortedSequences(t *testing.T) {
 		t.Errorf("engine still holds %d running, %d waiting", len(e.running), len(e.waiting))
 	}
 }
+
+func TestEngineDecodesTransferredPromptsWithoutPrefill(t *testing.T) {
+	cfg, err := flatCosts().withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []Step
+	cfg.Trace = func(s Step) { steps = append(steps, s) }
+	e := newEngine(&cfg, &virtualClock{now: time.Unix(0, 0)})
+	s := &seq{promptLen: 5000, outLen: 3, computed: 5000, notify: make(chan struct{}, 1)}
+	e.submit(s)
+	if !e.step(context.Background()) || s.produced.Load() != 1 {
+		t.Fatalf("after one step the KV-ready sequence has %d tokens, want its first", s.produced.Load())
+	}
+	for e.step(context.Background()) {
+	}
+	if len(steps) != 3 {
+		t.Errorf("%d steps for 3 tokens, want 3", len(steps))
+	}
+	for _, st := range steps {
+		if st.PrefillTokens != 0 || st.Decodes != 1 {
+			t.Errorf("step %+v: want one decode and no prefill", st)
+		}
+	}
+}
+
+func TestEngineAdmitsOnlyWhatFitsTheKVCapacity(t *testing.T) {
+	cfg := flatCosts()
+	cfg.KVCapacityTokens = 150 // room for one 100-token prompt with its 20 outputs
+	run := runEngine(t, cfg, repeat(100, 3), repeat(20, 3))
+	if run.peakBatch != 1 {
+		t.Errorf("peak batch %d, want 1: the KV holds one sequence at a time", run.peakBatch)
+	}
+	if run.firstAt[1] <= run.doneAt[0] || run.firstAt[2] <= run.doneAt[1] {
+		t.Errorf("a sequence started before the one holding the KV finished: first %v, done %v", run.firstAt, run.doneAt)
+	}
+}

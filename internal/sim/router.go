@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,7 +34,7 @@ const (
 
 // SessionHeaders are the request headers PolicySession pins by, first
 // present wins.
-var SessionHeaders = []string{"X-Session-ID", "X-Correlation-ID", "X-Dynamo-Session-ID"}
+var SessionHeaders = []string{"X-Session-ID", "X-Correlation-ID", "X-Dynamo-Session-ID", "X-SMG-Routing-Key"}
 
 // ParsePolicy turns a flag value into a Policy ("" is round robin).
 func ParsePolicy(s string) (Policy, error) {
@@ -314,116 +313,6 @@ func (rt *Router) twoPhase(w http.ResponseWriter, r *http.Request, fields map[st
 	rt.forward(w, r, decode, mustMarshal(fields))
 }
 
-// pairSend is SGLang's flow: the same request, with the prefill's
-// bootstrap address and a random room, to a prefill and a decode at once;
-// the decode's answer is relayed, the prefill's discarded.
-func (rt *Router) pairSend(w http.ResponseWriter, r *http.Request, fields map[string]json.RawMessage) {
-	prefill, decode := rt.pick(poolPrefill, r), rt.pick(poolDecode, r)
-	port, err := rt.bootstrapPort(r.Context(), prefill)
-	if err != nil {
-		if r.Context().Err() == nil {
-			rt.badGateway(w, prefill, err)
-		}
-		return
-	}
-	u, _ := url.Parse(prefill) // checked by NewRouter
-	rt.rngMu.Lock()
-	room := rt.rng.Uint64() >> 1 // 63 bits, as SGLang's router draws
-	rt.rngMu.Unlock()
-	fields["bootstrap_host"] = mustMarshal(u.Hostname())
-	fields["bootstrap_port"] = mustMarshal(port)
-	fields["bootstrap_room"] = mustMarshal(room)
-	body := mustMarshal(fields)
-
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	prefillErr := make(chan error, 1)
-	go func() {
-		resp, err := rt.post(ctx, prefill+r.URL.Path, body, r.Header)
-		if err == nil {
-			_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxRelayBody))
-			if err == nil && resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("answered %s", resp.Status)
-			}
-			resp.Body.Close()
-		}
-		prefillErr <- err
-	}()
-	type result struct {
-		resp *http.Response
-		err  error
-	}
-	decodeDone := make(chan result, 1)
-	go func() {
-		resp, err := rt.post(ctx, decode+r.URL.Path, body, r.Header)
-		decodeDone <- result{resp, err}
-	}()
-	// The decode answers once the KV has landed, which needs the prefill:
-	// a prefill that fails first fails the request.
-	var d result
-	select {
-	case d = <-decodeDone:
-	case err := <-prefillErr:
-		if err != nil {
-			cancel()
-			if r.Context().Err() == nil {
-				rt.badGateway(w, prefill, err)
-			}
-			if d := <-decodeDone; d.resp != nil {
-				d.resp.Body.Close()
-			}
-			return
-		}
-		d = <-decodeDone
-	}
-	if d.err != nil {
-		if r.Context().Err() == nil {
-			rt.badGateway(w, decode, d.err)
-		}
-		return
-	}
-	rt.relay(w, r, decode, d.resp)
-}
-
-// bootstrapPort is a prefill's bootstrap port: from the configuration, or
-// from its GET /server_info (as SGLang's router asks), cached a while.
-func (rt *Router) bootstrapPort(ctx context.Context, prefill string) (int, error) {
-	for i, p := range rt.cfg.Prefill {
-		if p == prefill && i < len(rt.cfg.PrefillBootstrapPorts) && rt.cfg.PrefillBootstrapPorts[i] > 0 {
-			return rt.cfg.PrefillBootstrapPorts[i], nil
-		}
-	}
-	rt.bootMu.Lock()
-	e, ok := rt.bootPort[prefill]
-	rt.bootMu.Unlock()
-	if ok && time.Since(e.at) < bootstrapCache {
-		return e.port, nil
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, prefill+"/server_info", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := rt.hc.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("asking its bootstrap port: %w", err)
-	}
-	defer resp.Body.Close()
-	var info struct {
-		Port int `json:"disaggregation_bootstrap_port"`
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxPhase1Body))
-	if err == nil && resp.StatusCode == http.StatusOK {
-		err = json.Unmarshal(data, &info)
-	}
-	if err != nil || resp.StatusCode != http.StatusOK || info.Port <= 0 {
-		return 0, fmt.Errorf("GET /server_info gave no disaggregation_bootstrap_port (status %s)", resp.Status)
-	}
-	rt.bootMu.Lock()
-	rt.bootPort[prefill] = bootPortEntry{info.Port, time.Now()}
-	rt.bootMu.Unlock()
-	return info.Port, nil
-}
-
 // forward posts body to worker and relays its answer.
 func (rt *Router) forward(w http.ResponseWriter, r *http.Request, worker string, body []byte) {
 	resp, err := rt.post(r.Context(), worker+r.URL.Path, body, r.Header)
@@ -519,102 +408,4 @@ func mustMarshal(v any) []byte {
 		panic("sim router: encode: " + err.Error()) // raw JSON and plain values always encode
 	}
 	return b
-}
-
-// models proxies GET /v1/models to the first worker that answers.
-func (rt *Router) models(w http.ResponseWriter, r *http.Request) {
-	var last error
-	for _, worker := range append(append(append([]string(nil), rt.cfg.Decode...), rt.cfg.Agg...), rt.cfg.Prefill...) {
-		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, worker+"/v1/models", nil)
-		if err != nil {
-			return
-		}
-		resp, err := rt.hc.Do(req)
-		if err != nil {
-			last = fmt.Errorf("%s: %w", worker, err)
-			continue
-		}
-		rt.relay(w, r, worker, resp)
-		return
-	}
-	rt.routerError(w, http.StatusBadGateway, "BadGatewayError", fmt.Sprintf("no worker answered: %v", last))
-}
-
-// instance is one worker in the router's /health answer, as Dynamo's
-// frontend lists them.
-type instance struct {
-	Component  string `json:"component"`
-	Endpoint   string `json:"endpoint"`
-	Namespace  string `json:"namespace"`
-	InstanceID int    `json:"instance_id"`
-	URL        string `json:"url"`
-}
-
-// health answers 200 when every worker's /health does, 503 otherwise,
-// listing the healthy workers as instances.
-func (rt *Router) health(w http.ResponseWriter, r *http.Request) {
-	type probe struct {
-		inst instance
-		ok   bool
-	}
-	var probes []*probe
-	id := 0
-	for _, p := range []struct {
-		component string
-		list      []string
-	}{{"prefill", rt.cfg.Prefill}, {"decode", rt.cfg.Decode}, {"backend", rt.cfg.Agg}} {
-		for _, u := range p.list {
-			probes = append(probes, &probe{inst: instance{Component: p.component, Endpoint: "generate", Namespace: "fleet", InstanceID: id, URL: u}})
-			id++
-		}
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, p := range probes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.inst.URL+"/health", nil)
-			if err != nil {
-				return
-			}
-			resp, err := rt.hc.Do(req)
-			if err != nil {
-				return
-			}
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxPhase1Body))
-			resp.Body.Close()
-			p.ok = resp.StatusCode == http.StatusOK
-		}()
-	}
-	wg.Wait()
-	status, word := http.StatusOK, "healthy"
-	healthy := []instance{}
-	for _, p := range probes {
-		if p.ok {
-			healthy = append(healthy, p.inst)
-		} else {
-			status, word = http.StatusServiceUnavailable, "unhealthy"
-		}
-	}
-	writeJSON(w, status, marshal(struct {
-		Status    string     `json:"status"`
-		Instances []instance `json:"instances"`
-	}{word, healthy}))
-}
-
-func (rt *Router) metrics(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	var b strings.Builder
-	for _, m := range []struct {
-		name, help string
-		v          int64
-	}{
-		{"fleet_sim_router_requests_total", "Generation requests received.", rt.requests.Load()},
-		{"fleet_sim_router_errors_total", "Requests answered with an error or cut short.", rt.errors.Load()},
-	} {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s counter\n%s %s\n", m.name, m.help, m.name, m.name, strconv.FormatInt(m.v, 10))
-	}
-	_, _ = w.Write([]byte(b.String()))
 }

@@ -328,3 +328,14 @@ func TestRouterConfigIsChecked(t *testing.T) {
 		}
 	}
 }
+
+func TestSGLangPairSendFailsWhenThePrefillIsDown(t *testing.T) {
+	// The decode waits for its room, as a real one does, until the router
+	// gives up on the request.
+	d := newFakeWorker(t, "d", func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	url := startRouter(t, RouterConfig{Prefill: []string{deadURL(t)}, Decode: []string{d.url}, Format: FormatSGLang, PrefillBootstrapPorts: []int{1}})
+	status, body := postJSON(t, url+"/v1/completions", `{"prompt":[1],"max_tokens":2}`)
+	if status != 502 || !strings.Contains(body, `"code":502`) {
+		t.Errorf("%d %s: want an OpenAI-shaped 502", status, body)
+	}
+}

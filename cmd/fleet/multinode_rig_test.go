@@ -167,10 +167,10 @@ func TestDisaggSimRunsOnAnSSHNodeGroup(t *testing.T) {
 	}
 	for _, j := range sum.Jobs {
 		jobDir := filepath.Join(dir, runID, "jobs", j.Job)
-		if n := len(strings.Split(j.Node, "+")); strings.Contains(j.Job, "p2x8") && n != 3 || !strings.Contains(j.Job, "p2x8") && n != 2 {
+		if n := len(strings.Split(j.Node, "+")); strings.Contains(j.Job, "p2xtp8") && n != 3 || !strings.Contains(j.Job, "p2xtp8") && n != 2 {
 			t.Errorf("job %s ran on %q", j.Job, j.Node)
 		}
-		if strings.Contains(j.Job, "p2x8") {
+		if strings.Contains(j.Job, "p2xtp8") {
 			checkMultiNodeJob(t, jobDir, []int{2}, 24, "router-0.log", "prefill-0.log", "prefill-1.log", "decode-0.log", "node-1.log", "node-2.log")
 		} else {
 			checkMultiNodeJob(t, jobDir, []int{1, 2}, 16, "router-0.log", "prefill-0.log", "decode-0.log", "node-1.log")
@@ -203,7 +203,7 @@ func TestDisaggSimRunsInOneSlurmAllocation(t *testing.T) {
 	for _, j := range sum.Jobs {
 		jobDir := filepath.Join(dir, runID, "jobs", j.Job)
 		nodes := 2
-		if strings.Contains(j.Job, "p2x8") {
+		if strings.Contains(j.Job, "p2xtp8") {
 			nodes = 3
 			checkMultiNodeJob(t, jobDir, []int{2}, 24, "router-0.log", "prefill-0.log", "prefill-1.log", "decode-0.log")
 		} else {

@@ -181,7 +181,8 @@ func TestDisaggSimRunsOnAnSSHNodeGroup(t *testing.T) {
 
 func TestDisaggSimRunsInOneSlurmAllocation(t *testing.T) {
 	r := testrig.Load(t)
-	rc := clusterInventory(t, r, 1, false)
+	// max_nodes 3: the two jobs (2 and 3 nodes) never run together.
+	rc := clusterInventory(t, r, 3, false)
 	inv := rigInventory(t, r, rc.inventory)
 	dir := t.TempDir()
 	sweep := filepath.Join(dir, "pd.hcl")

@@ -373,10 +373,15 @@ func (e *Engine) preflight(ctx context.Context, jobs []*plan.Job) error {
 		seen := map[int]bool{}
 		var gpus []int
 		for _, j := range jobs {
+			// A multi-node job asks each node for all of its GPUs.
+			need := j.GPUs()
+			if j.Multi != nil {
+				need = m.GPUs
+			}
 			for _, c := range e.candidates(&jobState{job: j}) {
-				if c == m.Name && !seen[j.GPUs()] {
-					seen[j.GPUs()] = true
-					gpus = append(gpus, j.GPUs())
+				if c == m.Name && !seen[need] {
+					seen[need] = true
+					gpus = append(gpus, need)
 				}
 			}
 		}

@@ -58,22 +58,30 @@ func layout(j *plan.Job, gpus int) (topology.Layout, error) {
 
 // pickCluster places a multi-node job on a Slurm cluster among its
 // candidates whose nodes lay it out: one allocation of all its nodes.
+//
+// A cluster's max_nodes bounds the nodes its jobs hold at once: a job of
+// n nodes takes n of them.
 func (e *Engine) pickCluster(machines map[string]*machineState, js *jobState) *placement {
-	if js.reattach != nil {
-		if ms := machines[js.reattach.Target]; ms != nil && ms.m.Cluster && ms.fits(js.job) {
-			return &placement{m: ms.m, holds: []hold{{ms, ms.take(js.job)}}}
+	take := func(ms *machineState) *placement {
+		if ms == nil || !ms.m.Cluster || ms.aside {
+			return nil
 		}
-		return nil
+		l, err := layout(js.job, ms.m.GPUs)
+		if err != nil || ms.running+l.NodeCount() > ms.m.Capacity() {
+			return nil
+		}
+		s := ms.take(js.job)
+		ms.running += l.NodeCount() - 1
+		s.weight = l.NodeCount()
+		return &placement{m: ms.m, holds: []hold{{ms, s}}}
+	}
+	if js.reattach != nil {
+		return take(machines[js.reattach.Target])
 	}
 	for _, name := range e.candidates(js) {
-		ms := machines[name]
-		if ms == nil || !ms.m.Cluster || !ms.fits(js.job) {
-			continue
+		if pl := take(machines[name]); pl != nil {
+			return pl
 		}
-		if _, err := layout(js.job, ms.m.GPUs); err != nil {
-			continue
-		}
-		return &placement{m: ms.m, holds: []hold{{ms, ms.take(js.job)}}}
 	}
 	return nil
 }
@@ -181,7 +189,10 @@ func (e *Engine) groupPlaceable(machines map[string]*machineState, js *jobState)
 			continue
 		}
 		if ms.m.Cluster {
-			return true
+			if l.NodeCount() <= ms.m.Capacity() {
+				return true
+			}
+			continue
 		}
 		byGPUs[ms.m.GPUs]++
 		if byGPUs[ms.m.GPUs] >= l.NodeCount() {

@@ -366,6 +366,15 @@ func describeExit(ex target.Exit, jobDir string) string {
 	case !known || ex.Signal != "":
 		what = "job script failed: " + ex.String()
 	}
+	// A job without one server (a multi-node job: many processes on many
+	// nodes) says itself why it failed, in its last progress line.
+	if _, err := os.Stat(filepath.Join(jobDir, "logs", "server.log")); err != nil {
+		if tail, err := filetail.Read(filepath.Join(jobDir, "job.log"), 16<<10); err == nil {
+			if p, ok := jobspec.LastProgress(tail); ok && p.Phase == jobspec.PhaseDone && p.Reason != "" {
+				return what + ": " + p.Reason
+			}
+		}
+	}
 	var log string
 	switch ex.Code {
 	case jobspec.ExitServerExited, jobspec.ExitHealthTimeout, jobspec.ExitBenchTimeout, jobspec.ExitServerDied, jobspec.ExitPortClash:

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/pflag"
 
@@ -111,7 +112,11 @@ func Run(ctx context.Context, o Options) error {
 	case err != nil:
 		code = 128 + int(syscall.SIGTERM)
 	}
-	r.progress(jobspec.Progress{Phase: jobspec.PhaseDone, Port: r.port, Code: code})
+	reason := ""
+	if f != nil {
+		reason = reasonLine(f.Err.Error())
+	}
+	r.progress(jobspec.Progress{Phase: jobspec.PhaseDone, Port: r.port, Code: code, Reason: reason})
 	return err
 }
 
@@ -526,3 +531,17 @@ func (r *runner) portClash() bool {
 
 // tail copies the last lines of the server log to the job's log.
 func (r *runner) tail() { r.printTail(r.log) }
+
+// reasonLine is a failure's reason fit for a progress line: one line,
+// valid UTF-8, bounded.
+func reasonLine(s string) string {
+	s = strings.ToValidUTF8(strings.Join(strings.Fields(s), " "), "?")
+	if len(s) > jobspec.MaxReason {
+		s = s[:jobspec.MaxReason]
+		for !utf8.ValidString(s) {
+			s = s[:len(s)-1]
+		}
+		s += "..."
+	}
+	return s
+}

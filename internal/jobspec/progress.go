@@ -33,7 +33,14 @@ type Progress struct {
 	TokensPerSec float64 `json:"tok_s,omitempty"`     // output tokens per second, lately
 	Elapsed      float64 `json:"elapsed_s,omitempty"` // seconds in this phase
 	Code         int     `json:"code,omitempty"`      // the exit code, in phase done
+	// Reason says why the job failed, in phase done (bounded by
+	// MaxReason); a multi-node job's names the process and the node.
+	Reason string `json:"reason,omitempty"`
 }
+
+// MaxReason bounds a progress line's reason, so that the line stays
+// within MaxProgressLine whatever the reason quotes.
+const MaxReason = 640
 
 // FormatProgress renders p as one line (without the line break):
 // ProgressPrefix followed by p as compact JSON.

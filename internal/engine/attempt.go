@@ -133,6 +133,11 @@ func (t *try) start(ctx context.Context, s slot) (target.Handle, *attemptResult)
 	if err != nil {
 		return failed(false, false, err.Error())
 	}
+	if js.job.Multi != nil {
+		if l, err := layout(js.job, m.GPUs); err == nil {
+			t.lg.Info("multi-node layout", "nodes", l.NodeCount(), "layout", describeLayout(l))
+		}
+	}
 	h, err := m.Target.Prepare(ctx, spec)
 	if err != nil {
 		return failed(target.IsTransient(err), true, "prepare: "+err.Error())

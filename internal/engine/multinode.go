@@ -260,11 +260,16 @@ func (e *Engine) aggregateMulti(js *jobState, m *machine.Machine, jobDir, name s
 		if err != nil {
 			return nil, fmt.Errorf("no result file for concurrency %d: %w", c, err)
 		}
-		row, err := results.AggregateMulti(results.Meta{
+		meta := results.Meta{
 			RunID: e.opts.Run.ID(), JobID: j.ID, Node: m.Name, HW: m.GPU,
 			Model: j.Model, Framework: j.Framework, Precision: j.Precision, Image: j.Image,
 			Conc: c, ISL: j.ISL, OSL: j.OSL,
-		}, *j.Multi, c, raw)
+		}
+		if ix := j.InferenceX; ix != nil && ix.Router != nil && ix.Router.Name != "" && ix.Router.Version != "" {
+			// The row says which router InferenceX's config names.
+			meta.Router = &results.RouterInfo{Name: ix.Router.Name, Version: ix.Router.Version}
+		}
+		row, err := results.AggregateMulti(meta, *j.Multi, c, raw)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}

@@ -2,12 +2,18 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fleetbench/fleet/internal/agentbin"
+	"github.com/fleetbench/fleet/internal/inferencex"
+	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/journal"
+	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/plan"
 	"github.com/fleetbench/fleet/internal/topology"
 )
@@ -99,5 +105,43 @@ func TestMultiRoleJobOnOneNode(t *testing.T) {
 	got := specs()
 	if len(got) != 1 || got[0].Env["FLEET_NODE_RANK"] != "0" || got[0].Nodes != 1 || got[0].GPUs != 8 || got[0].Devices != nil {
 		t.Errorf("spec: %+v", got)
+	}
+}
+
+// An InferenceX multi-node row runs fleet's own launchers for its roles:
+// its job file carries the layout and no InferenceX script.
+func TestInferenceXMultiNodeRowRunsFleetsLaunchers(t *testing.T) {
+	var ts []*scriptedTarget
+	for _, n := range []string{"a", "b"} {
+		ts = append(ts, newScripted(n, ok))
+	}
+	jobs := ixJobs(1, "a", "b")
+	j := jobs[0]
+	j.InferenceX.MultiNode = true
+	j.InferenceX.Prefill = &inferencex.Worker{NumWorker: 1, TP: 8, EP: 1}
+	j.InferenceX.Decode = &inferencex.Worker{NumWorker: 1, TP: 8, EP: 1}
+	j.Multi = &topology.Shape{Prefill: topology.Pool{Workers: 1, TP: 8}, Decode: topology.Pool{Workers: 1, TP: 8}, KVTransfer: "nixl"}
+	j.ConcList = []int{j.Conc}
+	e := newEngine(t, t.TempDir(), Options{InferenceX: &IXOptions{Dir: ixCheckout(t)}}, ts...)
+	m := &machine.Machine{Name: "a+b", GPU: "h200", GPUs: 8, Target: ts[0]}
+	spec, err := e.buildSpec(&jobState{job: j}, m, agentbin.Binary{Path: os.Args[0]}, slot{port: 8000}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file []byte
+	for _, f := range spec.Files {
+		if f.Path == jobspec.Path {
+			file = f.Data
+		}
+		if strings.HasSuffix(f.Path, ".tar") {
+			t.Errorf("the InferenceX bundle %s ships with a multi-node job", f.Path)
+		}
+	}
+	jf := &jobspec.Job{}
+	if err := json.Unmarshal(file, jf); err != nil {
+		t.Fatal(err)
+	}
+	if jf.InferenceX != nil || jf.Multi == nil || jf.Multi.Layout.NodeCount() != 2 || spec.Nodes != 2 {
+		t.Errorf("job file: inferencex %v, multi %+v, spec nodes %d", jf.InferenceX, jf.Multi, spec.Nodes)
 	}
 }

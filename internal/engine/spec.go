@@ -45,7 +45,9 @@ func (e *Engine) buildSpec(js *jobState, m *machine.Machine, bin agentbin.Binary
 		return nil, err
 	}
 	files = append(files, target.File{Path: "bin/fleet", Mode: 0o755, Source: bin.Path, Digest: bin.Digest, Shared: true})
-	if js.job.InferenceX != nil {
+	// An InferenceX multi-node row runs fleet's launchers for its roles
+	// (InferenceX's own run through an orchestrator of their own).
+	if js.job.InferenceX != nil && js.job.Multi == nil {
 		section, bundle, err := e.inferenceX(js, m)
 		if err != nil {
 			return nil, err

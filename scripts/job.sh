@@ -33,9 +33,9 @@ for v in MODEL FRAMEWORK TP PORT; do
 done
 FLEET_BIN=${FLEET_BIN:-./bin/fleet}
 
-# A node of a multi-node job (FLEET_NODE_RANK set): the head's output is
-# the job's; the others log to logs/node-<rank>.log, and every node samples
-# its GPUs into a file of its own (the work directory may be shared).
+# A node of a multi-node job (FLEET_NODE_RANK set) other than the head
+# samples its GPUs into a file of its own: the work directory may be
+# shared between the nodes (Slurm).
 gpu_log=logs/gpu.csv
 rank=${FLEET_NODE_RANK:-}
 if [ -n "$rank" ]; then
@@ -47,7 +47,6 @@ if [ -n "$rank" ]; then
 	esac
 	if [ "$rank" != 0 ]; then
 		gpu_log=logs/gpu-$rank.csv
-		exec >>"logs/node-$rank.log" 2>&1
 	fi
 fi
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/results"
+	"github.com/fleetbench/fleet/internal/run"
 	"github.com/fleetbench/fleet/internal/testrig"
 )
 
@@ -175,6 +176,14 @@ func TestDisaggSimRunsOnAnSSHNodeGroup(t *testing.T) {
 		} else {
 			checkMultiNodeJob(t, jobDir, []int{1, 2}, 16, "router-0.log", "prefill-0.log", "decode-0.log", "node-1.log")
 		}
+		// Every role's log streamed into the job's stream as it ran, the
+		// other nodes' lines marked with their node.
+		stream, _ := os.ReadFile(filepath.Join(jobDir, run.StreamFile))
+		for _, want := range []string{"[router-0] ", "[prefill-0] ", "] [decode-0] "} {
+			if !strings.Contains(string(stream), want) {
+				t.Errorf("job %s: %q not in its stream", j.Job, want)
+			}
+		}
 	}
 	noLeftovers(t, r, runID)
 }
@@ -209,6 +218,14 @@ func TestDisaggSimRunsInOneSlurmAllocation(t *testing.T) {
 			checkMultiNodeJob(t, jobDir, []int{2}, 24, "router-0.log", "prefill-0.log", "prefill-1.log", "decode-0.log")
 		} else {
 			checkMultiNodeJob(t, jobDir, []int{1, 2}, 16, "router-0.log", "prefill-0.log", "decode-0.log")
+		}
+		// Every node's output reaches the job's log (one for the whole
+		// allocation), each role's lines marked.
+		stream, _ := os.ReadFile(filepath.Join(jobDir, run.StreamFile))
+		for _, want := range []string{"[router-0] ", "[decode-0] ", "[fleet-job node1 "} {
+			if !strings.Contains(string(stream), want) {
+				t.Errorf("job %s: %q not in its stream", j.Job, want)
+			}
 		}
 		// One allocation of all the job's nodes.
 		var id string

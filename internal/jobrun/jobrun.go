@@ -125,6 +125,10 @@ type runner struct {
 	j    *jobspec.Job
 	mu   sync.Mutex // Out
 	port int
+	// quiet drops progress lines and tag marks log lines: a node other
+	// than the head of a multi-node job.
+	quiet bool
+	tag   string
 
 	server *proc
 	exited chan struct{} // closed when the server has exited
@@ -163,10 +167,13 @@ func (r *runner) defaults() {
 func (r *runner) logf(format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fmt.Fprintf(r.o.Out, "[fleet-job %s] %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+	fmt.Fprintf(r.o.Out, "[fleet-job%s %s] %s\n", r.tag, time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 
 func (r *runner) progress(p jobspec.Progress) {
+	if r.quiet {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	fmt.Fprintln(r.o.Out, jobspec.FormatProgress(p))

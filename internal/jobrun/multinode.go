@@ -52,7 +52,8 @@ type multi struct {
 	procs   map[string]*proc
 	started []string // process names in start order
 
-	stopping atomic.Bool
+	stopping   atomic.Bool
+	forwarding sync.WaitGroup // log forwarders, done once their process exits
 	failOnce sync.Once
 	failed   chan struct{} // closed at the first failure
 	failure  *Failure      // set before failed closes
@@ -79,6 +80,12 @@ func (r *runner) runMulti(ctx context.Context) error {
 		return fail(jobspec.ExitBadEnv, "%s=%q: want this node's rank in the job's layout, 0..%d", jobspec.NodeRankEnv, r.env(jobspec.NodeRankEnv), m.m.Layout.NodeCount()-1)
 	}
 	m.rank, m.node = rank, m.m.Layout.Nodes[rank]
+	if rank > 0 {
+		// The head speaks for the job: the others' progress would mix
+		// with its own where their outputs meet (one Slurm log).
+		r.quiet = true
+		r.tag = " node" + strconv.Itoa(rank)
+	}
 	launcher := filepath.Join("scripts", "server", r.j.Framework+".sh")
 	if _, err := os.Stat(filepath.Join(r.o.Dir, launcher)); err != nil {
 		return fail(jobspec.ExitBadEnv, "no server launcher for framework %q (%s)", r.j.Framework, launcher)
@@ -241,8 +248,17 @@ func (m *multi) startProcess(launcher string, p topology.Process, peers []jobspe
 	m.procs[p.Name()] = pr
 	m.started = append(m.started, p.Name())
 	m.mu.Unlock()
+	// The process's log streams into the job's output as it grows, so the
+	// controller shows every role live.
+	fctx, stopForward := context.WithCancel(context.Background())
+	m.forwarding.Add(1)
+	go func() {
+		defer m.forwarding.Done()
+		m.r.forwardLog(fctx, pr.log, "["+p.Name()+"] ", m.r.o.StatePoll)
+	}()
 	go func() {
 		<-pr.exited
+		stopForward()
 		if m.stopping.Load() {
 			return
 		}
@@ -274,6 +290,7 @@ func (m *multi) stopAll() {
 		}()
 	}
 	wg.Wait()
+	m.forwarding.Wait()
 }
 
 // head runs node 0: the rendezvous, its own processes, the health of all

@@ -150,6 +150,17 @@ func TestMultiNodeRuns(t *testing.T) {
 	for _, p := range []struct{ dir, name string }{{d0, "router-0"}, {d0, "prefill-0"}, {d1, "decode-0"}} {
 		gone(t, p.dir, p.name)
 	}
+	// Each process's log streams into its node's output, marked; only the
+	// head reports progress.
+	if !strings.Contains(h.out.String(), "[router-0] Application startup complete.") || !strings.Contains(o.out.String(), "[decode-0] Application startup complete.") {
+		t.Errorf("process logs not forwarded:\nhead:\n%s\nnode 1:\n%s", h.out, o.out)
+	}
+	if len(o.out.progress()) != 0 || len(h.out.progress()) == 0 {
+		t.Errorf("progress lines: head %d, node 1 %d; want some from the head only", len(h.out.progress()), len(o.out.progress()))
+	}
+	if !strings.Contains(o.out.String(), "[fleet-job node1 ") {
+		t.Errorf("node 1's own lines are not marked with its rank:\n%s", o.out)
+	}
 }
 
 // A process that dies on a node other than the head ends the job on

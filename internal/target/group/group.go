@@ -12,6 +12,7 @@
 package group
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -359,14 +360,106 @@ func (g *Group) lingerOthers(ctx context.Context, a *attempt) {
 	wg.Wait()
 }
 
-// Logs follows the head's output: the other nodes' fleet jobs write
-// theirs into logs/node-<rank>.log, fetched with the job's outputs.
+// Logs follows every node's output into w, a line at a time: the
+// head's as it is (its progress lines drive the controller), the others'
+// each line marked with the node ("[node1] ..."), from when each starts.
 func (g *Group) Logs(ctx context.Context, h target.Handle, w io.Writer) error {
 	hs, err := Members(h)
 	if err != nil {
 		return err
 	}
-	return g.members[0].Target.Logs(ctx, hs[0], w)
+	lw := &lockedWriter{w: w}
+	var wg sync.WaitGroup
+	follow := func(i int, mh target.Handle) {
+		defer wg.Done()
+		out := &lineWriter{dst: lw}
+		if i > 0 {
+			out.prefix = "[" + g.members[i].Name + "] "
+		}
+		_ = g.members[i].Target.Logs(ctx, mh, out)
+		out.flush()
+	}
+	wg.Add(1)
+	go follow(0, hs[0])
+	a := g.attempt(h)
+	for i := 1; i < len(g.members); i++ {
+		wg.Add(1)
+		go func() {
+			// A node starts once the head's rendezvous is known (Wait).
+			for {
+				mh, ok := g.member(a, hs, i)
+				if ok {
+					follow(i, mh)
+					return
+				}
+				select {
+				case <-ctx.Done():
+					wg.Done()
+					return
+				case <-time.After(g.o.Poll):
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// member is node i's handle once it started.
+func (g *Group) member(a *attempt, hs []target.Handle, i int) (target.Handle, bool) {
+	if a == nil {
+		return hs[i], hs[i].Ref != ""
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return a.handles[i], a.started[i]
+}
+
+// lockedWriter serialises whole lines from several followers.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// lineWriter hands dst whole lines, each with prefix.
+type lineWriter struct {
+	dst    io.Writer
+	prefix string
+	buf    []byte
+}
+
+// maxLine bounds a line held while its end has not come.
+const maxLine = 64 << 10
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		if _, err := l.dst.Write(append([]byte(l.prefix), l.buf[:i+1]...)); err != nil {
+			return 0, err
+		}
+		l.buf = l.buf[i+1:]
+	}
+	if len(l.buf) > maxLine {
+		l.flush()
+	}
+	return len(p), nil
+}
+
+func (l *lineWriter) flush() {
+	if len(l.buf) > 0 {
+		_, _ = l.dst.Write(append(append([]byte(l.prefix), l.buf...), '\n'))
+		l.buf = nil
+	}
 }
 
 // Fetch brings back the head's outputs and, from the other nodes, what
@@ -388,17 +481,43 @@ func (g *Group) Fetch(ctx context.Context, h target.Handle, paths []string, dir 
 		if hs[i].WorkDir == "" {
 			continue
 		}
-		want := logs
 		if i == 0 {
-			want = paths
+			got, err := g.members[i].Target.Fetch(ctx, hs[i], paths, dir)
+			all = append(all, got...)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", g.members[i].Name, err))
+			}
+			continue
 		}
-		got, err := g.members[i].Target.Fetch(ctx, hs[i], want, dir)
+		got, err := g.fetchOther(ctx, i, hs[i], logs, dir)
 		all = append(all, got...)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", g.members[i].Name, err))
 		}
 	}
 	return dedupe(all), errors.Join(errs...)
+}
+
+// fetchOther brings back node i's logs, and its own output (job.log
+// there) as logs/node-<i>.log.
+func (g *Group) fetchOther(ctx context.Context, i int, h target.Handle, logs []string, dir string) ([]string, error) {
+	got, err := g.members[i].Target.Fetch(ctx, h, logs, dir)
+	tmp, terr := os.MkdirTemp(dir, ".node-")
+	if terr != nil {
+		return got, errors.Join(err, terr)
+	}
+	defer os.RemoveAll(tmp)
+	own, ferr := g.members[i].Target.Fetch(ctx, h, []string{"job.log"}, tmp)
+	if len(own) == 1 {
+		rel := jobspec.NodeLogPath(i)
+		dst := filepath.Join(dir, filepath.FromSlash(rel))
+		if merr := os.MkdirAll(filepath.Dir(dst), 0o755); merr == nil {
+			if os.Rename(filepath.Join(tmp, "job.log"), dst) == nil {
+				got = append(got, rel)
+			}
+		}
+	}
+	return got, errors.Join(err, ferr)
 }
 
 func dedupe(s []string) []string {

@@ -379,3 +379,50 @@ func controllerWith(t *testing.T, dir string, env []string, args ...string) (*ex
 	}
 	return cmd, &out
 }
+
+// A controller killed while a multi-node job runs loses nothing: the
+// resumed controller re-attaches to the group (the same head), the job
+// ends done with its rows, and nothing is left on any node.
+func TestKilledControllerReattachesToAMultiNodeJob(t *testing.T) {
+	r := testrig.Load(t)
+	r.Share(t, groupNodes...)
+	inv := groupInventory(t, r, "")
+	dir := t.TempDir()
+	sweep := filepath.Join(dir, "pd.hcl")
+	// 40 requests of 32 tokens at 25 ms, two at a time: about 16 s.
+	os.WriteFile(sweep, []byte(disaggSweep(`"group"`, "25ms", 20, band(1, 1, 8, "2"))), 0o644)
+	runID := "pd-resume"
+	env := []string{"HOME=" + t.TempDir(), "SSH_AUTH_SOCK="}
+	args := []string{"sweep", sweep, "-i", inv, "--known-hosts", r.KnownHosts, "--agent-dir", agentDir,
+		"--results", filepath.Join(dir, "results"), "--log-format", "logfmt"}
+	cmd, out := controllerWith(t, dir, env, append(args, "--run-id", runID)...)
+	runDir := filepath.Join(dir, "results", runID)
+	jpath := filepath.Join(runDir, "journal.jsonl")
+	before := waitForState(t, jpath, journal.StateRunning, 90*time.Second)
+	// Killed once the decode node runs its worker.
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		m, _ := filepath.Glob(filepath.Join(r.Host(t, "node2").WorkDir, runID, "*", "*", "logs", "decode-0.log"))
+		if len(m) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+
+	cmd2, out2 := controllerWith(t, dir, env, append(args, "--resume", runID, "--json")...)
+	if code := waitExit(t, cmd2, 3*time.Minute); code != ExitOK {
+		t.Fatalf("resume: exit %d\n%s\nfirst controller:\n%s", code, out2, out)
+	}
+	entries, _ := journal.Read(jpath)
+	if n := journalCount(entries, before.Job, journal.StatePreparing); n != 1 {
+		t.Errorf("job prepared %d times, want once (re-attached)", n)
+	}
+	last := lastEntries(entries)[before.Job]
+	if last.State != journal.StateDone {
+		t.Fatalf("job ended %s (%s)\n%s", last.State, last.Reason, out2)
+	}
+	checkMultiNodeJob(t, filepath.Join(runDir, "jobs", before.Job), []int{2}, 16, "router-0.log", "prefill-0.log", "decode-0.log", "node-1.log")
+	noLeftovers(t, r, runID)
+}

@@ -162,7 +162,7 @@ func (e *Engine) takeGroup(machines map[string]*machineState, js *jobState, name
 		pl.holds = append(pl.holds, hold{ms, s})
 		members[i] = group.Member{Name: ms.m.Name, Target: ms.m.Target, Env: ms.m.Env, Secrets: ms.m.Secrets}
 	}
-	g, err := group.New(members, group.Options{RendezvousWait: e.opts.Timeouts.ServerStart})
+	g, err := group.New(members, group.Options{RendezvousWait: e.opts.Timeouts.ServerStart, Command: jobCommand()})
 	if err != nil {
 		for _, h := range pl.holds {
 			h.ms.release(h.slot)

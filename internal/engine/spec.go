@@ -32,6 +32,9 @@ func (js *jobState) outputs(m *machine.Machine) []string {
 	return []string{result, "logs/server.log", "logs/client.log", "logs/gpu.csv", "job.log"}
 }
 
+// jobCommand starts a job in its work directory, on every target.
+func jobCommand() []string { return []string{"bash", "scripts/job.sh"} }
+
 // buildSpec turns a planned job into what a target runs: the job scripts,
 // the fleet binary, the job file (jobspec.Path) that `fleet job` runs from,
 // and the environment contract derived from it for the scripts. A job
@@ -84,7 +87,7 @@ func (e *Engine) buildSpec(js *jobState, m *machine.Machine, bin agentbin.Binary
 		Env:     env,
 		Secrets: m.Secrets,
 		Files:   files,
-		Command: []string{"bash", "scripts/job.sh"},
+		Command: jobCommand(),
 		Outputs: js.outputs(m),
 		GPUs:    gpus,
 		Nodes:   nodes,

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,10 @@ type Options struct {
 	// Linger is how long the other nodes may outlive the head's exit
 	// before they are cancelled (30s).
 	Linger time.Duration
+	// Command starts a node's job (bash scripts/job.sh): a controller
+	// that re-attaches to a job whose other nodes had not started yet
+	// starts them with it.
+	Command []string
 }
 
 // Group is a target over members.
@@ -240,6 +245,9 @@ func (g *Group) Wait(ctx context.Context, h target.Handle) (target.Exit, error) 
 	}
 	head := hs[0]
 	a := g.attempt(h)
+	if a == nil {
+		a = g.adopt(h, hs)
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
@@ -272,10 +280,35 @@ func (g *Group) Wait(ctx context.Context, h target.Handle) (target.Exit, error) 
 	return r.ex, r.err
 }
 
+// adopt takes over a job another controller started (a resume): the
+// nodes it had started are known by their handles, the others are
+// started with Options.Command once the head's rendezvous is known.
+// Without a command it starts none (nil).
+func (g *Group) adopt(h target.Handle, hs []target.Handle) *attempt {
+	if len(g.o.Command) == 0 || len(hs) != len(g.members) {
+		return nil
+	}
+	a := &attempt{specs: make([]*target.Spec, len(hs)), handles: hs, started: make([]bool, len(hs)), ready: make(chan struct{})}
+	for i, mh := range hs {
+		a.started[i] = mh.Ref != ""
+		a.specs[i] = &target.Spec{JobID: mh.JobID, Attempt: mh.Attempt, Command: g.o.Command}
+	}
+	g.mu.Lock()
+	g.jobs[h.WorkDir] = a
+	g.mu.Unlock()
+	return a
+}
+
 // startOthers waits for the head's rendezvous file, then starts every
-// other node with the head's addresses.
+// other node not yet started with the head's addresses.
 func (g *Group) startOthers(ctx context.Context, a *attempt) {
 	defer close(a.ready)
+	g.mu.Lock()
+	all := !slices.Contains(a.started[1:], false)
+	g.mu.Unlock()
+	if all {
+		return
+	}
 	tmp, err := os.MkdirTemp("", "fleet-group-")
 	if err != nil {
 		a.err = err
@@ -307,6 +340,12 @@ func (g *Group) startOthers(ctx context.Context, a *attempt) {
 	}
 	eg, ectx := errgroup.WithContext(ctx)
 	for i := 1; i < len(g.members); i++ {
+		g.mu.Lock()
+		started := a.started[i]
+		g.mu.Unlock()
+		if started {
+			continue
+		}
 		eg.Go(func() error {
 			s := *a.specs[i]
 			// Addresses are no secret; the token is in the secrets file.

@@ -54,10 +54,10 @@ type multi struct {
 
 	stopping   atomic.Bool
 	forwarding sync.WaitGroup // log forwarders, done once their process exits
-	failOnce sync.Once
-	failed   chan struct{} // closed at the first failure
-	failure  *Failure      // set before failed closes
-	healthy  atomic.Bool   // every worker answered /health
+	failOnce   sync.Once
+	failed     chan struct{} // closed at the first failure
+	failure    *Failure      // set before failed closes
+	healthy    atomic.Bool   // every worker answered /health
 }
 
 // env reads a variable of the node's base environment.

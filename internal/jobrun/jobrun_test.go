@@ -64,6 +64,11 @@ func fakeServer(mode string) int {
 		<-ctx.Done()
 		return 0
 	}
+	if strings.Contains(opts, "hang="+os.Getenv("ROLE_NAME")) && os.Getenv("ROLE_NAME") != "" {
+		// hang=NAME: that process of a multi-node job never listens.
+		<-ctx.Done()
+		return 0
+	}
 	cfg := sim.DefaultConfig()
 	cfg.Model = os.Getenv("MODEL")
 	cfg.Timing, cfg.TTFT, cfg.ITL = sim.TimingFixed, time.Millisecond, time.Millisecond

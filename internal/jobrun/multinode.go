@@ -361,17 +361,10 @@ func (m *multi) head(ctx context.Context, launcher string) error {
 		if all && len(st.Joined) == nodes && m.workersHealthy(ctx, client, st) {
 			break
 		}
-		select {
-		case <-m.failed:
-			return m.endFailed()
-		case <-ctx.Done():
-			m.srv.SetPhase(rendezvous.PhaseFailed, "cancelled")
-			return ctx.Err()
-		case <-deadline.C:
-			m.fail(jobspec.ExitHealthTimeout, "multi-node job not healthy after %s: %s", r.j.HealthTimeout.D(), m.unhealthy(ctx, client, st))
-			return m.endFailed()
-		case <-changed:
-		case <-time.After(r.o.HealthPoll):
+		if err := m.wait(ctx, deadline.C, changed, func() string {
+			return fmt.Sprintf("multi-node job not healthy after %s: %s", r.j.HealthTimeout.D(), m.unhealthy(ctx, client, st))
+		}); err != nil {
+			return err
 		}
 	}
 	st, _ := m.srv.State()
@@ -391,16 +384,10 @@ func (m *multi) head(ctx context.Context, launcher string) error {
 	routerPort := m.self[router.Name()].Port
 	url := fmt.Sprintf("http://127.0.0.1:%d/health", routerPort)
 	for !healthy(ctx, client, url) {
-		select {
-		case <-m.failed:
-			return m.endFailed()
-		case <-ctx.Done():
-			m.srv.SetPhase(rendezvous.PhaseFailed, "cancelled")
-			return ctx.Err()
-		case <-deadline.C:
-			m.fail(jobspec.ExitHealthTimeout, "router not healthy after %s: %s", r.j.HealthTimeout.D(), lastLinesOf(m.procs[router.Name()].log, jobspec.ProcessLogPath(router), 3))
-			return m.endFailed()
-		case <-time.After(r.o.HealthPoll):
+		if err := m.wait(ctx, deadline.C, nil, func() string {
+			return fmt.Sprintf("router not healthy after %s: %s", r.j.HealthTimeout.D(), lastLinesOf(m.procs[router.Name()].log, jobspec.ProcessLogPath(router), 3))
+		}); err != nil {
+			return err
 		}
 	}
 	m.healthy.Store(true)
@@ -418,6 +405,25 @@ func (m *multi) head(ctx context.Context, launcher string) error {
 	r.progress(jobspec.Progress{Phase: jobspec.PhaseStopping})
 	m.stopAll()
 	m.awaitNodes(ctx)
+	return nil
+}
+
+// wait blocks the head until its next poll or a change of the
+// rendezvous (changed may be nil); it returns the error to end with when
+// the job failed, ctx ended, or the deadline passed (timeout says why).
+func (m *multi) wait(ctx context.Context, deadline <-chan time.Time, changed <-chan struct{}, timeout func() string) error {
+	select {
+	case <-m.failed:
+		return m.endFailed()
+	case <-ctx.Done():
+		m.srv.SetPhase(rendezvous.PhaseFailed, "cancelled")
+		return ctx.Err()
+	case <-deadline:
+		m.fail(jobspec.ExitHealthTimeout, "%s", timeout())
+		return m.endFailed()
+	case <-changed:
+	case <-time.After(m.r.o.HealthPoll):
+	}
 	return nil
 }
 
@@ -627,8 +633,11 @@ func (m *multi) follow(ctx context.Context, launcher string) error {
 				r.logf("the job is done; stopping this node's processes")
 				return nil
 			case rendezvous.PhaseFailed:
+				// The head ends the job with its own status: this node's
+				// part ended as asked (on Slurm, the step's status is its
+				// tasks' worst, which must stay the head's).
 				r.logf("the job failed on another node (%s); stopping this node's processes", st.Reason)
-				return fail(jobspec.ExitServerDied, "stopped: %s", st.Reason)
+				return nil
 			case rendezvous.PhaseRunning:
 				m.healthy.Store(true)
 			}

@@ -256,3 +256,23 @@ func TestMultiNodeBadEnv(t *testing.T) {
 		})
 	}
 }
+
+// A worker that never answers /health ends the job at the health timeout,
+// naming it.
+func TestMultiNodeHealthTimeoutNamesTheWorker(t *testing.T) {
+	j := multiJob(t, "sim,hang=decode-0", 1)
+	j.HealthTimeout = jobspec.Duration(2 * time.Second)
+	d0, d1 := workDir(t), workDir(t)
+	head := runNode(context.Background(), t, j, 0, d0)
+	other := runNode(context.Background(), t, j, 1, d1, headInfo(t, d0)...)
+	h, o := <-head, <-other
+	if code(h.err) != jobspec.ExitHealthTimeout || !strings.Contains(h.err.Error(), "decode-0 on node 1") || !strings.Contains(h.err.Error(), "does not answer /health") {
+		t.Errorf("head ended with %v (code %d), want exit %d naming decode-0 on node 1", h.err, code(h.err), jobspec.ExitHealthTimeout)
+	}
+	if o.err != nil {
+		t.Errorf("node 1 ended with %v: a node stopped by its head ends well", o.err)
+	}
+	for _, p := range []struct{ dir, name string }{{d0, "prefill-0"}, {d1, "decode-0"}} {
+		gone(t, p.dir, p.name)
+	}
+}

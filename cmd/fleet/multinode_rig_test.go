@@ -149,23 +149,32 @@ func noLeftovers(t *testing.T, r *testrig.Rig, runID string) {
 	}
 }
 
-func TestDisaggSimRunsOnAnSSHNodeGroup(t *testing.T) {
-	r := testrig.Load(t)
-	r.Share(t, groupNodes...)
-	inv := groupInventory(t, r, "")
-	dir := t.TempDir()
+// runTwoDisaggJobs runs a 1-prefill/1-decode job at concurrencies 1 and
+// 2 and a 2-prefill/1-decode job at 2, all of tp 8, on runner, and checks
+// that both are done.
+func runTwoDisaggJobs(t *testing.T, r *testrig.Rig, inv, runner, prefix string) (dir, runID string, sum sweepSummary) {
+	t.Helper()
+	dir = t.TempDir()
 	sweep := filepath.Join(dir, "pd.hcl")
-	os.WriteFile(sweep, []byte(disaggSweep(`"group"`, "5ms", 4, band(1, 1, 8, "1, 2"), band(2, 1, 8, "2"))), 0o644)
-	runID := "pd-ssh-" + filepath.Base(dir)
+	os.WriteFile(sweep, []byte(disaggSweep(runner, "5ms", 4, band(1, 1, 8, "1, 2"), band(2, 1, 8, "2"))), 0o644)
+	runID = prefix + filepath.Base(dir)
 	code, stdout, stderr := runFleet(t, rigEnv(t), "sweep", sweep, "-i", inv, "--known-hosts", r.KnownHosts,
 		"--agent-dir", agentDir, "--results", dir, "--run-id", runID, "--json", "--log-format", "logfmt")
 	if code != ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	sum := readSummary(t, stdout)
+	sum = readSummary(t, stdout)
 	if sum.Done != 2 || sum.Failed != 0 {
 		t.Fatalf("done %d failed %d, want 2 and 0\n%s", sum.Done, sum.Failed, stdout)
 	}
+	return dir, runID, sum
+}
+
+func TestDisaggSimRunsOnAnSSHNodeGroup(t *testing.T) {
+	r := testrig.Load(t)
+	r.Share(t, groupNodes...)
+	inv := groupInventory(t, r, "")
+	dir, runID, sum := runTwoDisaggJobs(t, r, inv, `"group"`, "pd-ssh-")
 	for _, j := range sum.Jobs {
 		jobDir := filepath.Join(dir, runID, "jobs", j.Job)
 		if n := len(strings.Split(j.Node, "+")); strings.Contains(j.Job, "p2xtp8") && n != 3 || !strings.Contains(j.Job, "p2xtp8") && n != 2 {
@@ -193,19 +202,7 @@ func TestDisaggSimRunsInOneSlurmAllocation(t *testing.T) {
 	// max_nodes 3: the two jobs (2 and 3 nodes) never run together.
 	rc := clusterInventory(t, r, 3, false)
 	inv := rigInventory(t, r, rc.inventory)
-	dir := t.TempDir()
-	sweep := filepath.Join(dir, "pd.hcl")
-	os.WriteFile(sweep, []byte(disaggSweep(`"acct"`, "5ms", 4, band(1, 1, 8, "1, 2"), band(2, 1, 8, "2"))), 0o644)
-	runID := "pd-slurm-" + filepath.Base(dir)
-	code, stdout, stderr := runFleet(t, rigEnv(t), "sweep", sweep, "-i", inv, "--known-hosts", r.KnownHosts,
-		"--agent-dir", agentDir, "--results", dir, "--run-id", runID, "--json", "--log-format", "logfmt")
-	if code != ExitOK {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
-	}
-	sum := readSummary(t, stdout)
-	if sum.Done != 2 || sum.Failed != 0 {
-		t.Fatalf("done %d failed %d, want 2 and 0\n%s", sum.Done, sum.Failed, stdout)
-	}
+	dir, runID, sum := runTwoDisaggJobs(t, r, inv, `"acct"`, "pd-slurm-")
 	entries, err := journal.Read(filepath.Join(dir, runID, "journal.jsonl"))
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,10 @@ type limits struct {
 	blockSize     int   // largest block_size accepted
 }
 
+// maxSeconds bounds every time in a trace (about 30 years), so sums of
+// times stay finite.
+const maxSeconds = 1e9
+
 var defaultLimits = limits{
 	fileBytes:     4 << 30,
 	lineBytes:     1 << 30,
@@ -46,7 +50,7 @@ var defaultLimits = limits{
 //
 // It is strict where a wrong value would silently change the replay:
 // block_size > 0; hash_id_scope "local" or absent; ids unique and not
-// empty; entries of every request list in non-decreasing t; in > 0,
+// empty; at least one request of the root's own; entries of every request list in non-decreasing t; in > 0,
 // out >= 0, api_time >= 0; and len(hash_ids) == ceil(in/block_size)
 // exactly (the last block may be partial, no other slack: a list that
 // disagrees with its own token count cannot be synthesized faithfully).
@@ -135,7 +139,12 @@ func (l *ccLoader) jsonl(name string) error {
 		return fmt.Errorf("cc-traces: %w", err)
 	}
 	defer f.Close()
-	return eachLine(f, name, l.lim, func(line []byte, where string, _ int) error {
+	return l.lines(f, name)
+}
+
+// lines adds the traces of a JSONL stream.
+func (l *ccLoader) lines(r io.Reader, name string) error {
+	return eachLine(r, name, l.lim, func(line []byte, where string, _ int) error {
 		return l.add(line, where)
 	})
 }
@@ -162,7 +171,7 @@ func openBounded(name string, max int64) (*os.File, error) {
 // errors. r is cut at the file limit in case the file grows while read.
 func eachLine(r io.Reader, name string, lim limits, fn func(line []byte, where string, n int) error) error {
 	sc := bufio.NewScanner(io.LimitReader(r, lim.fileBytes))
-	sc.Buffer(make([]byte, 0, 64<<10), lim.lineBytes)
+	sc.Buffer(make([]byte, 0, min(64<<10, lim.lineBytes)), lim.lineBytes)
 	n := 0
 	for sc.Scan() {
 		n++
@@ -242,7 +251,13 @@ func (l *ccLoader) check(tr *ccTrace) error {
 		return errors.New("negative tool_tokens or system_tokens")
 	}
 	count := 0
-	return l.checkList(tr.Requests, tr.BlockSize, "requests", 0, &count)
+	if err := l.checkList(tr.Requests, tr.BlockSize, "requests", 0, &count); err != nil {
+		return err
+	}
+	if firstRequest(tr.Requests) == nil {
+		return errors.New("no requests")
+	}
+	return nil
 }
 
 func (l *ccLoader) checkList(list []ccEntry, bs int, path string, depth int, count *int) error {
@@ -258,8 +273,8 @@ func (l *ccLoader) checkList(list []ccEntry, bs int, path string, depth int, cou
 		if i > 0 && e.T < list[i-1].T {
 			return fmt.Errorf("%s: t %g before the previous entry's %g (entries must be time-ordered)", where, e.T, list[i-1].T)
 		}
-		if e.T < 0 {
-			return fmt.Errorf("%s: negative t %g", where, e.T)
+		if e.T < 0 || e.T > maxSeconds {
+			return fmt.Errorf("%s: t %g: want 0..%g s", where, e.T, maxSeconds)
 		}
 		switch {
 		case e.isRequest():
@@ -286,8 +301,8 @@ func checkRequest(e *ccEntry, bs int, lim limits) error {
 		return fmt.Errorf("in %d: want > 0", e.In)
 	case e.Out < 0:
 		return fmt.Errorf("out %d: want >= 0", e.Out)
-	case e.APITime < 0:
-		return fmt.Errorf("api_time %g: want >= 0", e.APITime)
+	case e.APITime < 0 || e.APITime > maxSeconds:
+		return fmt.Errorf("api_time %g: want 0..%g s", e.APITime, maxSeconds)
 	case len(e.HashIDs) > lim.idsPerRequest:
 		return fmt.Errorf("%d hash_ids: more than %d", len(e.HashIDs), lim.idsPerRequest)
 	case len(e.HashIDs) != ceilDiv(e.In, bs):

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"strconv"
 )
 
@@ -72,9 +73,14 @@ func loadMooncake(path string, bs int, lim limits) ([]*Tree, error) {
 		return nil, fmt.Errorf("mooncake: %w", err)
 	}
 	defer f.Close()
+	return readMooncake(f, path, bs, lim)
+}
+
+// readMooncake reads a mooncake JSONL stream; name is for errors.
+func readMooncake(r io.Reader, path string, bs int, lim limits) ([]*Tree, error) {
 	var trees []*Tree
 	sessions := map[string]*mcSession{}
-	err = eachLine(f, path, lim, func(data []byte, where string, n int) error {
+	err := eachLine(r, path, lim, func(data []byte, where string, n int) error {
 		var ln mcLine
 		if err := json.Unmarshal(data, &ln); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
@@ -127,10 +133,10 @@ func checkMooncake(ln *mcLine, bs int, lim limits) (string, error) {
 		return "", fmt.Errorf("input_length %d: want > 0", ln.InputLength)
 	case ln.OutputLength < 0:
 		return "", fmt.Errorf("output_length %d: want >= 0", ln.OutputLength)
-	case ln.Timestamp != nil && *ln.Timestamp < 0:
-		return "", fmt.Errorf("timestamp %g: want >= 0", *ln.Timestamp)
-	case ln.Delay != nil && *ln.Delay < 0:
-		return "", fmt.Errorf("delay %g: want >= 0", *ln.Delay)
+	case ln.Timestamp != nil && (*ln.Timestamp < 0 || *ln.Timestamp > maxSeconds*1000):
+		return "", fmt.Errorf("timestamp %g: want 0..%g ms", *ln.Timestamp, maxSeconds*1000)
+	case ln.Delay != nil && (*ln.Delay < 0 || *ln.Delay > maxSeconds*1000):
+		return "", fmt.Errorf("delay %g: want 0..%g ms", *ln.Delay, maxSeconds*1000)
 	case len(ln.HashIDs) > lim.idsPerRequest:
 		return "", fmt.Errorf("%d hash_ids: more than %d", len(ln.HashIDs), lim.idsPerRequest)
 	case len(ln.HashIDs) != ceilDiv(ln.InputLength, bs):

@@ -17,6 +17,20 @@ type request struct {
 // (agentic.md section 2.5). It keeps the message history the replay will
 // have sent so far, to re-emit it truncated when the context was edited.
 //
+//   - Turn 0: a system message of the declared tools+system prefix in
+//     whole blocks (none when undeclared), then one user message.
+//   - Turn k, L = LCP(previous hash ids, these): when L is the whole
+//     previous list, a clean append of the new blocks; otherwise a Reset
+//     whose Add is the history cut after block L. Either way the first
+//     min(ceil(previous out/BlockSize), new blocks) new blocks are an
+//     assistant message (the recorded answer) and the rest a user one.
+//   - The context's last block is a Unique partial block when In does not
+//     fill it. It stays so in the history: when the next request extends
+//     it under the same id the shared text is the partial block's; when
+//     the recording gave the completed block a new id, L stops before it
+//     and the turn is a Reset that drops it, so the server's cache sees
+//     exactly the recorded sharing either way.
+//
 // Messages of different turns share backing arrays (a truncated history
 // re-uses the blocks of the messages it keeps), so a Reset costs one
 // Message per kept message rather than a copy of every block; a Tree is

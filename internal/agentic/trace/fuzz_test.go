@@ -2,7 +2,9 @@ package trace
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
+	"slices"
 	"testing"
 )
 
@@ -95,4 +97,28 @@ func exercise(t *testing.T, trees []*Tree) {
 			}
 		}
 	}
+}
+
+// FuzzIDList checks the hand-written hash-list decoder against
+// encoding/json's: what idList accepts, encoding/json accepts with the
+// same ids; what it refuses, encoding/json refuses too, except where
+// idList is stricter: a null element (encoding/json leaves a 0) and
+// -2^63 (which idList cannot negate).
+func FuzzIDList(f *testing.F) {
+	for _, s := range []string{`[]`, `[0,1,2]`, `[ -5 , 9223372036854775807 ]`, `[1.5]`, `[1e3]`, `["1"]`, `null`, `[[1]]`, `[-]`, `{"a":1}`, `[1,null]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want []int64
+		werr := json.Unmarshal(data, &want)
+		var got idList
+		gerr := json.Unmarshal(data, &got)
+		switch {
+		case gerr == nil && (werr != nil || !slices.Equal(want, []int64(got))):
+			t.Fatalf("%q: idList %v, encoding/json %v %v", data, []int64(got), want, werr)
+		case gerr != nil && werr == nil &&
+			!bytes.Contains(data, []byte("null")) && !bytes.Contains(data, []byte("9223372036854775808")):
+			t.Fatalf("%q: idList refuses (%v), encoding/json gives %v", data, gerr, want)
+		}
+	})
 }

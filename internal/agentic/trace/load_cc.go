@@ -48,19 +48,26 @@ var defaultLimits = limits{
 // object per line (the Hugging Face traces.jsonl). Unknown fields are
 // ignored: traces carry opaque extras.
 //
-// It is strict where a wrong value would silently change the replay:
-// block_size > 0; hash_id_scope "local" or absent; ids unique and not
-// empty; at least one request of the root's own; entries of every request list in non-decreasing t; in > 0,
-// out >= 0, api_time >= 0; and len(hash_ids) == ceil(in/block_size)
-// exactly (the last block may be partial, no other slack: a list that
-// disagrees with its own token count cannot be synthesized faithfully).
-// Errors name the file and line (JSONL) or file, and the request's
-// index path ("requests[3].requests[0]").
+// It is strict where a wrong value would silently change the replay, and
+// refuses the whole load on: a block_size outside 1..2^20; a
+// hash_id_scope other than "local" (or absent); a missing or repeated
+// trace id; a trace without a request of its own; an unknown entry type;
+// entries of a request list out of t order (equal t is fine); in <= 0,
+// out < 0, a negative t or api_time; and len(hash_ids) !=
+// ceil(in/block_size), with no slack: the last block may be partial, as
+// the format says, but a list that disagrees with its own token count
+// cannot be synthesized faithfully. Errors name the file and line (JSONL)
+// or the file, and the entry ("requests[3].requests[0]").
 //
-// A subagent entry with no parent request before it is dropped, as AIPerf
-// does; so is one with no requests. Hidden agents flattened into a request
-// list (AIPerf's ::fa, ::wg and ::aux splitting) are not split out: they
-// stay turns of the conversation they were recorded in.
+// Each conversation's requests become turns as agentic.md section 2.5
+// says (see convBuilder). Subagent entries become child conversations
+// (section 2.6, see ccTreeBuilder.conv); one with no parent request
+// before it, or with no requests, is dropped, as AIPerf drops it. Hidden
+// agents flattened into a request list (AIPerf's ::fa, ::wg and ::aux
+// splitting) are not split out: they stay turns of the conversation they
+// were recorded in, where their unrelated contexts read as resets.
+//
+// The trees share memory between turns and must not be modified.
 func LoadCCTraces(path string) ([]*Tree, error) {
 	trees, _, err := loadCC(path, defaultLimits)
 	return trees, err
@@ -208,7 +215,7 @@ type ccEntry struct {
 	T       float64 `json:"t"`
 	In      int     `json:"in"`
 	Out     int     `json:"out"`
-	HashIDs []int64 `json:"hash_ids"`
+	HashIDs idList  `json:"hash_ids"`
 	APITime float64 `json:"api_time"`
 
 	AgentID      string    `json:"agent_id"`
@@ -318,4 +325,59 @@ func ceilDiv(a, b int) int {
 		q++
 	}
 	return q
+}
+
+// idList is a JSON array of integer hash ids. Its decoder is hand-written
+// because hash lists are nearly all of a corpus's bytes, and
+// encoding/json's reflective decoding of them is several times slower.
+type idList []int64
+
+func (l *idList) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		*l = nil
+		return nil
+	}
+	if len(data) < 2 || data[0] != '[' || data[len(data)-1] != ']' {
+		return fmt.Errorf("hash_ids: want an array of integers")
+	}
+	// encoding/json has checked that data is valid JSON, so between the
+	// brackets there are only values, commas and white space.
+	out := make([]int64, 0, bytes.Count(data, []byte{','})+1)
+	p := data[1 : len(data)-1]
+	for i := 0; i < len(p); {
+		switch c := p[i]; {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',':
+			i++
+			continue
+		case c == '-' || c >= '0' && c <= '9':
+		default:
+			return fmt.Errorf("hash_ids: want an array of integers")
+		}
+		j := i
+		if p[j] == '-' {
+			j++
+		}
+		var v uint64
+		start := j
+		for ; j < len(p) && p[j] >= '0' && p[j] <= '9'; j++ {
+			if v > (1<<63-1)/10 {
+				return fmt.Errorf("hash_ids: %s overflows int64", p[i:j+1])
+			}
+			v = v*10 + uint64(p[j]-'0')
+		}
+		if j < len(p) && (p[j] == '.' || p[j] == 'e' || p[j] == 'E') || j == start {
+			return fmt.Errorf("hash_ids: want an array of integers")
+		}
+		if v > 1<<63-1 {
+			return fmt.Errorf("hash_ids: %s overflows int64", p[i:j])
+		}
+		n := int64(v)
+		if p[i] == '-' {
+			n = -n
+		}
+		out = append(out, n)
+		i = j
+	}
+	*l = out
+	return nil
 }

@@ -50,7 +50,7 @@ type mcLine struct {
 	Timestamp    *float64        `json:"timestamp"`
 	InputLength  int             `json:"input_length"`
 	OutputLength int             `json:"output_length"`
-	HashIDs      []int64         `json:"hash_ids"`
+	HashIDs      idList          `json:"hash_ids"`
 	SessionID    json.RawMessage `json:"session_id"`
 	Delay        *float64        `json:"delay"`
 	TextInput    json.RawMessage `json:"text_input"`

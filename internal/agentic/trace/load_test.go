@@ -45,7 +45,7 @@ func TestLoadCCTracesRefuses(t *testing.T) {
 		{"a trace without requests", "t.jsonl", `{"id":"x","block_size":64,"requests":[` + sub(0, "a", req(0, 64, "0")) + `]}`, `trace "x": no requests`, nil},
 		{"an unknown entry type", "t.jsonl", `{"id":"x","block_size":64,"requests":[{"type":"q","t":0}]}`, `requests[0]: unknown entry type "q"`, nil},
 		{"a bad request inside a subagent", "t.jsonl", `{"id":"x","block_size":64,"requests":[` + ok + `,{"type":"subagent","t":1,"agent_id":"a","requests":[` + req(1, 64, "") + `]}]}`, "requests[1].requests[0]: 0 hash_ids for in 64", nil},
-		{"a hash id that is not an integer", "t.jsonl", `{"id":"x","block_size":64,"requests":[{"type":"n","t":0,"in":64,"hash_ids":[0.5]}]}`, "t.jsonl:1: json", nil},
+		{"a hash id that is not an integer", "t.jsonl", `{"id":"x","block_size":64,"requests":[{"type":"n","t":0,"in":64,"hash_ids":[0.5]}]}`, "t.jsonl:1: hash_ids: want an array of integers", nil},
 		{"broken JSON on line 2", "t.jsonl", `{"id":"x","block_size":64,"requests":[` + ok + `]}` + "\n{", "t.jsonl:2: unexpected end of JSON input", nil},
 		{"a broken file in a .json", "t.json", `{"id":`, "t.json: unexpected end", nil},
 		{"an empty file", "t.jsonl", "\n\n", "no traces", nil},

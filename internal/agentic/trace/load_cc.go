@@ -60,12 +60,28 @@ var defaultLimits = limits{
 // or the file, and the entry ("requests[3].requests[0]").
 //
 // Each conversation's requests become turns as agentic.md section 2.5
-// says (see convBuilder). Subagent entries become child conversations
-// (section 2.6, see ccTreeBuilder.conv); one with no parent request
-// before it, or with no requests, is dropped, as AIPerf drops it. Hidden
-// agents flattened into a request list (AIPerf's ::fa, ::wg and ::aux
-// splitting) are not split out: they stay turns of the conversation they
-// were recorded in, where their unrelated contexts read as resets.
+// says: turn 0 is a system message (tool_tokens+system_tokens in whole
+// blocks, if declared) and a user message; a later turn whose hash list
+// extends the previous one appends the recorded answer (as many new
+// blocks as the previous out covers) as an assistant message and the rest
+// as a user message; one that does not is a Reset re-sending the history
+// cut at the longest common prefix, then the same split. A context's
+// partial last block is a Unique block keyed by (trace, conversation,
+// turn).
+//
+// A subagent entry (section 2.6) becomes a child conversation
+// "<trace>::sa:<agent_id>" ("#2"... on a repeated id) spawned after the
+// parent turn before it and joined by the parent turn after it
+// (JoinBefore -1 when there is none: a background child); adjacent
+// entries share those anchors, a multi-child spawn. Inner times are
+// absolute; a list whose first request starts before its spawn entry is
+// taken as relative to it. Offset is the child's first start minus the
+// spawning turn's end (T+APITime), at least 0. An entry with no parent
+// request before it, or with no requests, is dropped, as AIPerf drops
+// it. Hidden agents flattened into a request list (AIPerf's ::fa, ::wg
+// and ::aux splitting) are not split out: they stay turns of the
+// conversation they were recorded in, where their unrelated contexts read
+// as resets.
 //
 // The trees share memory between turns and must not be modified.
 func LoadCCTraces(path string) ([]*Tree, error) {

@@ -52,10 +52,10 @@ func AppendBlockText(dst []byte, tree string, b Block) []byte {
 // AppendBlockText. Ids are drawn from the middle of the vocabulary,
 // [vocab/8, 3*vocab/4), away from the byte and special tokens that
 // vocabularies put at their start and end; a vocab under 8 uses all of
-// [0, vocab).
+// [0, vocab) (0 alone when vocab < 1).
 func AppendBlockTokenIDs(dst []int, tree string, b Block, vocab int) []int {
 	lo, hi := vocab/8, vocab*3/4
-	if hi <= lo {
+	if vocab < 8 {
 		lo, hi = 0, max(vocab, 1)
 	}
 	span := uint64(hi - lo)

@@ -23,7 +23,9 @@ type Tree struct {
 // Conv is one conversation: strictly sequential turns.
 type Conv struct {
 	// ID is the correlation id of the conversation: the trace id for the
-	// root, "<trace>::sa:<agent_id>" for a subagent.
+	// root, "<trace>::sa:<agent_id>" for a subagent; a mooncake session's
+	// is "mooncake::s:<session>" (all mooncake trees share the Tree.ID
+	// "mooncake", since that format's hash ids are global).
 	ID string
 	// Parent is the index in Tree.Convs of the conversation that spawns
 	// this one; -1 for the root.

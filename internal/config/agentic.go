@@ -81,15 +81,16 @@ const (
 var OffloadModes = []string{"none", "dram"}
 
 // OffloadBackends maps each KV offload backend to the frameworks whose
-// launchers render it (scripts/README.md "Agentic jobs"). The simulator
-// models a generic CPU tier and takes any of them.
+// launchers render it (scripts/README.md "Agentic jobs"); the Dynamo
+// launchers render none yet. The simulator models a generic CPU tier and
+// takes any of them.
 var OffloadBackends = map[string][]string{
-	"hicache":     {"sglang", "dynamo-sglang", "sim"},
-	"vllm-simple": {"vllm", "dynamo-vllm", "sim"},
-	"vllm-native": {"vllm", "dynamo-vllm", "sim"},
-	"lmcache":     {"vllm", "dynamo-vllm", "sim"},
-	"mooncake":    {"vllm", "dynamo-vllm", "sim"},
-	"native":      {"trt", "dynamo-trt", "sim"},
+	"hicache":     {"sglang", "sim"},
+	"vllm-simple": {"vllm", "sim"},
+	"vllm-native": {"vllm", "sim"},
+	"lmcache":     {"vllm", "sim"},
+	"mooncake":    {"vllm", "sim"},
+	"native":      {"trt", "sim"},
 }
 
 // offloadBackendNames lists OffloadBackends' keys in a fixed order.

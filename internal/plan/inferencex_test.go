@@ -124,7 +124,7 @@ func TestPlaceReportsInferenceXJobsItCannotRun(t *testing.T) {
 	}
 	wantWhy := map[string]string{
 		"amd": "no machine in the inventory for runner mi355x-amds", "big": "no machine for runner h100 has 16 GPUs",
-		"m": "multi-node framework atom-disagg: fleet launches multi-node roles of dynamo-sglang, dynamo-trt, dynamo-vllm, sglang-disagg, vllm-disagg only",
+		"m":  "multi-node framework atom-disagg: fleet launches multi-node roles of dynamo-sglang, dynamo-trt, dynamo-vllm, sglang-disagg, vllm-disagg only",
 		"ma": "multi-node agentic trace-replay row",
 	}
 	if len(p.Unplaced) != len(wantWhy) {

@@ -40,8 +40,10 @@ if [ "${DP_ATTN:-false}" = true ]; then
 else
 	roleargs+=(--dp-size 1)
 fi
-roleargs+=(--ep-size "${EP:-1}" --max-running-requests "$CONC")
-fleet_agentic || roleargs+=(--context-length "$MAX_MODEL_LEN" --disable-radix-cache)
+roleargs+=(--ep-size "${EP:-1}")
+fleet_agentic || roleargs+=(--context-length "$MAX_MODEL_LEN")
+roleargs+=(--max-running-requests "$CONC")
+fleet_agentic || roleargs+=(--disable-radix-cache)
 fleet_dynamo_mode
 case "$ROLE" in
 prefill | decode) roleargs+=(--disaggregation-transfer-backend "${KV_TRANSFER:-nixl}") ;;

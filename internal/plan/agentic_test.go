@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/fleetbench/fleet/internal/config"
 	"github.com/fleetbench/fleet/internal/inferencex"
@@ -58,6 +59,9 @@ func TestExpandAgentic(t *testing.T) {
 		}
 		if j.Conc != w.conc || j.MaxModelLen != 0 || j.NumPrompts != 0 || j.ISL != 0 {
 			t.Errorf("job %d: conc %d max-model-len %d prompts %d isl %d; want conc %d and no cap, prompts or isl", i, j.Conc, j.MaxModelLen, j.NumPrompts, j.ISL, w.conc)
+		}
+		if got, want := Estimate(j), serverStart(j.Framework)+time.Duration(w.spec.DurationS)*time.Second; got != want {
+			t.Errorf("job %d: estimate %s, want start + duration %s", i, got, want)
 		}
 		if j.Multi != nil && !reflect.DeepEqual(j.ConcList, []int{w.conc}) {
 			t.Errorf("job %d: a multi-node agentic job runs one concurrency, not %v", i, j.ConcList)

@@ -12,7 +12,8 @@
 # MAX_MODEL_LEN, kv_cache_config (free_gpu_memory_fraction 0.8, no block
 # reuse); prefill and decode add cache_transceiver_config (backend by
 # KV_TRANSFER: nixl NIXL, ucx UCX, mpi MPI, empty DEFAULT;
-# max_tokens_in_buffer MAX_MODEL_LEN), prefill disable_overlap_scheduler.
+# max_tokens_in_buffer MAX_MODEL_LEN, 131072 for an agentic job),
+# prefill disable_overlap_scheduler.
 # A worker spanning nodes (one MPI job across them) is not supported.
 # Extra arguments (the sweep's server_args) go last on the workers'.
 # An agentic job (AGENTIC=true, scripts/README.md "Agentic jobs") keeps
@@ -80,7 +81,9 @@ engine=$(fleet_role_file trtllm-engine yaml)
 	if [ -n "$transceiver" ]; then
 		echo "cache_transceiver_config:"
 		echo "  backend: $transceiver"
-		echo "  max_tokens_in_buffer: ${MAX_MODEL_LEN:-$tokens}"
+		# An agentic job has no context cap to size the buffer by: it
+		# holds a 128k-token prompt.
+		if fleet_agentic; then echo "  max_tokens_in_buffer: 131072"; else echo "  max_tokens_in_buffer: $MAX_MODEL_LEN"; fi
 	fi
 	[ "$ROLE" != prefill ] || echo "disable_overlap_scheduler: true"
 } >"$engine"

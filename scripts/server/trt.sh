@@ -45,7 +45,8 @@
 #   prefill (a context server), decode (a generation server): the options
 #     above plus cache_transceiver_config (backend by KV_TRANSFER: nixl
 #     NIXL, ucx UCX, mpi MPI, empty DEFAULT; max_tokens_in_buffer
-#     MAX_MODEL_LEN); context servers disable the overlap scheduler;
+#     MAX_MODEL_LEN, 131072 for an agentic job); context servers disable
+#     the overlap scheduler;
 #   agg  the options above;
 #   router  `trtllm-serve disaggregated -c trtllm-disagg-<ROLE_NAME>.yaml`
 #     with the context and generation servers' urls from
@@ -202,7 +203,9 @@ extra=$(fleet_role_file trtllm-extra yaml)
 	if [ -n "$transceiver" ]; then
 		echo "cache_transceiver_config:"
 		echo "  backend: $transceiver"
-		echo "  max_tokens_in_buffer: ${MAX_MODEL_LEN:-$tokens}"
+		# An agentic job has no context cap to size the buffer by: it
+		# holds a 128k-token prompt.
+		if fleet_agentic; then echo "  max_tokens_in_buffer: 131072"; else echo "  max_tokens_in_buffer: $MAX_MODEL_LEN"; fi
 	fi
 	# A context server hands each request over after its first token:
 	# overlapping the next step's scheduling would only delay that.

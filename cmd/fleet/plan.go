@@ -194,8 +194,22 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
+// agenticLine says under an agentic job what it replays and how the
+// server keeps its KV cache.
+func agenticLine(a *plan.AgenticSpec) string {
+	src := "trace " + a.Trace
+	if a.Dataset != "" {
+		src = "dataset " + a.Dataset
+	}
+	kv := "no KV offload"
+	if a.KVOffloading == "dram" {
+		kv = fmt.Sprintf("KV offload to %d GB of DRAM by %s", a.DramGB, a.KVOffloadBackend)
+	}
+	return fmt.Sprintf("  agentic replay of %s for %ds, %d warm-up requests per lane; %s", src, a.DurationS, a.WarmupPerLane, kv)
+}
+
 // writePlanText prints the job table, each multi-node job with its layout
-// on the lines under it, then the machines, the jobs placed nowhere and
+// on the lines under it (an agentic job with what it replays), then the machines, the jobs placed nowhere and
 // the totals.
 func writePlanText(w io.Writer, inv *config.Inventory, p *plan.Placement) error {
 	// The table is aligned first and the layouts go in between its rows
@@ -221,6 +235,9 @@ func writePlanText(w io.Writer, inv *config.Inventory, p *plan.Placement) error 
 			for _, line := range layoutLines(j.Multi, l) {
 				out.WriteString(line + "\n")
 			}
+		}
+		if j.Agentic != nil {
+			out.WriteString(agenticLine(j.Agentic) + "\n")
 		}
 	}
 	if _, err := io.WriteString(w, out.String()); err != nil {

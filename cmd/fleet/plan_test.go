@@ -187,3 +187,55 @@ func TestPlanReadsTheDefaultInventoryOfTheWorkingDirectory(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, stderr)
 	}
 }
+
+// An agentic job's plan says what it replays and its offload, and
+// --json carries the whole spec, the trace resolved against the sweep.
+func TestPlanShowsAgenticJobs(t *testing.T) {
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "inv.hcl")
+	sweep := filepath.Join(dir, "s.hcl")
+	for path, src := range map[string]string{
+		inv:                                "node \"g1\" {\n  host = \"10.0.0.1\"\n  gpu  = \"h200\"\n}\n",
+		filepath.Join(dir, "traces.jsonl"): "{}\n",
+		sweep: `config "cc" {
+  image        = "img"
+  model        = "org/m"
+  model_prefix = "m"
+  precision    = "fp8"
+  framework    = "vllm"
+  runner       = "h200"
+  agentic "agentic" {
+    trace = "traces.jsonl"
+    search {
+      tp                 = 8
+      conc               = [4]
+      kv_offloading      = "dram"
+      kv_offload_backend = "lmcache"
+      dram_gb            = 200
+    }
+  }
+}
+`,
+	} {
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, stdout, stderr := runFleet(t, nil, "plan", sweep, "-i", inv)
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"cc_agentic_tp8-ep1-dpafalse-agentic-kvdram-lmcache-200gb_conc4",
+		"agentic replay of trace " + filepath.Join(dir, "traces.jsonl") + " for 3600s, 10 warm-up requests per lane; KV offload to 200 GB of DRAM by lmcache"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("plan lacks %q:\n%s", want, stdout)
+		}
+	}
+	code, stdout, stderr = runFleet(t, nil, "plan", sweep, "-i", inv, "--json")
+	if code != ExitOK {
+		t.Fatalf("--json: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stdout, `"kv_offload_backend": "lmcache"`) || !strings.Contains(stdout, `"duration_s": 3600`) {
+		t.Errorf("plan --json lacks the agentic spec:\n%s", stdout)
+	}
+}

@@ -105,8 +105,8 @@ const countCeiling = 10
 // where the count first passes the limit.
 func (d *decoder) countJobs(s *Search) {
 	switch {
-	case s.Multi != nil && len(s.Conc) > 0:
-		d.jobs++ // one deployment runs the whole list
+	case s.Multi != nil && s.Offload == nil && len(s.Conc) > 0:
+		d.jobs++ // one deployment runs the whole list (an agentic band: one job per concurrency)
 	default:
 		d.jobs += len(s.Conc)
 	}

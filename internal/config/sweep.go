@@ -74,6 +74,7 @@ var configSchema = &hcl.BodySchema{
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "scenario", LabelNames: []string{"name"}},
+		{Type: "agentic", LabelNames: []string{"name"}},
 		{Type: "client"},
 	},
 }
@@ -114,6 +115,9 @@ func (l *Loader) Sweep(path string, inv *Inventory) (*Sweep, hcl.Diagnostics) {
 	dec := &decoder{ctx: ctx, maxJobs: l.jobLimit()}
 	sw := dec.sweep(dynblock.Expand(f.Body, ctx))
 	sw.Path = path
+	if !dec.diags.HasErrors() {
+		dec.diags = append(dec.diags, l.checkTraces(sw)...)
+	}
 	if inv != nil && !dec.diags.HasErrors() {
 		dec.checkFit(sw, inv)
 	}
@@ -333,7 +337,8 @@ func (d *decoder) config(b *hcl.Block, base Client) *BenchConfig {
 			}
 			clientSeen = sb.DefRange.Ptr()
 			c.Client = d.client(sb, base)
-		case "scenario":
+		case "scenario", "agentic":
+			// One name space: the name is the jobs' seq either way.
 			name := sb.Labels[0]
 			if !d.checkName("scenario", name, sb.LabelRanges[0]) {
 				continue
@@ -343,19 +348,24 @@ func (d *decoder) config(b *hcl.Block, base Client) *BenchConfig {
 				continue
 			}
 			scenarios[name] = sb.DefRange
-			c.Scenarios = append(c.Scenarios, d.scenario(sb))
+			if sb.Type == "agentic" {
+				c.Scenarios = append(c.Scenarios, d.agentic(sb))
+			} else {
+				c.Scenarios = append(c.Scenarios, d.scenario(sb))
+			}
 		}
 	}
 	if checkMissing && !hasScenarioBlock(content.Blocks) {
-		d.errorf(b.DefRange, "Missing scenario", "Config %q needs at least one scenario block, such as scenario \"1k1k\" { isl = 1024, osl = 1024, search { ... } }.", c.Key)
+		d.errorf(b.DefRange, "Missing scenario", "Config %q needs at least one scenario block, such as scenario \"1k1k\" { isl = 1024, osl = 1024, search { ... } }, or an agentic block.", c.Key)
 	}
+	d.checkOffloadFramework(c)
 	d.checkDuplicateJobs(c)
 	return c
 }
 
 func hasScenarioBlock(blocks hcl.Blocks) bool {
 	for _, b := range blocks {
-		if b.Type == "scenario" {
+		if b.Type == "scenario" || b.Type == "agentic" {
 			return true
 		}
 	}
@@ -393,7 +403,7 @@ func (d *decoder) scenario(b *hcl.Block) *Scenario {
 		}
 	}
 	for _, sb := range content.Blocks {
-		s.Search = append(s.Search, d.search(sb))
+		s.Search = append(s.Search, d.search(sb, false))
 	}
 	if checkMissing && len(content.Blocks) == 0 {
 		d.errorf(b.DefRange, "Missing search", "Scenario %q needs at least one search block, such as search { tp = 8, conc = [4, 8, 16, 32, 64] }.", s.Name)
@@ -401,8 +411,14 @@ func (d *decoder) scenario(b *hcl.Block) *Scenario {
 	return s
 }
 
-func (d *decoder) search(b *hcl.Block) *Search {
-	content, diags := b.Body.Content(searchSchema)
+// search decodes a search band; one of an agentic block also has the
+// offload keys.
+func (d *decoder) search(b *hcl.Block, agentic bool) *Search {
+	schema := searchSchema
+	if agentic {
+		schema = agenticSearchSchema
+	}
+	content, diags := b.Body.Content(schema)
 	d.diags = append(d.diags, diags...)
 	checkMissing := !diags.HasErrors()
 	a := content.Attributes
@@ -410,8 +426,8 @@ func (d *decoder) search(b *hcl.Block) *Search {
 	if d.overAt != nil {
 		// The sweep is refused already; only how many jobs it would make
 		// is still of interest: one for a multi-node band, which runs
-		// its whole list in one deployment.
-		if len(content.Blocks) > 0 {
+		// its whole list in one deployment, unless it is agentic.
+		if len(content.Blocks) > 0 && !agentic {
 			d.jobs++
 		} else {
 			d.jobs += d.countConc(a)
@@ -419,6 +435,9 @@ func (d *decoder) search(b *hcl.Block) *Search {
 		return s
 	}
 	defer d.countJobs(s)
+	if agentic {
+		s.Offload = d.offload(b, a)
+	}
 	positive := func(name string, dst *int) {
 		if attr := d.integer(a, name, dst); attr != nil {
 			if name == "tp" {
@@ -518,11 +537,16 @@ func (d *decoder) checkDuplicateJobs(c *BenchConfig) {
 		// A multi-node band is one job: its shape and its whole list.
 		shape topology.Shape
 		list  string
+		kv    string // an agentic band's offload
 	}
 	seen := map[point]hcl.Range{}
 	for _, sc := range c.Scenarios {
 		for _, s := range sc.Search {
-			if s.Multi != nil {
+			kv := ""
+			if s.Offload != nil {
+				kv = s.Offload.Point()
+			}
+			if s.Multi != nil && s.Offload == nil {
 				// nodes only checks the layout: it makes no other job.
 				p := point{seq: sc.Name, shape: *s.Multi, list: fmt.Sprint(s.Conc)}
 				p.shape.Prefill.Nodes, p.shape.Decode.Nodes = 0, 0
@@ -534,7 +558,11 @@ func (d *decoder) checkDuplicateJobs(c *BenchConfig) {
 				continue
 			}
 			for _, conc := range s.Conc {
-				p := point{seq: sc.Name, tp: s.TP, ep: s.EP, pp: s.PP, conc: conc, dpa: s.DPAttn}
+				p := point{seq: sc.Name, tp: s.TP, ep: s.EP, pp: s.PP, conc: conc, dpa: s.DPAttn, kv: kv}
+				if s.Multi != nil {
+					p.shape = *s.Multi
+					p.shape.Prefill.Nodes, p.shape.Decode.Nodes = 0, 0
+				}
 				if prev, dup := seen[p]; dup {
 					d.errorf(s.Range, "Duplicate job",
 						"Scenario %q already has tp=%d ep=%d pp=%d dp_attn=%t conc=%d from the search at %s.", sc.Name, s.TP, s.EP, s.PP, s.DPAttn, conc, shortRange(prev))

@@ -137,12 +137,15 @@ type BenchConfig struct {
 	runnerRange hcl.Range
 }
 
-// Scenario is one (ISL, OSL) pair with its search space.
+// Scenario is one (ISL, OSL) pair with its search space, or an agentic
+// block: a trace replay (Agentic set, ISL, OSL and MaxModelLen zero, and
+// every band's Offload set).
 type Scenario struct {
 	Name        string // "1k1k"
 	ISL, OSL    int
 	MaxModelLen int // 0: isl + osl + 256
 	Search      []*Search
+	Agentic     *Agentic
 	Range       hcl.Range
 }
 
@@ -156,7 +159,11 @@ type Search struct {
 	// job that deploys the shape once and runs every concurrency of Conc
 	// against it.
 	Multi *topology.Shape
-	Range hcl.Range
+	// Offload is set for a band of an agentic block: its KV offload.
+	// Such a band is one job per concurrency, multi-node or not (a
+	// trace-replay client runs one concurrency at a time).
+	Offload *Offload
+	Range   hcl.Range
 
 	tpRange hcl.Range
 }

@@ -68,7 +68,8 @@ const satConc = 128
 // (vllm 5m, sglang 6m, trt 10m, sim 2s). Simulator jobs run on the h200
 // figures scaled by the simulator's --time-scale server argument. A
 // multi-node job starts once and sums the work of every concurrency of
-// its list.
+// its list. An agentic job replays for its duration whatever the GPU:
+// start + duration (its warmup is short beside it).
 func Estimate(j *Job) time.Duration {
 	gpu := j.GPU
 	if gpu == "" && len(j.Runner) > 0 {
@@ -80,6 +81,9 @@ func Estimate(j *Job) time.Duration {
 // estimateOn estimates a job on a GPU type, so placement can compare
 // candidates of different types.
 func estimateOn(j *Job, gpu string) time.Duration {
+	if j.Agentic != nil {
+		return serverStart(j.Framework) + time.Duration(j.Agentic.DurationS)*time.Second
+	}
 	f := figuresFor(gpu)
 	gpus := float64(max(j.GPUs(), 1))
 	concs := []int{j.Conc}

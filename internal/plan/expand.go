@@ -11,11 +11,19 @@ import (
 
 // Expand turns every config of a sweep into jobs: one per scenario, search
 // band and concurrency, in the order the file declares them; a multi-node
-// band is one job that runs its whole concurrency list.
+// band is one job that runs its whole concurrency list, except in an
+// agentic block, whose bands make one job per concurrency
+// (expandAgentic).
 func Expand(sw *config.Sweep) []*Job {
 	var jobs []*Job
 	for _, c := range sw.Configs {
 		for _, sc := range c.Scenarios {
+			if sc.Agentic != nil {
+				for _, s := range sc.Search {
+					jobs = append(jobs, expandAgentic(sw, c, sc, s)...)
+				}
+				continue
+			}
 			maxLen := sc.MaxModelLen
 			if maxLen == 0 {
 				maxLen = sc.ISL + sc.OSL + 256
@@ -28,31 +36,7 @@ func Expand(sw *config.Sweep) []*Job {
 					continue
 				}
 				for _, conc := range s.Conc {
-					j := &Job{
-						Config:      c.Key,
-						Model:       c.Model,
-						ModelPrefix: c.ModelPrefix,
-						Image:       c.Image,
-						Precision:   c.Precision,
-						Framework:   c.Framework,
-						Runner:      slices.Clone(c.Runner),
-						Seq:         sc.Name,
-						ISL:         sc.ISL,
-						OSL:         sc.OSL,
-						MaxModelLen: maxLen,
-						TP:          s.TP,
-						EP:          s.EP,
-						PP:          s.PP,
-						DPAttn:      s.DPAttn,
-						Conc:        conc,
-						ServerArgs:  slices.Clone(c.ServerArgs),
-						Env:         maps.Clone(c.Env),
-						RangeRatio:  c.Client.RangeRatio,
-						NumPrompts:  c.Client.PromptsPerConc * conc,
-						NumWarmups:  c.Client.WarmupsPerConc * conc,
-						Percentiles: slices.Clone(c.Client.Percentiles),
-						ClientArgs:  slices.Clone(c.Client.ExtraArgs),
-					}
+					j := singleJob(c, sc, s, conc, maxLen)
 					j.ID = JobID(j)
 					jobs = append(jobs, j)
 				}
@@ -60,6 +44,36 @@ func Expand(sw *config.Sweep) []*Job {
 		}
 	}
 	return jobs
+}
+
+// singleJob is a single-node band's job at one concurrency (its ID not
+// yet set).
+func singleJob(c *config.BenchConfig, sc *config.Scenario, s *config.Search, conc, maxLen int) *Job {
+	return &Job{
+		Config:      c.Key,
+		Model:       c.Model,
+		ModelPrefix: c.ModelPrefix,
+		Image:       c.Image,
+		Precision:   c.Precision,
+		Framework:   c.Framework,
+		Runner:      slices.Clone(c.Runner),
+		Seq:         sc.Name,
+		ISL:         sc.ISL,
+		OSL:         sc.OSL,
+		MaxModelLen: maxLen,
+		TP:          s.TP,
+		EP:          s.EP,
+		PP:          s.PP,
+		DPAttn:      s.DPAttn,
+		Conc:        conc,
+		ServerArgs:  slices.Clone(c.ServerArgs),
+		Env:         maps.Clone(c.Env),
+		RangeRatio:  c.Client.RangeRatio,
+		NumPrompts:  c.Client.PromptsPerConc * conc,
+		NumWarmups:  c.Client.WarmupsPerConc * conc,
+		Percentiles: slices.Clone(c.Client.Percentiles),
+		ClientArgs:  slices.Clone(c.Client.ExtraArgs),
+	}
 }
 
 // point is the part of a name that says where in the search space a job
@@ -87,11 +101,22 @@ func point(j *Job) string {
 // A multi-node job's point is its shape (multiPoint: p1xtp8-ep1-dpafalse-
 // d1xtp8-ep1-dpafalse) and its concurrency its whole list, 4x8x16:
 // "pd_1k1k_p1xtp8-ep1-dpafalse-d1xtp8-ep1-dpafalse_conc4x8x16".
+//
+// An agentic job's point ends in its offload (AgenticSpec.agenticPoint):
+// "cc_agentic_tp8-ep1-dpafalse-agentic-kvdram-hicache-100gb_conc4"; a
+// multi-node agentic job runs one concurrency, so its id ends _conc<C>.
 func JobID(j *Job) string {
+	p := point(j)
 	if j.Multi != nil {
-		return fmt.Sprintf("%s_%s_%s_conc%s", j.Config, j.Seq, multiPoint(*j.Multi), concList(j.ConcList))
+		p = multiPoint(*j.Multi)
 	}
-	return fmt.Sprintf("%s_%s_%s_conc%d", j.Config, j.Seq, point(j), j.Conc)
+	if j.Agentic != nil {
+		p += "-" + j.Agentic.agenticPoint()
+	}
+	if j.Multi != nil {
+		return fmt.Sprintf("%s_%s_%s_conc%s", j.Config, j.Seq, p, concList(j.ConcList))
+	}
+	return fmt.Sprintf("%s_%s_%s_conc%d", j.Config, j.Seq, p, j.Conc)
 }
 
 // ResultName is the job's result file name (without extension). A job
@@ -102,9 +127,15 @@ func JobID(j *Job) string {
 // InferenceX's multi-node name:
 // `<model_prefix>_<seq>_<precision>_<framework>_prefill-tp<T>-pp<P>-dcp1-pcp1-ep<E>-dp<bool>-nw<N>_decode-..._disagg-<bool>_spec-none_conc<AxBxC>_<node>`,
 // which each concurrency's result file extends (jobspec.Multi.MultiResultName).
+// A fleet agentic job has InferenceX's name for an agentic row
+// (agenticResultName): the same formula over the agentic exp-name
+// <model_prefix>_tp<TP>_conc<C>_<kvnone|kvdram-BACKEND>.
 func ResultName(j *Job, node string) string {
 	if j.InferenceX != nil {
 		return ixresult.ResultFilename(j.InferenceX, node)
+	}
+	if j.Agentic != nil {
+		return agenticResultName(j, node)
 	}
 	if j.Multi != nil {
 		return multiResultName(j, node)

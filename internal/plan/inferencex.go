@@ -51,6 +51,11 @@ func FromInferenceX(rows []*inferencex.Job, client config.Client) []*Job {
 			Percentiles: slices.Clone(client.Percentiles),
 			InferenceX:  r,
 		}
+		if r.Agentic() && !r.MultiNode {
+			// A trace replay: no prompt counts (its duration bounds it).
+			j.Agentic = ixAgenticSpec(r)
+			j.NumPrompts, j.NumWarmups = 0, 0
+		}
 		if r.MultiNode {
 			// The fleet view of a multi-node job: its decode role's
 			// parallelism (the one interactivity depends on).
@@ -152,16 +157,17 @@ func ixJobID(r *inferencex.Job, seq string) string {
 }
 
 // IXRunnable says whether fleet can run an InferenceX job today, and why
-// not: agentic rows wait for trace replay's result processing, and
-// multi-node rows need a framework fleet launches multi-node and no
-// context parallelism (ixMultiWhy).
+// not: multi-node agentic rows wait for a multi-node trace replay (their
+// client runs inside InferenceX's srt-slurm recipes), and multi-node
+// rows need a framework fleet launches multi-node and no context
+// parallelism (ixMultiWhy). Single-node agentic rows run (Job.Agentic).
 func IXRunnable(j *Job) (bool, string) {
 	r := j.InferenceX
 	switch {
 	case r == nil:
 		return true, ""
-	case r.Agentic():
-		return false, "agentic trace-replay row: fleet does not process agentic results yet"
+	case r.Agentic() && r.MultiNode:
+		return false, "multi-node agentic trace-replay row: fleet replays traces against single-node jobs only"
 	case r.MultiNode:
 		if why := ixMultiWhy(r); why != "" {
 			return false, why

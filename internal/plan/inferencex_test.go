@@ -106,21 +106,26 @@ func TestPlaceReportsInferenceXJobsItCannotRun(t *testing.T) {
 	inv, _ := load(t, "testdata/inv.hcl", "../../sweeps/demo.hcl")
 	multi := &inferencex.Job{Key: "m", MultiNode: true, Runner: "h200", Framework: "atom-disagg", Conc: []int{4},
 		Prefill: &inferencex.Worker{NumWorker: 1, TP: 8, PP: 1, PCPSize: 1}, Decode: &inferencex.Worker{NumWorker: 1, TP: 8, PP: 1, PCPSize: 1}}
+	// A single-node agentic row runs; a multi-node one does not.
 	agentic := ixRow("a", "h200", 8, 4, "none")
 	agentic.ScenarioType = inferencex.AgenticCoding
+	multiAgentic := &inferencex.Job{Key: "ma", MultiNode: true, Runner: "h200", Framework: "dynamo-sglang", Conc: []int{4},
+		ScenarioType: inferencex.AgenticCoding, KVOffloading: "none",
+		Prefill: &inferencex.Worker{NumWorker: 1, TP: 8, PP: 1, PCPSize: 1}, Decode: &inferencex.Worker{NumWorker: 0, PP: 1, PCPSize: 1}}
 	rows := []*inferencex.Job{ixRow("ok", "h200-nb", 8, 4, "none"), ixRow("amd", "mi355x-amds", 8, 4, "none"),
-		ixRow("big", "h100", 16, 4, "none"), multi, agentic}
+		ixRow("big", "h100", 16, 4, "none"), multi, agentic, multiAgentic}
 	jobs := FromInferenceX(rows, config.DefaultClient())
 	p, err := Place(jobs, inv, Options{})
 	if err != nil {
 		t.Fatalf("InferenceX jobs no machine takes are reported, not an error: %v", err)
 	}
-	if len(p.Jobs) != 1 || p.Jobs[0].Config != "ok" || p.Jobs[0].GPU != "h200" {
+	if len(p.Jobs) != 2 || p.Jobs[0].Config != "ok" || p.Jobs[0].GPU != "h200" || p.Jobs[1].Config != "a" || p.Jobs[1].Agentic == nil {
 		t.Fatalf("placed %v", p.Jobs)
 	}
 	wantWhy := map[string]string{
 		"amd": "no machine in the inventory for runner mi355x-amds", "big": "no machine for runner h100 has 16 GPUs",
-		"m": "multi-node framework atom-disagg: fleet launches multi-node roles of dynamo-sglang, dynamo-trt, dynamo-vllm, sglang-disagg, vllm-disagg only", "a": "agentic trace-replay row",
+		"m":  "multi-node framework atom-disagg: fleet launches multi-node roles of dynamo-sglang, dynamo-trt, dynamo-vllm, sglang-disagg, vllm-disagg only",
+		"ma": "multi-node agentic trace-replay row",
 	}
 	if len(p.Unplaced) != len(wantWhy) {
 		t.Fatalf("unplaced %d, want %d", len(p.Unplaced), len(wantWhy))

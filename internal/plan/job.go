@@ -50,6 +50,7 @@ type Job struct {
 	// of ConcList in turn (Conc is the first of them).
 	Multi    *topology.Shape `json:"multi,omitempty"`
 	ConcList []int           `json:"conc_list,omitempty"`
+	Agentic  *AgenticSpec    `json:"agentic,omitempty"`
 	// Why says why an InferenceX job was not placed (Placement.Unplaced).
 	Why string `json:"why,omitempty"`
 

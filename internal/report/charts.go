@@ -46,6 +46,10 @@ type chart struct {
 	xlog                        bool
 	series                      []chartSeries
 	xmin, xmax, ymin, ymax      float64
+	// tipFn gives a point's tooltip (tip when nil); labelFn, when set,
+	// the text drawn beside each point.
+	tipFn   func(label string, r *results.Row) string
+	labelFn func(r *results.Row) string
 }
 
 // chartSeries is one legend entry: markers for every configuration and
@@ -145,6 +149,9 @@ func (rep *Report) charts() []*chart {
 	out := []*chart{intvty, lat, ttft}
 	for _, c := range out {
 		c.bounds()
+	}
+	if a := rep.agenticChart(); a != nil {
+		out = append(out, a)
 	}
 	return out
 }
@@ -300,6 +307,23 @@ func (c *chart) newPlot(withData bool) (*plot.Plot, error) {
 			}
 			sc.GlyphStyle = glyphStyle(s)
 			p.Add(sc)
+			if c.labelFn != nil {
+				lb := plotter.XYLabels{XYs: xys(s.markers)}
+				for _, m := range s.markers {
+					lb.Labels = append(lb.Labels, c.labelFn(m.row))
+				}
+				labels, err := plotter.NewLabels(lb)
+				if err != nil {
+					return nil, fmt.Errorf("chart %s: series %s: %w", c.name, s.label, err)
+				}
+				for i := range labels.TextStyle {
+					labels.TextStyle[i].Font.Variant = "Sans"
+					labels.TextStyle[i].Font.Size = vg.Points(8)
+					labels.TextStyle[i].Color = s.color
+				}
+				labels.Offset = vg.Point{X: vg.Points(5), Y: vg.Points(3)}
+				p.Add(labels)
+			}
 		}
 	}
 	return p, nil
@@ -456,9 +480,19 @@ func (c *chart) htmlSVG() (string, error) {
 			fmt.Fprintf(&o, `<polyline class="line" points="%s" fill="none" stroke="%s" stroke-width="%.1f"%s/>`+"\n",
 				strings.Join(pts, " "), col, lineStyle(s).Width.Points(), dash)
 		}
+		tipOf := tip
+		if c.tipFn != nil {
+			tipOf = c.tipFn
+		}
 		for _, p := range s.markers {
+			if c.labelFn != nil {
+				if l := c.labelFn(p.row); l != "" {
+					fmt.Fprintf(&o, `<text class="plabel" x="%.2f" y="%.2f" font-size="9" fill="%s">%s</text>`+"\n",
+						px(p.x)+6, py(p.y)-5, col, html.EscapeString(l))
+				}
+			}
 			fmt.Fprintf(&o, `<circle class="pt" cx="%.2f" cy="%.2f" r="4" fill="%s" data-tip="%s"/>`+"\n",
-				px(p.x), py(p.y), col, html.EscapeString(tip(s.label, p.row)))
+				px(p.x), py(p.y), col, html.EscapeString(tipOf(s.label, p.row)))
 		}
 		o.WriteString("</g>\n")
 	}

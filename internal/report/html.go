@@ -82,6 +82,20 @@ func (rep *Report) WriteHTML(w io.Writer) error {
 	for _, hw := range hws {
 		page.Cards = append(page.Cards, htmlCard{"Best " + hw, strconv.FormatFloat(best[hw], 'f', 0, 64), "tok/s per GPU"})
 	}
+	if len(rep.Agentic) > 0 {
+		page.Cards = append(page.Cards, htmlCard{"Agentic", strconv.Itoa(len(rep.Agentic)), "trace-replay runs"})
+	}
+	num := func(v *float64, scale float64, prec int) htmlCell {
+		if v == nil {
+			return htmlCell{"–", ""}
+		}
+		return cell(*v, scale, prec)
+	}
+	for _, p := range rep.Agentic {
+		page.Agentic = append(page.Agentic, htmlAgentic{AgenticPoint: p, Tput: cell(p.TputPerGPU, 1, 1), OutTput: cell(p.OutputTputPerGPU, 1, 1),
+			TTFT: num(p.MedianTTFT, 1000, 1), P90TTFT: num(p.P90TTFT, 1000, 1), ITL: num(p.MedianITL, 1000, 2), Intvty: num(p.Interactivity, 1, 1),
+			Theo: num(p.TheoreticalHit, 100, 1), Server: num(p.ServerHit, 100, 1)})
+	}
 	for _, f := range rep.Frontiers {
 		hf := htmlFrontier{Frontier: f}
 		for _, p := range f.Points {
@@ -111,6 +125,7 @@ type htmlPage struct {
 	Frontiers []htmlFrontier
 	Success   []htmlSuccess
 	Rows      []htmlRow
+	Agentic   []htmlAgentic
 	// HasReasons is set when some job failed or was cancelled.
 	HasReasons bool
 }
@@ -149,6 +164,12 @@ type htmlRow struct {
 	Key                                     string
 	Frontier                                bool
 	TTFT, TPOT, Intvty, E2EL, Tput, OutTput htmlCell
+}
+
+// htmlAgentic is an agentic run's row of the page (hit rates in percent).
+type htmlAgentic struct {
+	AgenticPoint
+	Tput, OutTput, TTFT, P90TTFT, ITL, Intvty, Theo, Server htmlCell
 }
 
 // htmlCell is a number as shown and as sorted.
@@ -251,7 +272,7 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:10px 0 3
 {{end}}<span class="hint">click to show or hide a series; hover a point for its numbers</span>
 </div>
 <div class="charts">
-{{range .Charts}}<figure id="chart-{{.Name}}">{{.SVG}}<figcaption>{{.Title}}{{if eq .Name "tput_vs_intvty"}}: solid lines join each series' Pareto-optimal configurations; dashed lines are each GPU's frontier over all its configurations.{{end}}</figcaption></figure>
+{{range .Charts}}<figure id="chart-{{.Name}}">{{.SVG}}<figcaption>{{.Title}}{{if eq .Name "tput_vs_intvty"}}: solid lines join each series' Pareto-optimal configurations; dashed lines are each GPU's frontier over all its configurations.{{end}}{{if eq .Name "agentic_tput_vs_intvty"}}: lines join each series' concurrencies; the label is the server's prefix-cache hit rate, or the trace's theoretical one (theor.) when the server reported none.{{end}}</figcaption></figure>
 {{end}}<section class="panel">
 <h2>Success rate per GPU type</h2>
 <table id="success">
@@ -274,6 +295,15 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:10px 0 3
 {{end}}{{end}}</tbody>
 </table></div>
 
+{{if .Agentic}}<h2>Agentic trace replay</h2>
+<p class="note">Throughputs in tok/s per GPU, latencies in ms, interactivity in tok/s per user; cache hit rates in percent of prompt tokens (theoretical: from the trace's shared blocks; server: what the server reported).</p>
+<div class="scroll"><table id="agentic" class="sortable">
+<thead><tr>{{if .Multi}}<th>Run</th>{{end}}<th>GPU</th><th>Framework</th><th>Precision</th>{{if .Shapes}}<th>Shape</th>{{end}}<th class="n" data-type="num">TP</th><th class="n" data-type="num">EP</th><th>KV offload</th><th class="n" data-type="num">Conc</th><th class="n" data-type="num">Tput/GPU</th><th class="n" data-type="num">Output tput/GPU</th><th class="n" data-type="num">TTFT p50</th><th class="n" data-type="num">TTFT p90</th><th class="n" data-type="num">ITL</th><th class="n" data-type="num">Interactivity</th><th class="n" data-type="num">Hit theor. %</th><th class="n" data-type="num">Hit server %</th></tr></thead>
+<tbody>
+{{range .Agentic}}<tr>{{if $.Multi}}<td>{{.Run}}</td>{{end}}<td>{{.HW}}</td><td>{{.Framework}}</td><td>{{.Precision}}</td>{{if $.Shapes}}<td>{{or .Shape "-"}}</td>{{end}}<td class="n">{{.TP}}</td><td class="n">{{.EP}}</td><td>{{.Offload}}</td><td class="n">{{.Conc}}</td><td class="n" data-v="{{.Tput.Value}}">{{.Tput.Text}}</td><td class="n" data-v="{{.OutTput.Value}}">{{.OutTput.Text}}</td><td class="n" data-v="{{.TTFT.Value}}">{{.TTFT.Text}}</td><td class="n" data-v="{{.P90TTFT.Value}}">{{.P90TTFT.Text}}</td><td class="n" data-v="{{.ITL.Value}}">{{.ITL.Text}}</td><td class="n" data-v="{{.Intvty.Value}}">{{.Intvty.Text}}</td><td class="n" data-v="{{.Theo.Value}}">{{.Theo.Text}}</td><td class="n" data-v="{{.Server.Value}}">{{.Server.Text}}</td></tr>
+{{end}}</tbody>
+</table></div>
+{{end}}
 <h2>All results</h2>
 <p class="note">Click a column to sort. <span class="star">★</span> marks configurations on their GPU's Pareto frontier.</p>
 <div class="scroll"><table id="results" class="sortable">

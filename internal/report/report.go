@@ -39,8 +39,12 @@ type Report struct {
 	Rows      []*results.Row `json:"rows"`
 	Frontiers []Frontier     `json:"frontiers"`
 	Success   []Success      `json:"success"`
+	// Agentic are the agentic trace-replay runs, apart from Rows and
+	// their frontiers: their numbers compare with each other only.
+	Agentic []AgenticPoint `json:"agentic,omitempty"`
 
-	groups []*group
+	groups  []*group
+	agentic []*results.Row
 }
 
 // Frontier is the Pareto frontier of throughput per GPU against median
@@ -133,6 +137,13 @@ func Build(in Input) *Report {
 	}
 	results.SortRows(rep.Rows)
 	sort.SliceStable(rep.Rows, func(i, j int) bool { return runOrder[rep.Rows[i].RunID] < runOrder[rep.Rows[j].RunID] })
+	rep.Rows, rep.agentic = splitAgentic(rep.Rows)
+	if rep.Rows == nil {
+		rep.Rows = []*results.Row{}
+	}
+	for _, r := range rep.agentic {
+		rep.Agentic = append(rep.Agentic, agenticPoint(r, multi))
+	}
 
 	byKey := map[string]*group{}
 	for _, r := range rep.Rows {

@@ -37,8 +37,10 @@ func (rep *Report) WriteText(w io.Writer) error {
 		if multi {
 			fmt.Fprintf(w, "Run %s\n", textCell(run))
 		}
-		if len(rows) == 0 {
+		if len(rows) == 0 && len(rep.agentic) == 0 {
 			fmt.Fprintln(w, "No results: no job ended done.")
+		} else if len(rows) == 0 {
+			fmt.Fprintln(w, "No fixed-length results.")
 		} else if err := results.WriteTable(w, rows); err != nil {
 			return err
 		}
@@ -48,6 +50,9 @@ func (rep *Report) WriteText(w io.Writer) error {
 		}
 	}
 
+	if err := rep.writeAgentic(w); err != nil {
+		return err
+	}
 	fmt.Fprintln(w, "Pareto frontier: throughput per GPU against median interactivity")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	// A SHAPE column, as in the summary table, when a point is multi-node.
@@ -124,4 +129,48 @@ func (rep *Report) writeSuccess(w io.Writer) error {
 		fmt.Fprintln(w, strings.Join(lines, "\n"))
 	}
 	return nil
+}
+
+// writeAgentic prints the agentic runs' table: per GPU throughputs,
+// latencies in ms, interactivity and both cache hit rates in percent.
+func (rep *Report) writeAgentic(w io.Writer) error {
+	if len(rep.Agentic) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "Agentic trace replay")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	multi := len(rep.Runs) > 1
+	head := "GPU\tFRAMEWORK\tPRECISION\tTP\tEP\tKV OFFLOAD\tCONC\tTPUT/GPU\tOUT/GPU\tTTFT p50 ms\tTTFT p90 ms\tITL ms\tINTVTY\tHIT theor.\tHIT server"
+	if multi {
+		head = "RUN\t" + head
+	}
+	fmt.Fprintln(tw, head)
+	num := func(v *float64, scale float64, prec int) string {
+		if v == nil {
+			return "-"
+		}
+		return strconv.FormatFloat(*v*scale, 'f', prec, 64)
+	}
+	for _, p := range rep.Agentic {
+		if multi {
+			fmt.Fprintf(tw, "%s\t", textCell(p.Run))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", textCell(p.HW), textCell(p.Framework), textCell(p.Precision),
+			p.TP, p.EP, textCell(p.Offload), p.Conc, strconv.FormatFloat(p.TputPerGPU, 'f', 1, 64), strconv.FormatFloat(p.OutputTputPerGPU, 'f', 1, 64),
+			num(p.MedianTTFT, 1000, 1), num(p.P90TTFT, 1000, 1), num(p.MedianITL, 1000, 2), num(p.Interactivity, 1, 1),
+			pct(p.TheoreticalHit), pct(p.ServerHit))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+// pct is a fraction as a percentage with one decimal, "-" when absent.
+func pct(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(100**v, 'f', 1, 64) + "%"
 }

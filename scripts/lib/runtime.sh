@@ -125,7 +125,7 @@ fleet_env_names() {
 			;;
 		HF_* | HUGGING_FACE_* | HUGGINGFACE_* | TRANSFORMERS_* | TOKENIZERS_* | VLLM_* | SGLANG_* | SGL_* | TRTLLM_* | TLLM_* | \
 			NCCL_* | CUDA_* | NVIDIA_* | NVSHMEM_* | UCX_* | GLOO_* | HIP_* | ROCM_* | HSA_* | RCCL_* | AITER_* | MIOPEN_* | \
-			TORCH_* | PYTORCH_* | TRITON_* | OMP_* | PYTHONNOUSERSITE)
+			TORCH_* | PYTORCH_* | TRITON_* | OMP_* | PYTHONNOUSERSITE | PYTHONHASHSEED | LMCACHE_* | MOONCAKE_*)
 			echo "$n"
 			;;
 		DYN_* | MC_* | ETCD_ENDPOINTS | NATS_SERVER)

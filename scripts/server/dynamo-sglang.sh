@@ -13,6 +13,9 @@
 #     BOOTSTRAP_PORT; a worker spanning nodes adds --dist-init-addr
 #     WORKER_LEADER --nnodes WORKER_NODES --node-rank WORKER_RANK.
 # Extra arguments (the sweep's server_args) go last on the workers'.
+# An agentic job (AGENTIC=true, scripts/README.md "Agentic jobs") keeps
+# the prefix cache on and the context uncapped; the Dynamo launchers
+# render no KV offload: KV_OFFLOADING=dram stops them (exit 14).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib/gpu.sh
@@ -23,16 +26,24 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/lib/roles.sh"
 # shellcheck source=scripts/lib/dynamo.sh
 . "$here/lib/dynamo.sh"
+# shellcheck source=scripts/lib/agentic.sh
+. "$here/lib/agentic.sh"
 
+# Refused before the infra and router roles start anything.
+fleet_offload dynamo-sglang >/dev/null || exit
 fleet_dynamo_start dynamo-sglang
-fleet_require MODEL TP CONC MAX_MODEL_LEN
+fleet_require MODEL TP CONC
+fleet_agentic || fleet_require MAX_MODEL_LEN
 roleargs=(--model-path "$MODEL" --trust-remote-code --tp-size "$TP")
 if [ "${DP_ATTN:-false}" = true ]; then
 	roleargs+=(--dp-size "$TP" --enable-dp-attention)
 else
 	roleargs+=(--dp-size 1)
 fi
-roleargs+=(--ep-size "${EP:-1}" --context-length "$MAX_MODEL_LEN" --max-running-requests "$CONC" --disable-radix-cache)
+roleargs+=(--ep-size "${EP:-1}")
+fleet_agentic || roleargs+=(--context-length "$MAX_MODEL_LEN")
+roleargs+=(--max-running-requests "$CONC")
+fleet_agentic || roleargs+=(--disable-radix-cache)
 fleet_dynamo_mode
 case "$ROLE" in
 prefill | decode) roleargs+=(--disaggregation-transfer-backend "${KV_TRANSFER:-nixl}") ;;

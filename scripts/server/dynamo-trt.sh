@@ -12,9 +12,13 @@
 # MAX_MODEL_LEN, kv_cache_config (free_gpu_memory_fraction 0.8, no block
 # reuse); prefill and decode add cache_transceiver_config (backend by
 # KV_TRANSFER: nixl NIXL, ucx UCX, mpi MPI, empty DEFAULT;
-# max_tokens_in_buffer MAX_MODEL_LEN), prefill disable_overlap_scheduler.
+# max_tokens_in_buffer MAX_MODEL_LEN, 131072 for an agentic job),
+# prefill disable_overlap_scheduler.
 # A worker spanning nodes (one MPI job across them) is not supported.
 # Extra arguments (the sweep's server_args) go last on the workers'.
+# An agentic job (AGENTIC=true, scripts/README.md "Agentic jobs") keeps
+# the prefix cache on and the context uncapped; the Dynamo launchers
+# render no KV offload: KV_OFFLOADING=dram stops them (exit 14).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib/gpu.sh
@@ -25,9 +29,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/lib/roles.sh"
 # shellcheck source=scripts/lib/dynamo.sh
 . "$here/lib/dynamo.sh"
+# shellcheck source=scripts/lib/agentic.sh
+. "$here/lib/agentic.sh"
 
+# Refused before the infra and router roles start anything.
+fleet_offload dynamo-trt >/dev/null || exit
 fleet_dynamo_start dynamo-trt
-fleet_require MODEL TP CONC ISL MAX_MODEL_LEN
+fleet_require MODEL TP CONC
+fleet_agentic || fleet_require ISL MAX_MODEL_LEN
 if [ "$(fleet_gpu_vendor)" != nvidia ]; then
 	fleet_log "TensorRT-LLM runs on NVIDIA GPUs only"
 	exit "$FLEET_EXIT_BAD_ENV"
@@ -49,7 +58,7 @@ prefill | decode)
 	esac
 	;;
 esac
-tokens=$(((CONC + ISL + 64 + 63) / 64 * 64))
+tokens=$(((CONC + ${ISL:-0} + 64 + 63) / 64 * 64))
 [ "$tokens" -ge 8192 ] || tokens=8192
 
 engine=$(fleet_role_file trtllm-engine yaml)
@@ -60,14 +69,21 @@ engine=$(fleet_role_file trtllm-engine yaml)
 	echo "enable_attention_dp: ${DP_ATTN:-false}"
 	echo "max_batch_size: $CONC"
 	echo "max_num_tokens: $tokens"
-	echo "max_seq_len: $MAX_MODEL_LEN"
+	fleet_agentic || echo "max_seq_len: $MAX_MODEL_LEN"
 	echo "kv_cache_config:"
 	echo "  free_gpu_memory_fraction: 0.8"
-	echo "  enable_block_reuse: false"
+	if fleet_agentic; then
+		echo "  enable_block_reuse: true"
+		echo "enable_chunked_prefill: true"
+	else
+		echo "  enable_block_reuse: false"
+	fi
 	if [ -n "$transceiver" ]; then
 		echo "cache_transceiver_config:"
 		echo "  backend: $transceiver"
-		echo "  max_tokens_in_buffer: $MAX_MODEL_LEN"
+		# An agentic job has no context cap to size the buffer by: it
+		# holds a 128k-token prompt.
+		if fleet_agentic; then echo "  max_tokens_in_buffer: 131072"; else echo "  max_tokens_in_buffer: $MAX_MODEL_LEN"; fi
 	fi
 	[ "$ROLE" != prefill ] || echo "disable_overlap_scheduler: true"
 } >"$engine"

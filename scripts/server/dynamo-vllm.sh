@@ -12,6 +12,9 @@
 #   with prefill and decode's --kv-transfer-config and NIXL side channel,
 #   and a worker spanning nodes' data-parallel flags, as in vllm.sh.
 # Extra arguments (the sweep's server_args) go last on the workers'.
+# An agentic job (AGENTIC=true, scripts/README.md "Agentic jobs") keeps
+# the prefix cache on and the context uncapped; the Dynamo launchers
+# render no KV offload: KV_OFFLOADING=dram stops them (exit 14).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib/gpu.sh
@@ -22,9 +25,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/lib/roles.sh"
 # shellcheck source=scripts/lib/dynamo.sh
 . "$here/lib/dynamo.sh"
+# shellcheck source=scripts/lib/agentic.sh
+. "$here/lib/agentic.sh"
 
+# Refused before the infra and router roles start anything.
+fleet_offload dynamo-vllm >/dev/null || exit
 fleet_dynamo_start dynamo-vllm
-fleet_require MODEL TP CONC MAX_MODEL_LEN
+fleet_require MODEL TP CONC
+fleet_agentic || fleet_require MAX_MODEL_LEN
 tp=$TP dp=1
 if [ "${DP_ATTN:-false}" = true ]; then dp=$TP tp=1; fi
 kv=auto
@@ -35,7 +43,11 @@ roleargs=(--model "$MODEL")
 fleet_dynamo_mode
 roleargs+=(--tensor-parallel-size "$tp" --data-parallel-size "$dp")
 if [ "${EP:-1}" -gt 1 ] || [ "$dp" -gt 1 ]; then roleargs+=(--enable-expert-parallel); fi
-roleargs+=(--max-model-len "$MAX_MODEL_LEN" --max-num-seqs "$CONC" --kv-cache-dtype "$kv" --no-enable-prefix-caching)
+if fleet_agentic; then
+	roleargs+=(--max-num-seqs "$CONC" --kv-cache-dtype "$kv" --enable-prefix-caching)
+else
+	roleargs+=(--max-model-len "$MAX_MODEL_LEN" --max-num-seqs "$CONC" --kv-cache-dtype "$kv" --no-enable-prefix-caching)
+fi
 case "$ROLE" in
 prefill | decode) fleet_vllm_kv_args ;;
 esac

@@ -20,6 +20,14 @@
 #     flashinfer_trtllm;
 #   AMD: SGLANG_USE_AITER=1, ROCM_QUICK_REDUCE_QUANTIZATION=INT4,
 #     --num-continuous-decode-steps 4, HSA_NO_SCRATCH_RECLAIM (lib/rocm.sh).
+#   an agentic job (AGENTIC=true, scripts/README.md "Agentic jobs"): the
+#     radix cache on (no --disable-radix-cache) and no --context-length
+#     (native context); with KV_OFFLOADING=dram and KV_OFFLOAD_BACKEND
+#     hicache, --enable-hierarchical-cache --hicache-size
+#     TOTAL_CPU_DRAM_GB/TP (GB per rank, one host pool)
+#     --page-size 64 --hicache-io-backend kernel --hicache-mem-layout
+#     page_first --hicache-write-policy write_through; other backends stop
+#     the launcher (exit 14).
 #
 # With ROLE set (a process of a multi-node job, scripts/README.md
 # "Multi-node jobs"), on HOST:PORT:
@@ -46,6 +54,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/lib/rocm.sh"
 # shellcheck source=scripts/lib/roles.sh
 . "$here/lib/roles.sh"
+# shellcheck source=scripts/lib/agentic.sh
+. "$here/lib/agentic.sh"
 
 host=127.0.0.1
 if [ -n "${ROLE:-}" ]; then
@@ -85,7 +95,9 @@ if [ "${ROLE:-}" = router ]; then
 	exit
 fi
 
-fleet_require MODEL TP CONC MAX_MODEL_LEN PORT
+fleet_require MODEL TP CONC PORT
+fleet_agentic || fleet_require MAX_MODEL_LEN
+offload=$(fleet_offload sglang hicache) || exit
 vendor=$(fleet_gpu_vendor)
 arch=$(fleet_gpu_arch)
 family=$(fleet_model_family)
@@ -111,16 +123,23 @@ if [ "$vendor" = amd ] && [ "${ISL:-}" = 8192 ] && [ "${OSL:-}" = 1024 ] && [ "$
 	prefill=32768
 fi
 running=$((CONC > dp ? CONC : dp))
-args+=(--context-length "$MAX_MODEL_LEN"
-	--mem-fraction-static "$mem"
+fleet_agentic || args+=(--context-length "$MAX_MODEL_LEN")
+args+=(--mem-fraction-static "$mem"
 	--cuda-graph-max-bs "$CONC"
 	--max-running-requests "$running"
 	--chunked-prefill-size "$prefill"
 	--max-prefill-tokens "$prefill")
 # Decode keeps the prefix cache off unless the server args turn on
-# SGLang's decode-side cache.
-if [ "${ROLE:-}" != decode ] || [[ " $* " != *" --disaggregation-decode-enable-radix-cache "* ]]; then
+# SGLang's decode-side cache; an agentic job's prefixes are what it
+# measures.
+if fleet_agentic; then
+	:
+elif [ "${ROLE:-}" != decode ] || [[ " $* " != *" --disaggregation-decode-enable-radix-cache "* ]]; then
 	args+=(--disable-radix-cache)
+fi
+if [ "$offload" = hicache ]; then
+	args+=(--enable-hierarchical-cache --hicache-size "$(fleet_offload_gb_per "$TP")" --page-size 64
+		--hicache-io-backend kernel --hicache-mem-layout page_first --hicache-write-policy write_through)
 fi
 args+=(--stream-interval 10)
 [ "$family" = deepseek ] && args+=(--attention-backend "$backend")

@@ -14,19 +14,57 @@
 #                    per entry of PREFILL_/DECODE_/AGG_ENDPOINTS, --policy
 #                    ROUTER_POLICY (round_robin when empty)
 # The simulator needs no infra process: ROLE=infra is an error.
+#
+# An agentic job (AGENTIC=true, scripts/README.md "Agentic jobs") gets the
+# simulator's KV cache: --max-model-len 1048576 (no cap short of the
+# 1M-context models), --kv-cache-tokens SIM_KV_CACHE_TOKENS (1048576),
+# and with KV_OFFLOADING=dram a CPU tier of --kv-cpu-cache-tokens
+# TOTAL_CPU_DRAM_GB x 10^9 / bytes per token, the bytes being the server
+# args' --kv-bytes-per-token or 327680 (Llama-70B's bf16 KV). The
+# simulator models one generic CPU tier: every KV_OFFLOAD_BACKEND maps
+# to it. Server args go last and override any of these.
 set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib/runtime.sh
+. "$here/lib/runtime.sh"
+# shellcheck source=scripts/lib/agentic.sh
+. "$here/lib/agentic.sh"
+
+# kvargs: the agentic KV flags, from the environment and the server args.
+kvargs=()
+if fleet_agentic; then
+	offload=$(fleet_offload sim hicache vllm-simple vllm-native lmcache mooncake native) || exit
+	kvargs+=(--kv-cache-tokens "${SIM_KV_CACHE_TOKENS:-1048576}")
+	if [ -n "$offload" ]; then
+		bpt=327680 prev=""
+		for a in "$@"; do
+			case "$a" in
+			--kv-bytes-per-token=*) bpt=${a#*=} ;;
+			*) [ "$prev" != --kv-bytes-per-token ] || bpt=$a ;;
+			esac
+			prev=$a
+		done
+		if ! [[ "$bpt" =~ ^[1-9][0-9]*$ ]]; then
+			fleet_log "--kv-bytes-per-token $bpt in the server args is not a positive whole number"
+			exit "$FLEET_EXIT_BAD_ENV"
+		fi
+		kvargs+=(--kv-cpu-cache-tokens $((TOTAL_CPU_DRAM_GB * 1000000000 / bpt)))
+	fi
+fi
+ctx=${MAX_MODEL_LEN:-}
+if fleet_agentic; then ctx=1048576; fi
+
 if [ -z "${ROLE:-}" ]; then
+	fleet_require PORT MODEL
+	[ -n "$ctx" ] || fleet_require MAX_MODEL_LEN
 	exec "$FLEET_BIN" sim \
 		--host 127.0.0.1 \
 		--port "$PORT" \
 		--model "$MODEL" \
-		--max-model-len "$MAX_MODEL_LEN" \
-		"$@"
+		--max-model-len "$ctx" \
+		"${kvargs[@]}" "$@"
 fi
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=scripts/lib/runtime.sh
-. "$here/lib/runtime.sh"
 # shellcheck source=scripts/lib/roles.sh
 . "$here/lib/roles.sh"
 
@@ -43,8 +81,9 @@ router)
 	exec "$FLEET_BIN" "${args[@]}"
 	;;
 *)
-	fleet_require MODEL MAX_MODEL_LEN
-	args+=(--model "$MODEL" --max-model-len "$MAX_MODEL_LEN")
+	fleet_require MODEL
+	[ -n "$ctx" ] || fleet_require MAX_MODEL_LEN
+	args+=(--model "$MODEL" --max-model-len "$ctx" "${kvargs[@]}")
 	if [ "$ROLE" != agg ]; then
 		fleet_require BOOTSTRAP_PORT
 		args+=(--bootstrap-port "$BOOTSTRAP_PORT")

@@ -29,6 +29,13 @@
 #       DeepSeek fp8: CUTLASS.
 #       gpt-oss: TRTLLM on Blackwell, TRITON on Hopper (TRTLLM's MoE
 #         kernels are Blackwell-only).
+# An agentic job (AGENTIC=true, scripts/README.md "Agentic jobs"): no
+# --max_seq_len (native context), --max_num_tokens 8192 with
+# enable_chunked_prefill (ISL and OSL are not set), and kv_cache_config
+# with enable_block_reuse true, tokens_per_block 128 and, with
+# KV_OFFLOADING=dram and KV_OFFLOAD_BACKEND native, host_cache_size
+# TOTAL_CPU_DRAM_GB/(TP*PP) GB in bytes (each rank's); other backends
+# stop the launcher (exit 14).
 # Inside a Slurm job the server runs under `mpirun -n 1` as InferenceMAX
 # does: MPI would otherwise take the Slurm step for its own world.
 #
@@ -38,7 +45,8 @@
 #   prefill (a context server), decode (a generation server): the options
 #     above plus cache_transceiver_config (backend by KV_TRANSFER: nixl
 #     NIXL, ucx UCX, mpi MPI, empty DEFAULT; max_tokens_in_buffer
-#     MAX_MODEL_LEN); context servers disable the overlap scheduler;
+#     MAX_MODEL_LEN, 131072 for an agentic job); context servers disable
+#     the overlap scheduler;
 #   agg  the options above;
 #   router  `trtllm-serve disaggregated -c trtllm-disagg-<ROLE_NAME>.yaml`
 #     with the context and generation servers' urls from
@@ -54,6 +62,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/lib/runtime.sh"
 # shellcheck source=scripts/lib/roles.sh
 . "$here/lib/roles.sh"
+# shellcheck source=scripts/lib/agentic.sh
+. "$here/lib/agentic.sh"
 
 host=127.0.0.1
 if [ -n "${ROLE:-}" ]; then
@@ -99,7 +109,9 @@ if [ "${ROLE:-}" = router ]; then
 	exit
 fi
 
-fleet_require MODEL TP CONC ISL OSL MAX_MODEL_LEN PORT
+fleet_require MODEL TP CONC PORT
+fleet_agentic || fleet_require ISL OSL MAX_MODEL_LEN
+offload=$(fleet_offload trt native) || exit
 vendor=$(fleet_gpu_vendor)
 if [ "$vendor" != nvidia ]; then
 	fleet_log "TensorRT-LLM runs on NVIDIA GPUs only; this machine has $vendor GPUs"
@@ -107,7 +119,7 @@ if [ "$vendor" != nvidia ]; then
 fi
 arch=$(fleet_gpu_arch)
 family=$(fleet_model_family)
-seq="${ISL}x${OSL}"
+seq="${ISL:-0}x${OSL:-0}"
 dp_attn=${DP_ATTN:-false}
 
 kv=fp8 mem=0.9 stream=10 moe=""
@@ -129,6 +141,8 @@ gptoss)
 esac
 if [ "$family" = gptoss ]; then
 	tokens=20000
+elif fleet_agentic; then
+	tokens=8192
 else
 	tokens=$(((CONC + ISL + 64 + 63) / 64 * 64))
 	[ "$tokens" -lt 8192 ] && tokens=8192
@@ -168,8 +182,16 @@ extra=$(fleet_role_file trtllm-extra yaml)
 	echo "kv_cache_config:"
 	echo "  dtype: $kv"
 	echo "  free_gpu_memory_fraction: $mem"
-	echo "  enable_block_reuse: false"
+	if fleet_agentic; then
+		echo "  enable_block_reuse: true"
+		echo "  tokens_per_block: 128"
+		[ "$offload" != native ] || echo "  host_cache_size: $(fleet_offload_bytes_per $((TP * ${PP:-1})))"
+	else
+		echo "  enable_block_reuse: false"
+	fi
 	echo "stream_interval: $stream"
+	# Prompts of 10^4 to 10^6 tokens go in chunks of max_num_tokens.
+	! fleet_agentic || echo "enable_chunked_prefill: true"
 	if [ -n "$moe" ]; then
 		echo "moe_config:"
 		echo "  backend: $moe"
@@ -181,7 +203,9 @@ extra=$(fleet_role_file trtllm-extra yaml)
 	if [ -n "$transceiver" ]; then
 		echo "cache_transceiver_config:"
 		echo "  backend: $transceiver"
-		echo "  max_tokens_in_buffer: $MAX_MODEL_LEN"
+		# An agentic job has no context cap to size the buffer by: it
+		# holds a 128k-token prompt.
+		if fleet_agentic; then echo "  max_tokens_in_buffer: 131072"; else echo "  max_tokens_in_buffer: $MAX_MODEL_LEN"; fi
 	fi
 	# A context server hands each request over after its first token:
 	# overlapping the next step's scheduling would only delay that.
@@ -195,9 +219,9 @@ cat "$extra" >&2
 opt=--extra_llm_api_options
 [ -z "${ROLE:-}" ] || opt=--config
 cmd=(trtllm-serve "$MODEL" --host "$host" --port "$PORT" --backend pytorch --trust_remote_code
-	--tp_size "$TP" --ep_size "${EP:-1}" --pp_size "${PP:-1}"
-	--max_seq_len "$MAX_MODEL_LEN" --max_batch_size "$CONC" --max_num_tokens "$tokens"
-	"$opt" "$extra")
+	--tp_size "$TP" --ep_size "${EP:-1}" --pp_size "${PP:-1}")
+fleet_agentic || cmd+=(--max_seq_len "$MAX_MODEL_LEN")
+cmd+=(--max_batch_size "$CONC" --max_num_tokens "$tokens" "$opt" "$extra")
 if [ -n "${SLURM_JOB_ID:-}" ]; then
 	cmd=(mpirun -n 1 --oversubscribe --allow-run-as-root "${cmd[@]}")
 fi

@@ -17,6 +17,28 @@
 #     sinks need a bf16 cache), auto otherwise;
 #   async-scheduling, no-enable-prefix-caching (random prompts share
 #     nothing; caching would only cost memory);
+#   an agentic job (AGENTIC=true, scripts/README.md "Agentic jobs"):
+#     enable-prefix-caching and no max-model-len (native context), and by
+#     KV_OFFLOAD_BACKEND when KV_OFFLOADING=dram:
+#       vllm-simple  kv-transfer-config SimpleCPUOffloadConnector, kv_both,
+#         cpu_bytes_to_use_per_rank TOTAL_CPU_DRAM_GB/(TP*PP) GB in bytes,
+#         lazy_offload false; PYTHONHASHSEED=0 so that ranks hash alike;
+#       vllm-native  kv-offloading-backend native, kv-offloading-size
+#         TOTAL_CPU_DRAM_GB (vLLM splits it among its ranks);
+#         VLLM_USE_SIMPLE_KV_OFFLOAD unset;
+#       lmcache  kv-transfer-config LMCacheConnectorV1, kv_both, with
+#         LMCACHE_LOCAL_CPU=True, LMCACHE_CHUNK_SIZE=256 and
+#         LMCACHE_MAX_LOCAL_CPU_SIZE its share per rank in GB (in-process
+#         LMCache: no separate lmcache server);
+#       mooncake  kv-transfer-config MooncakeStoreConnector, kv_both,
+#         load_async, with MOONCAKE_CONFIG_PATH=mooncake-config.json in the
+#         work dir (embedded mode, P2PHANDSHAKE metadata, the master at
+#         MOONCAKE_MASTER, which must be running: fleet does not start
+#         mooncake_master; global_segment_size the share per rank, local
+#         buffer 4 GB, protocol MOONCAKE_PROTOCOL or tcp, device
+#         MOONCAKE_DEVICE or none);
+#     other backends stop the launcher (exit 14), as does offload on a
+#     prefill or decode worker (its connector is the PD one).
 #   gpt-oss: cudagraph mode PIECEWISE with cuda-graph-sizes 2048 on NVIDIA,
 #     FULL_AND_PIECEWISE with block size 64 on AMD.
 # AMD environment (each kept when the sweep or node sets it):
@@ -53,6 +75,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/lib/rocm.sh"
 # shellcheck source=scripts/lib/roles.sh
 . "$here/lib/roles.sh"
+# shellcheck source=scripts/lib/agentic.sh
+. "$here/lib/agentic.sh"
 
 host=127.0.0.1
 if [ -n "${ROLE:-}" ]; then
@@ -82,7 +106,17 @@ if [ "${ROLE:-}" = router ]; then
 	exit
 fi
 
-fleet_require MODEL TP CONC MAX_MODEL_LEN PORT
+fleet_require MODEL TP CONC PORT
+fleet_agentic || fleet_require MAX_MODEL_LEN
+offload=$(fleet_offload vllm vllm-simple vllm-native lmcache mooncake) || exit
+case "${ROLE:-}" in
+prefill | decode)
+	if [ -n "$offload" ]; then
+		fleet_log "KV offload ($offload) on a vLLM $ROLE worker would need its PD connector and the offload one together, which fleet does not render: offload on aggregated workers only"
+		exit "$FLEET_EXIT_BAD_ENV"
+	fi
+	;;
+esac
 vendor=$(fleet_gpu_vendor)
 family=$(fleet_model_family)
 
@@ -114,19 +148,67 @@ if [ "$vendor" = amd ]; then
 	esac
 fi
 
+# The offload tier's settings, per rank where the backend wants that.
+ranks=$((TP * ${PP:-1}))
+offload_conf=""
+case "$offload" in
+vllm-simple)
+	export PYTHONHASHSEED=0
+	offload_conf='{"kv_connector":"SimpleCPUOffloadConnector","kv_role":"kv_both","kv_connector_extra_config":{"cpu_bytes_to_use_per_rank":'$(fleet_offload_bytes_per "$ranks")',"lazy_offload":false}}'
+	;;
+vllm-native) unset VLLM_USE_SIMPLE_KV_OFFLOAD ;;
+lmcache)
+	export LMCACHE_LOCAL_CPU=True LMCACHE_CHUNK_SIZE=256
+	LMCACHE_MAX_LOCAL_CPU_SIZE=$(fleet_offload_gb_per "$ranks")
+	export LMCACHE_MAX_LOCAL_CPU_SIZE
+	offload_conf='{"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"}'
+	;;
+mooncake)
+	if [ -z "${MOONCAKE_MASTER:-}" ]; then
+		fleet_log "mooncake KV offload needs a running mooncake_master: set MOONCAKE_MASTER=host:port in the config's env (fleet does not start one)"
+		exit "$FLEET_EXIT_BAD_ENV"
+	fi
+	MOONCAKE_CONFIG_PATH=$PWD/$(fleet_role_file mooncake-config json)
+	export MOONCAKE_CONFIG_PATH
+	cat >"$MOONCAKE_CONFIG_PATH" <<-EOF
+		{
+		  "local_hostname": "${NODE_ADDR:-localhost}",
+		  "metadata_server": "P2PHANDSHAKE",
+		  "master_server_address": "$MOONCAKE_MASTER",
+		  "global_segment_size": $(fleet_offload_bytes_per "$ranks"),
+		  "local_buffer_size": 4000000000,
+		  "protocol": "${MOONCAKE_PROTOCOL:-tcp}",
+		  "device_name": "${MOONCAKE_DEVICE:-}"
+		}
+	EOF
+	fleet_log "Mooncake config $MOONCAKE_CONFIG_PATH:"
+	cat "$MOONCAKE_CONFIG_PATH" >&2
+	offload_conf='{"kv_connector":"MooncakeStoreConnector","kv_role":"kv_both","kv_connector_extra_config":{"load_async":true}}'
+	;;
+esac
+
 config=$(fleet_role_file vllm-config yaml)
 {
 	echo "# vLLM settings of job ${FLEET_JOB_ID:-?}, written by scripts/server/vllm.sh"
 	echo "tensor-parallel-size: $tp"
 	echo "data-parallel-size: $dp"
 	if [ "$ep" -gt 1 ] || [ "$dp" -gt 1 ]; then echo "enable-expert-parallel: true"; fi
-	echo "max-model-len: $MAX_MODEL_LEN"
+	fleet_agentic || echo "max-model-len: $MAX_MODEL_LEN"
 	echo "max-num-seqs: $CONC"
 	echo "max-num-batched-tokens: $batched"
 	echo "gpu-memory-utilization: $mem"
 	echo "kv-cache-dtype: $kv"
 	echo "async-scheduling: true"
-	echo "no-enable-prefix-caching: true"
+	if fleet_agentic; then
+		echo "enable-prefix-caching: true"
+	else
+		echo "no-enable-prefix-caching: true"
+	fi
+	[ -z "$offload_conf" ] || echo "kv-transfer-config: '$offload_conf'"
+	if [ "$offload" = vllm-native ]; then
+		echo "kv-offloading-backend: native"
+		echo "kv-offloading-size: $TOTAL_CPU_DRAM_GB"
+	fi
 	if [ "$family" = gptoss ]; then
 		if [ "$vendor" = amd ]; then
 			echo "compilation-config: '{\"cudagraph_mode\": \"FULL_AND_PIECEWISE\"}'"

@@ -11,159 +11,15 @@ import (
 	"github.com/fleetbench/fleet/internal/results"
 )
 
-// Agentic rows are InferenceX's aggregated agentic rows (its AgentX
-// aggregation, scenario_type "agentic-coding"): the job's columns at the
-// top level and the numbers nested under request_metrics and
-// server_metrics. results.Row keeps the nested objects as they came
-// (Row.Extra); FlattenAgentic copies what the report shows into the
-// row's own columns and metrics, so that one row reads the same whether
-// it was just parsed or came back from the store.
-
-// ScenarioAgentic is an agentic row's scenario_type.
-const ScenarioAgentic = "agentic-coding"
-
-// Metric keys FlattenAgentic sets (seconds for times, fractions for
-// rates, tokens/s/user for interactivity).
+// Keys and names of the agentic part of a report.
 const (
 	keyP90TTFT      = "p90_ttft"
 	keyITL          = "median_itl"
 	keyP90Intvty    = "p90_intvty"
-	KeyTheoHitRate  = "theoretical_cache_hit_rate"
-	KeyServerHit    = "server_cache_hit_rate"
-	keyGPUHitRate   = "gpu_cache_hit_rate"
-	keyCPUHitRate   = "cpu_cache_hit_rate"
 	ChartAgentic    = "agentic_tput_vs_intvty"
 	agenticKVNone   = "none"
 	agenticSeriesID = "a"
 )
-
-// IsAgentic says whether a row is an agentic trace-replay row.
-func IsAgentic(r *results.Row) bool {
-	var s string
-	_ = json.Unmarshal(r.Extra["scenario_type"], &s)
-	return s == ScenarioAgentic
-}
-
-// ParseAgenticRow reads one aggregated agentic row (the JSON InferenceX's
-// agentic aggregation, or fleet bench's replay, writes) into a checked
-// results.Row with its report columns filled in (FlattenAgentic).
-func ParseAgenticRow(b []byte) (*results.Row, error) {
-	var r results.Row
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("agentic row: %w", err)
-	}
-	if !IsAgentic(&r) {
-		return nil, fmt.Errorf("agentic row: scenario_type is not %q", ScenarioAgentic)
-	}
-	if _, ok := r.Extra["request_metrics"]; !ok {
-		return nil, fmt.Errorf("agentic row: no request_metrics")
-	}
-	if err := FlattenAgentic(&r); err != nil {
-		return nil, err
-	}
-	if err := r.Check(); err != nil {
-		return nil, fmt.Errorf("agentic row: %w", err)
-	}
-	return &r, nil
-}
-
-// stat is one latency distribution of request_metrics.latency.
-type stat struct {
-	Mean, P50, P90 *float64
-}
-
-type agenticMetrics struct {
-	Latency map[string]stat `json:"latency"`
-	Tokens  struct {
-		Input        *float64 `json:"input"`
-		OutputActual *float64 `json:"output_actual"`
-	} `json:"tokens"`
-	Throughput struct {
-		PerGPU struct {
-			Total  *float64 `json:"total_tput_tps"`
-			Output *float64 `json:"output_tput_tps"`
-			Input  *float64 `json:"input_tput_tps"`
-		} `json:"per_gpu"`
-	} `json:"throughput"`
-	Cache struct {
-		Theoretical *float64 `json:"theoretical_cache_hit_rate"`
-	} `json:"cache"`
-}
-
-type serverMetrics struct {
-	Cache struct {
-		Overall  *float64 `json:"overall_cache_hit_rate"`
-		GPU      *float64 `json:"gpu_cache_hit_rate"`
-		CPU      *float64 `json:"cpu_cache_hit_rate"`
-		Frontend *float64 `json:"frontend_cache_hit_rate"`
-	} `json:"cache"`
-}
-
-// FlattenAgentic fills an agentic row's throughputs per GPU from
-// request_metrics.throughput.per_gpu, and its metrics: median_ttft,
-// p90_ttft, median_itl, median_tpot, median_e2el, median_intvty and
-// p90_intvty (request_metrics.latency, seconds), the theoretical cache
-// hit rate (request_metrics.cache) and the server's (server_metrics.cache:
-// overall, else GPU, else the frontend's), with the GPU and CPU tiers'.
-// Completed and Failed come from num_requests_successful and _total.
-// What the nested objects lack is left as it is, so flattening a row
-// twice, or one the store gave back, changes nothing.
-func FlattenAgentic(r *results.Row) error {
-	if r.Metrics == nil {
-		r.Metrics = map[string]float64{}
-	}
-	if raw, ok := r.Extra["request_metrics"]; ok && string(raw) != "null" {
-		var m agenticMetrics
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return fmt.Errorf("agentic row: request_metrics: %w", err)
-		}
-		set := func(dst *float64, v *float64) {
-			if v != nil {
-				*dst = *v
-			}
-		}
-		set(&r.TputPerGPU, m.Throughput.PerGPU.Total)
-		set(&r.OutputTputPerGPU, m.Throughput.PerGPU.Output)
-		set(&r.InputTputPerGPU, m.Throughput.PerGPU.Input)
-		put := func(k string, v *float64) {
-			if v != nil {
-				r.Metrics[k] = *v
-			}
-		}
-		for name, s := range map[string]string{"ttft": "ttft", "itl": "itl", "tpot": "tpot", "e2el": "e2el", "intvty": "intvty"} {
-			st := m.Latency[s]
-			put("median_"+name, st.P50)
-			put("mean_"+name, st.Mean)
-			put("p90_"+name, st.P90)
-		}
-		put(KeyTheoHitRate, m.Cache.Theoretical)
-	}
-	if raw, ok := r.Extra["server_metrics"]; ok && string(raw) != "null" {
-		var s serverMetrics
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return fmt.Errorf("agentic row: server_metrics: %w", err)
-		}
-		for _, v := range []*float64{s.Cache.Overall, s.Cache.GPU, s.Cache.Frontend} {
-			if v != nil {
-				r.Metrics[KeyServerHit] = *v
-				break
-			}
-		}
-		if v := s.Cache.GPU; v != nil {
-			r.Metrics[keyGPUHitRate] = *v
-		}
-		if v := s.Cache.CPU; v != nil {
-			r.Metrics[keyCPUHitRate] = *v
-		}
-	}
-	if done, total := int(r.Metrics["num_requests_successful"]), int(r.Metrics["num_requests_total"]); done > 0 || total > 0 {
-		r.Completed = done
-		if total > done {
-			r.Failed = total - done
-		}
-	}
-	return nil
-}
 
 // AgenticOffload is a row's KV offload as a label: "none", or
 // "dram/<backend>" (with the DRAM it had, "dram/hicache 1199 GB").
@@ -223,8 +79,8 @@ func agenticPoint(r *results.Row, multi bool) AgenticPoint {
 	p := AgenticPoint{JobID: r.JobID, HW: r.HW, Framework: r.Framework, Precision: r.Precision, TP: r.TP, EP: r.EP,
 		DPAttention: r.DPAttention, Shape: r.Shape(), Offload: AgenticOffload(r), Conc: r.Conc, TputPerGPU: r.TputPerGPU,
 		OutputTputPerGPU: r.OutputTputPerGPU, MedianTTFT: metricPtr(r, keyTTFT), P90TTFT: metricPtr(r, keyP90TTFT),
-		MedianITL: metricPtr(r, keyITL), Interactivity: metricPtr(r, keyIntvty), TheoreticalHit: metricPtr(r, KeyTheoHitRate),
-		ServerHit: metricPtr(r, KeyServerHit)}
+		MedianITL: metricPtr(r, keyITL), Interactivity: metricPtr(r, keyIntvty), TheoreticalHit: metricPtr(r, results.KeyTheoHitRate),
+		ServerHit: metricPtr(r, results.KeyServerHit)}
 	if multi {
 		p.Run = r.RunID
 	}
@@ -236,7 +92,7 @@ func agenticPoint(r *results.Row, multi bool) AgenticPoint {
 // other only, never with fixed-length runs' frontiers.
 func splitAgentic(rows []*results.Row) (fixed, agentic []*results.Row) {
 	for _, r := range rows {
-		if !IsAgentic(r) {
+		if !results.IsAgentic(r) {
 			fixed = append(fixed, r)
 			continue
 		}
@@ -246,7 +102,7 @@ func splitAgentic(rows []*results.Row) (fixed, agentic []*results.Row) {
 			c.Metrics[k] = v
 		}
 		// A row whose nested metrics do not decode keeps what it has.
-		_ = FlattenAgentic(&c)
+		_ = results.FlattenAgentic(&c)
 		agentic = append(agentic, &c)
 	}
 	return fixed, agentic
@@ -282,10 +138,10 @@ func agenticLabel(r *results.Row, multi bool) string {
 // hitRate is the cache hit rate shown beside an agentic point: the
 // server's when it reported one, else the trace's theoretical one.
 func hitRate(r *results.Row) (float64, string) {
-	if v, ok := r.Metrics[KeyServerHit]; ok && finiteF(v) {
+	if v, ok := r.Metrics[results.KeyServerHit]; ok && finiteF(v) {
 		return v, "server"
 	}
-	if v, ok := r.Metrics[KeyTheoHitRate]; ok && finiteF(v) {
+	if v, ok := r.Metrics[results.KeyTheoHitRate]; ok && finiteF(v) {
 		return v, "theoretical"
 	}
 	return math.NaN(), ""
@@ -316,7 +172,7 @@ func agenticTip(label string, r *results.Row) string {
 	return fmt.Sprintf("%s\ntp%d ep%d · conc %d\nthroughput/GPU %s tok/s · output %s tok/s\ninteractivity %s tok/s/user\nTTFT p50 %s ms · p90 %s ms · ITL %s ms\ncache hit: server %s%% · theoretical %s%%\n%s",
 		label, r.TP, r.EP, r.Conc, f(r.TputPerGPU, 1, 1), f(r.OutputTputPerGPU, 1, 1), f(metric(r, keyIntvty), 1, 1),
 		f(metric(r, keyTTFT), 1000, 1), f(metric(r, keyP90TTFT), 1000, 1), f(metric(r, keyITL), 1000, 2),
-		f(metric(r, KeyServerHit), 100, 1), f(metric(r, KeyTheoHitRate), 100, 1), r.JobID)
+		f(metric(r, results.KeyServerHit), 100, 1), f(metric(r, results.KeyTheoHitRate), 100, 1), r.JobID)
 }
 
 // agenticChart is throughput per GPU against median interactivity for

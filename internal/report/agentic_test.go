@@ -27,7 +27,7 @@ func agenticRows(t *testing.T) []*results.Row {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := ParseAgenticRow(b)
+		r, err := results.ParseAgenticRow(b)
 		if err != nil {
 			t.Fatalf("row%d: %v", i, err)
 		}
@@ -42,19 +42,19 @@ func TestParseAgenticRow(t *testing.T) {
 	if r.TputPerGPU != 900.5 || r.OutputTputPerGPU != 40.25 || r.InputTputPerGPU != 860.25 || r.Conc != 4 || r.TP != 8 || r.Completed != 1000 || r.Failed != 4 {
 		t.Errorf("columns %+v", r)
 	}
-	want := map[string]float64{keyTTFT: 0.8, keyP90TTFT: 1.28, keyITL: 0.012, keyIntvty: 1 / 0.012, KeyTheoHitRate: 0.93, KeyServerHit: 0.91,
-		keyGPUHitRate: 0.819, keyCPUHitRate: 0.091}
+	want := map[string]float64{keyTTFT: 0.8, keyP90TTFT: 1.28, keyITL: 0.012, keyIntvty: 1 / 0.012, results.KeyTheoHitRate: 0.93, results.KeyServerHit: 0.91,
+		results.KeyGPUHitRate: 0.819, results.KeyCPUHitRate: 0.091}
 	for k, v := range want {
 		if got, ok := r.Metrics[k]; !ok || math.Abs(got-v) > 1e-9 {
 			t.Errorf("%s = %v (%t), want %v", k, got, ok, v)
 		}
 	}
-	if !IsAgentic(r) {
+	if !results.IsAgentic(r) {
 		t.Error("the parsed row is not agentic")
 	}
 	for _, bad := range []string{`{"hw":"x","conc":1,"tput_per_gpu":1}`, `{"scenario_type":"agentic-coding","hw":"x"}`,
 		`{"scenario_type":"agentic-coding","request_metrics":{"throughput":{"per_gpu":{"total_tput_tps":-5}}}}`} {
-		if _, err := ParseAgenticRow([]byte(bad)); err == nil {
+		if _, err := results.ParseAgenticRow([]byte(bad)); err == nil {
 			t.Errorf("%s parsed as an agentic row", bad)
 		}
 	}

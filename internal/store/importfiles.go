@@ -303,6 +303,18 @@ func parseResults(raw []byte, path, abs string, opts ImportOptions) ([]*candidat
 			c, err = ixClientCandidate(raw, o, stem, ixName, opts)
 		case o["total_token_throughput"] != nil:
 			c, err = clientCandidate(raw, o, stem, opts)
+		case o["request_metrics"] != nil && string(o["scenario_type"]) == `"`+results.ScenarioAgentic+`"`:
+			// InferenceX's (or fleet's) aggregated agentic row: its
+			// throughputs live under request_metrics.
+			var row *results.Row
+			var b []byte
+			if b, err = json.Marshal(o); err == nil {
+				if row, err = results.ParseAgenticRow(b); err == nil {
+					if b, err = json.Marshal(row); err == nil {
+						c, err = rowCandidate(b, stem, len(objs) > 1, opts)
+					}
+				}
+			}
 		case o["tput_per_gpu"] != nil:
 			var b []byte
 			b, err = json.Marshal(o)

@@ -449,3 +449,29 @@ func keys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// An aggregated agentic row (InferenceX's AgentX shape, throughputs under
+// request_metrics) imports with its throughput per GPU and cache hit
+// rates read out of the nested objects.
+func TestImportFilesReadsAgenticRows(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	rep, err := s.ImportFiles(ctx, []string{"testdata/agentic/agg_row0.json"}, ImportOptions{RunID: "ax"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Count(FileImported) != 1 {
+		t.Fatalf("import report: %+v", rep.Files)
+	}
+	rows, err := s.Rows(ctx, "ax")
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("rows: %v, %v", rows, err)
+	}
+	r := rows[0]
+	if r.TputPerGPU <= 0 || !results.IsAgentic(r) {
+		t.Errorf("row: tput_per_gpu %v, agentic %v", r.TputPerGPU, results.IsAgentic(r))
+	}
+	if _, ok := r.Metrics[results.KeyTheoHitRate]; !ok {
+		t.Errorf("no theoretical cache hit rate among %v", r.Metrics)
+	}
+}

@@ -91,6 +91,8 @@ type Job struct {
 
 	// Multi is set for a multi-node job: its roles laid out on nodes.
 	Multi *Multi `json:"multi,omitempty"`
+	// Agentic is set for a job whose client replays agent sessions.
+	Agentic *Agentic `json:"agentic,omitempty"`
 }
 
 // InferenceX is how a job runs an InferenceX benchmark script the way
@@ -218,6 +220,9 @@ func (j *Job) Validate() error {
 	}
 	if j.Multi != nil {
 		j.Multi.validate(bad)
+	}
+	if j.Agentic != nil {
+		j.Agentic.validate(bad)
 	}
 	return errors.Join(errs...)
 }

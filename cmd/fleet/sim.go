@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -297,7 +298,12 @@ func (a *App) runSim(ctx context.Context, cfg sim.Config, addr string, bootLn ne
 	cfg = srv.Config()
 	log := a.logger()
 	log.Info("fleet sim listening", "addr", ln.Addr().String(), "role", cfg.Role, "bootstrap", cfg.BootstrapAddr, "format", cfg.Format, "timing", cfg.Timing,
-		"model", cfg.ServedModelName, "max_model_len", cfg.MaxModelLen, "time_scale", cfg.TimeScale)
+		"model", cfg.ServedModelName, "max_model_len", cfg.MaxModelLen, "time_scale", cfg.TimeScale,
+		"prefix_caching", cfg.PrefixCaching, "kv_cache_tokens", cfg.KVCacheTokens, "kv_cpu_cache_tokens", cfg.KVCPUCacheTokens)
+	if cfg.PrefixCaching && cfg.KVCacheTokens > 0 {
+		// vLLM's wording: scripts read the KV capacity from this line.
+		fmt.Fprintf(a.Stdout, "GPU KV cache size: %s tokens\n", groupThousands(cfg.KVCacheTokens))
+	}
 
 	// Announce readiness the way vLLM (uvicorn) does, once the startup
 	// delay is over; launch scripts may wait for this line.
@@ -332,6 +338,15 @@ func (a *App) runSim(ctx context.Context, cfg sim.Config, addr string, bootLn ne
 		return withCode(ExitError, err)
 	}
 	return err
+}
+
+// groupThousands prints n with comma separators, as Python's "{:,}".
+func groupThousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func writeProfiles(cmd *cobra.Command) error {

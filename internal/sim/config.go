@@ -223,6 +223,7 @@ func DefaultConfig() Config {
 		StreamInterval:      1,
 		MeanOutputLen:       256,
 		TimeScale:           1,
+		KVBlockSize:         16,
 	}
 }
 

@@ -180,3 +180,22 @@ func TestCPUTierLoadsCostBandwidthAndLatency(t *testing.T) {
 		t.Errorf("load time counted %v, want %v", time.Duration(got), load)
 	}
 }
+
+func TestPrefillAttentionGrowsWithContext(t *testing.T) {
+	cfg := flatCosts()
+	cfg.MaxNumBatchedTokens = 1000
+	cfg.PrefillPerKContext = time.Microsecond
+	run := runEngine(t, cfg, []int{2000}, []int{1})
+	if len(run.steps) != 2 {
+		t.Fatalf("%d steps, want two prefill chunks", len(run.steps))
+	}
+	// Each chunk of 1000 tokens: 10 ms + 1 ms + 10 ms of tokens, plus
+	// 1 us per token per 1000 tokens of context before it: the second
+	// chunk attends to 1000 more tokens each, 1 ms more in all.
+	if d := run.steps[1].Duration - run.steps[0].Duration; d != time.Millisecond {
+		t.Errorf("second chunk costs %v more than the first, want 1ms of attention to the first", d)
+	}
+	if want := 21*time.Millisecond + 500500*time.Nanosecond; run.steps[0].Duration != want {
+		t.Errorf("first chunk %v, want %v", run.steps[0].Duration, want)
+	}
+}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -235,5 +236,72 @@ func TestPrefixCacheOffloadsToTheCPUTier(t *testing.T) {
 	d.release(fill(t, d, seqKeys(2, 2), 8))
 	if run, _ := d.lookup(x); len(run) != 0 {
 		t.Errorf("without a CPU tier %d blocks of x survive eviction", len(run))
+	}
+}
+
+// checkCache verifies the cache's bookkeeping against its blocks and the
+// allocations alive.
+func checkCache(t *testing.T, c *prefixCache, live []*kvAlloc) {
+	t.Helper()
+	gpu, cpu, private := 0, 0, 0
+	refs := map[*kvBlock]int{}
+	for _, a := range live {
+		private += a.private
+		for _, b := range a.pinned {
+			refs[b]++
+		}
+	}
+	for k, b := range c.blocks {
+		if b.key != k || (!b.gpu && !b.cpu) {
+			t.Fatalf("block %x filed under %x, gpu %v cpu %v", b.key, k, b.gpu, b.cpu)
+		}
+		if b.gpu {
+			gpu++
+		}
+		if b.cpu {
+			cpu++
+		}
+		if b.refs != refs[b] {
+			t.Fatalf("block %x has %d refs, %d allocations use it", k, b.refs, refs[b])
+		}
+		if (b.refs == 0 && b.gpu) != (b.gpuElem != nil) {
+			t.Fatalf("block %x: refs %d gpu %v, but in the free list: %v", k, b.refs, b.gpu, b.gpuElem != nil)
+		}
+	}
+	if c.gpuUsed != gpu+private {
+		t.Fatalf("gpu used %d, but %d cached + %d private blocks", c.gpuUsed, gpu, private)
+	}
+	if c.gpuCap > 0 && c.gpuUsed > c.gpuCap {
+		t.Fatalf("gpu used %d over capacity %d", c.gpuUsed, c.gpuCap)
+	}
+	if c.cpuUsed != cpu || c.cpuUsed != c.cpuLRU.Len() || (c.cpuCap > 0 && cpu > c.cpuCap) {
+		t.Fatalf("cpu used %d, %d blocks on the CPU, LRU of %d, capacity %d", c.cpuUsed, cpu, c.cpuLRU.Len(), c.cpuCap)
+	}
+}
+
+func TestPrefixCacheBookkeepingUnderRandomUse(t *testing.T) {
+	for _, caps := range [][2]int{{0, 0}, {64 * 4, 0}, {64 * 4, 128 * 4}, {20 * 4, 8 * 4}} {
+		c := newPrefixCache(4, caps[0], caps[1])
+		rng := rand.New(rand.NewPCG(1, uint64(caps[0]+caps[1])))
+		var live []*kvAlloc
+		for range 5000 {
+			if len(live) > 0 && rng.IntN(3) == 0 {
+				i := rng.IntN(len(live))
+				c.release(live[i])
+				live = append(live[:i], live[i+1:]...)
+			} else {
+				// A conversation (of 6) at some length: shared prefixes.
+				keys := seqKeys(uint64(rng.IntN(6)), 1+rng.IntN(12))
+				tokens := len(keys)*4 + rng.IntN(12)
+				usable := keys[:rng.IntN(len(keys)+1)]
+				if a, ok := c.admit(usable, tokens); ok {
+					if rng.IntN(4) > 0 { // some never finish their prompt before the release
+						c.register(a, keys)
+					}
+					live = append(live, a)
+				}
+			}
+			checkCache(t, c, live)
+		}
 	}
 }

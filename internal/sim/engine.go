@@ -80,6 +80,17 @@ func (c *realClock) SleepUntil(ctx context.Context, t time.Time) error {
 // to back so throughput stays as modelled; beyond it, it starts afresh.
 const maxLag = 50 * time.Millisecond
 
+// loadPoll bounds how long the scheduler, idle but for loads from the CPU
+// tier, sleeps before it looks for new arrivals.
+const loadPoll = time.Millisecond
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
 // engine is the continuous-batching model: one goroutine runs steps in
 // which running sequences decode a token each and new ones prefill under a
 // token budget; a step lasts as long as the cost model says.
@@ -269,9 +280,9 @@ func (e *engine) step(ctx context.Context) bool {
 	if len(e.planned) == 0 {
 		if t, ok := e.nextLoad(); ok {
 			// Only loads from the CPU tier are in flight: wait for the
-			// first to land.
+			// first to land, looking for arrivals every loadPoll.
 			e.nextStep = time.Time{}
-			_ = e.clock.SleepUntil(ctx, t)
+			_ = e.clock.SleepUntil(ctx, minTime(t, now.Add(loadPoll)))
 			return true
 		}
 		// Everything waits for KV to be freed (releaseKV wakes us).

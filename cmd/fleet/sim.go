@@ -67,7 +67,8 @@ prompt_tokens_details.cached_tokens. --kv-cache-tokens bounds the GPU KV
 (0: unlimited, or the profile's synthetic figure): a sequence holds blocks for
 its prompt and whole output while it runs, waits when they do not fit (no
 preemption), and cached blocks nobody uses are evicted least recently freed
-first. --kv-cpu-cache-tokens adds a CPU tier that evicted blocks are copied
+first (--kv-capacity-tokens, the reservation PD roles use, applies on top
+when given). --kv-cpu-cache-tokens adds a CPU tier that evicted blocks are copied
 to; a prompt found there waits for prompt tokens x --kv-bytes-per-token at
 --kv-h2d-bandwidth (one load at a time) plus --kv-load-latency, then prefills
 the rest. --prefill-per-kcontext adds the attention cost of long prompts.

@@ -136,7 +136,8 @@ type Config struct {
 	// sequences hold blocks for their prompt and whole output from
 	// admission (a sequence that does not fit waits; nothing is
 	// preempted), and cached blocks nobody uses are evicted least recently
-	// freed first. 0 means unlimited.
+	// freed first. 0 means unlimited. KVCapacityTokens, when set, applies
+	// on top: a sequence needs room in both.
 	KVCacheTokens int
 	// KVCPUCacheTokens, when positive, adds a CPU tier of that many
 	// tokens: blocks evicted from the GPU are copied there (LRU), and a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -28,6 +29,8 @@ type simFlags struct {
 	role, advertiseHost, policy, distInitAddr string
 	bootstrapPort, nnodes, nodeRank           int
 	linkGBps                                  float64
+	h2dGBps, d2hGBps                          float64
+	noPrefixCaching                           bool
 	startupTimeout                            time.Duration
 	prefill, decode, agg                      []string
 	prefillBootstrapPorts                     []string
@@ -53,6 +56,25 @@ GPU/model pair (see --list-profiles); explicit flags override them.
 String prompts count one token per 4 bytes plus a BOS token; token-id prompts
 count exactly. Without ignore_eos a request may stop early (finish_reason
 "stop") at a seeded position after min_tokens.
+
+Prefix caching (engine timing; off unless --enable-prefix-caching,
+--kv-cache-tokens or --kv-cpu-cache-tokens is given): prompts become
+pseudo-tokens (ids as they are, text 4 bytes a token after a BOS, chat
+messages through a fixed template) cut into --kv-block-size blocks keyed by a
+chain hash, as vLLM does; a prompt whose leading blocks are cached prefills
+only the rest (at least its last token), and usage carries
+prompt_tokens_details.cached_tokens. --kv-cache-tokens bounds the GPU KV
+(0: unlimited, or the profile's synthetic figure): a sequence holds blocks for
+its prompt and whole output while it runs, waits when they do not fit (no
+preemption), and cached blocks nobody uses are evicted least recently freed
+first (--kv-capacity-tokens, the reservation PD roles use, applies on top
+when given). --kv-cpu-cache-tokens adds a CPU tier that evicted blocks are copied
+to; a prompt found there waits for prompt tokens x --kv-bytes-per-token at
+--kv-h2d-bandwidth (one load at a time) plus --kv-load-latency, then prefills
+the rest. --prefill-per-kcontext adds the attention cost of long prompts.
+/metrics gives vLLM's vllm:prefix_cache_queries_total/_hits_total,
+vllm:external_prefix_cache_*, vllm:prompt_tokens_by_source_total{source},
+vllm:kv_cache_usage_perc and vllm:cpu_kv_cache_usage_perc.
 
 Disaggregated prefill/decode (PD) serving, one process per role:
   --role agg       (default) an ordinary server: prefill and decode in one engine.
@@ -130,6 +152,7 @@ func (sf *simFlags) config(flags *pflag.FlagSet, args []string) (sim.Config, err
 	set("step-per-seq", func() { cfg.StepPerSeq = sf.v.StepPerSeq })
 	set("prefill-per-token", func() { cfg.PrefillPerToken = sf.v.PrefillPerToken })
 	set("decode-per-ktoken", func() { cfg.DecodePerKToken = sf.v.DecodePerKToken })
+	set("prefill-per-kcontext", func() { cfg.PrefillPerKContext = sf.v.PrefillPerKContext })
 	set("jitter", func() { cfg.Jitter = sf.v.Jitter })
 	set("stream-interval", func() { cfg.StreamInterval = sf.v.StreamInterval })
 	set("mean-output-len", func() { cfg.MeanOutputLen = sf.v.MeanOutputLen })
@@ -151,6 +174,17 @@ func (sf *simFlags) config(flags *pflag.FlagSet, args []string) (sim.Config, err
 	set("link-latency", func() { cfg.LinkLatency = sf.v.LinkLatency })
 	set("kv-abort-timeout", func() { cfg.KVHoldTimeout = sf.v.KVHoldTimeout })
 	set("link-bandwidth", func() { cfg.LinkBandwidth = sf.linkGBps * 1e9 })
+	set("enable-prefix-caching", func() { cfg.PrefixCaching = sf.v.PrefixCaching })
+	set("kv-block-size", func() { cfg.KVBlockSize = sf.v.KVBlockSize })
+	set("block-size", func() { cfg.KVBlockSize = sf.v.KVBlockSize })
+	set("kv-cache-tokens", func() { cfg.KVCacheTokens, cfg.PrefixCaching = sf.v.KVCacheTokens, true })
+	set("kv-cpu-cache-tokens", func() { cfg.KVCPUCacheTokens, cfg.PrefixCaching = sf.v.KVCPUCacheTokens, true })
+	set("kv-h2d-bandwidth", func() { cfg.KVH2DBandwidth = sf.h2dGBps * 1e9 })
+	set("kv-d2h-bandwidth", func() { cfg.KVD2HBandwidth = sf.d2hGBps * 1e9 })
+	set("kv-load-latency", func() { cfg.KVLoadLatency = sf.v.KVLoadLatency })
+	if sf.noPrefixCaching {
+		cfg.PrefixCaching = false
+	}
 	if sf.role != "router" {
 		if cfg.Role, err = sim.ParseRole(sf.role); err != nil {
 			return cfg, usageError{fmt.Errorf("--role: %w", err)}
@@ -186,6 +220,7 @@ func (sf *simFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&sf.v.StepPerSeq, "step-per-seq", sf.v.StepPerSeq, "engine: cost of each sequence in a step")
 	f.DurationVar(&sf.v.PrefillPerToken, "prefill-per-token", sf.v.PrefillPerToken, "engine: cost of each prompt token prefilled")
 	f.DurationVar(&sf.v.DecodePerKToken, "decode-per-ktoken", sf.v.DecodePerKToken, "engine: cost per 1000 context tokens of the decoding sequences")
+	f.DurationVar(&sf.v.PrefillPerKContext, "prefill-per-kcontext", 0, "engine: extra cost of each prompt token prefilled per 1000 tokens of context before it, cached ones included (attention)")
 	f.Float64Var(&sf.v.Jitter, "jitter", sf.v.Jitter, "engine: relative standard deviation of step times (seeded)")
 	f.IntVar(&sf.v.StreamInterval, "stream-interval", sf.v.StreamInterval, "tokens per streamed chunk (first and last chunks go out at once)")
 	f.IntVar(&sf.v.MeanOutputLen, "mean-output-len", sf.v.MeanOutputLen, "mean answer length when a request does not set ignore_eos")
@@ -210,7 +245,16 @@ func (sf *simFlags) register(f *pflag.FlagSet) {
 	f.IntVar(&sf.bootstrapPort, "bootstrap-port", 0, "prefill/decode: port of the KV bootstrap endpoint (decodes pull a prefill's KV there)")
 	f.StringVar(&sf.advertiseHost, "advertise-host", "", "prefill: the host decodes reach it at, sent as remote_host (default: --host, or this machine's name when --host is a wildcard)")
 	f.IntVar(&sf.v.KVCapacityTokens, "kv-capacity-tokens", 0, "engine: tokens of KV the worker holds at once (a prefill's held KV counts; 0: unlimited)")
-	f.Int64Var(&sf.v.KVBytesPerToken, "kv-bytes-per-token", 0, "decode: KV bytes per prompt token moved from the prefill (e.g. 327680 for Llama-70B bf16)")
+	f.Int64Var(&sf.v.KVBytesPerToken, "kv-bytes-per-token", 0, "decode: KV bytes per prompt token moved from the prefill; also what CPU-tier loads move (e.g. 327680 for Llama-70B bf16)")
+	f.BoolVar(&sf.v.PrefixCaching, "enable-prefix-caching", false, "engine: cache prompt KV blocks and reuse them for prompts with the same prefix (vLLM's flag)")
+	f.BoolVar(&sf.noPrefixCaching, "no-enable-prefix-caching", false, "turn prefix caching off (vLLM's flag)")
+	f.IntVar(&sf.v.KVBlockSize, "kv-block-size", 16, "prefix caching: tokens per KV block")
+	f.IntVar(&sf.v.KVBlockSize, "block-size", 16, "prefix caching: tokens per KV block (vLLM's name for --kv-block-size)")
+	f.IntVar(&sf.v.KVCacheTokens, "kv-cache-tokens", 0, "prefix caching: GPU KV capacity in tokens, LRU-evicted (turns prefix caching on; 0: unlimited, or the profile's)")
+	f.IntVar(&sf.v.KVCPUCacheTokens, "kv-cpu-cache-tokens", 0, "prefix caching: CPU offload tier capacity in tokens; evicted blocks are copied there (turns prefix caching on)")
+	f.Float64Var(&sf.h2dGBps, "kv-h2d-bandwidth", 25, "prefix caching: CPU-to-GPU bandwidth in GB/s for loading cached blocks (one load at a time; scaled by --time-scale)")
+	f.Float64Var(&sf.d2hGBps, "kv-d2h-bandwidth", 25, "prefix caching: GPU-to-CPU bandwidth in GB/s of offload copies (counted in /metrics, overlapped with compute)")
+	f.DurationVar(&sf.v.KVLoadLatency, "kv-load-latency", 0, "prefix caching: fixed latency of each load from the CPU tier (scaled by --time-scale)")
 	f.Float64Var(&sf.linkGBps, "link-bandwidth", 50, "decode: KV link bandwidth in GB/s, shared FIFO by concurrent transfers (transfer times scale with --time-scale)")
 	f.DurationVar(&sf.v.LinkLatency, "link-latency", 0, "decode: fixed latency of each KV transfer (scaled by --time-scale)")
 	f.DurationVar(&sf.v.KVHoldTimeout, "kv-abort-timeout", 480*time.Second, "prefill: free KV no decode has released after this long")
@@ -223,7 +267,7 @@ func (sf *simFlags) register(f *pflag.FlagSet) {
 	f.IntVar(&sf.nodeRank, "node-rank", 0, "this process's rank in a multi-node worker (0: the leader, which serves HTTP)")
 	f.StringVar(&sf.distInitAddr, "dist-init-addr", "", "multi-node: the leader's HOST:PORT where followers join")
 	f.DurationVar(&sf.startupTimeout, "startup-timeout", sim.DefaultJoinTimeout, "multi-node follower: how long to keep trying to reach the leader")
-	for _, name := range []string{"tensor-parallel-size", "gpu-memory-utilization", "kv-cache-dtype", "disable-log-requests", "trust-remote-code"} {
+	for _, name := range []string{"tensor-parallel-size", "gpu-memory-utilization", "kv-cache-dtype", "disable-log-requests", "trust-remote-code", "block-size", "no-enable-prefix-caching"} {
 		_ = f.MarkHidden(name) // the flags exist: MarkHidden cannot fail
 	}
 }
@@ -255,7 +299,12 @@ func (a *App) runSim(ctx context.Context, cfg sim.Config, addr string, bootLn ne
 	cfg = srv.Config()
 	log := a.logger()
 	log.Info("fleet sim listening", "addr", ln.Addr().String(), "role", cfg.Role, "bootstrap", cfg.BootstrapAddr, "format", cfg.Format, "timing", cfg.Timing,
-		"model", cfg.ServedModelName, "max_model_len", cfg.MaxModelLen, "time_scale", cfg.TimeScale)
+		"model", cfg.ServedModelName, "max_model_len", cfg.MaxModelLen, "time_scale", cfg.TimeScale,
+		"prefix_caching", cfg.PrefixCaching, "kv_cache_tokens", cfg.KVCacheTokens, "kv_cpu_cache_tokens", cfg.KVCPUCacheTokens)
+	if cfg.PrefixCaching && cfg.KVCacheTokens > 0 {
+		// vLLM's wording: scripts read the KV capacity from this line.
+		fmt.Fprintf(a.Stdout, "GPU KV cache size: %s tokens\n", groupThousands(cfg.KVCacheTokens))
+	}
 
 	// Announce readiness the way vLLM (uvicorn) does, once the startup
 	// delay is over; launch scripts may wait for this line.
@@ -292,13 +341,22 @@ func (a *App) runSim(ctx context.Context, cfg sim.Config, addr string, bootLn ne
 	return err
 }
 
+// groupThousands prints n with comma separators, as Python's "{:,}".
+func groupThousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
 func writeProfiles(cmd *cobra.Command) error {
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTEP BASE\tPER SEQ\tPREFILL/TOK\tDECODE/1K CTX\tMAX LEN\tSTARTUP\tDESCRIPTION")
+	fmt.Fprintln(tw, "NAME\tSTEP BASE\tPER SEQ\tPREFILL/TOK\tDECODE/1K CTX\tMAX LEN\tKV CACHE\tSTARTUP\tDESCRIPTION")
 	for _, p := range sim.Profiles() {
 		c := p.Config
-		fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%v\t%d\t%v\t%s\n", p.Name, c.StepBase, c.StepPerSeq, c.PrefillPerToken,
-			c.DecodePerKToken, c.MaxModelLen, c.StartupDelay.Round(time.Second), p.Description)
+		fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%v\t%d\t%d\t%v\t%s\n", p.Name, c.StepBase, c.StepPerSeq, c.PrefillPerToken,
+			c.DecodePerKToken, c.MaxModelLen, c.KVCacheTokens, c.StartupDelay.Round(time.Second), p.Description)
 	}
 	fmt.Fprintln(tw, "\nAll profile figures are synthetic (plausible, not measured).")
 	return tw.Flush()

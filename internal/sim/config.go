@@ -95,15 +95,19 @@ type Config struct {
 	// Engine timing: the cost model of one scheduler step. A step's duration
 	// is StepBase + StepPerSeq*(sequences in the step) +
 	// PrefillPerToken*(prompt tokens prefilled in the step) +
-	// DecodePerKToken*(context tokens of the decoding sequences)/1000,
-	// times a seeded jitter factor. Zero costs are free; DefaultConfig and
-	// the profiles set plausible ones.
+	// DecodePerKToken*(context tokens of the decoding sequences)/1000 +
+	// PrefillPerKContext*(sum over the prefilled tokens of the context
+	// each attends to, cached tokens included)/1000, times a seeded jitter
+	// factor. Zero costs are free; DefaultConfig and the profiles set
+	// plausible ones (PrefillPerKContext is 0 unless set: the attention
+	// term of long prompts).
 	MaxNumSeqs          int // running sequences at most; more wait in a queue; 0 means 256
 	MaxNumBatchedTokens int // token budget per step (chunked prefill); 0 means 8192
 	StepBase            time.Duration
 	StepPerSeq          time.Duration
 	PrefillPerToken     time.Duration
 	DecodePerKToken     time.Duration
+	PrefillPerKContext  time.Duration
 	Jitter              float64 // relative standard deviation of step durations, e.g. 0.03
 
 	// StreamInterval is the number of tokens per streamed chunk (vLLM's
@@ -120,6 +124,33 @@ type Config struct {
 	TimeScale float64
 
 	Seed int64 // seeds ids, jitter, EOS positions and fault injection
+
+	// Prefix caching (engine timing only; see doc.go and kvcache.go). Off
+	// by default so that runs made before it keep their timing. When on,
+	// prompts are cut into blocks of KVBlockSize tokens; a prompt whose
+	// leading blocks are cached computes only the rest, and
+	// usage.prompt_tokens_details.cached_tokens reports the hit.
+	PrefixCaching bool
+	KVBlockSize   int // tokens per block; 0 means 16 (vLLM's default)
+	// KVCacheTokens is the GPU KV capacity of the cache in tokens: running
+	// sequences hold blocks for their prompt and whole output from
+	// admission (a sequence that does not fit waits; nothing is
+	// preempted), and cached blocks nobody uses are evicted least recently
+	// freed first. 0 means unlimited. KVCapacityTokens, when set, applies
+	// on top: a sequence needs room in both.
+	KVCacheTokens int
+	// KVCPUCacheTokens, when positive, adds a CPU tier of that many
+	// tokens: blocks evicted from the GPU are copied there (LRU), and a
+	// prompt whose next blocks are found only there loads them over a
+	// link of KVH2DBandwidth bytes per second (one load at a time) plus
+	// KVLoadLatency, moving prompt tokens x KVBytesPerToken bytes, before
+	// prefilling the rest. Copies to the CPU are assumed to overlap with
+	// compute: they cost no time, and are counted (at KVD2HBandwidth) in
+	// /metrics. Time-scaled.
+	KVCPUCacheTokens int
+	KVH2DBandwidth   float64 // 0 means 25e9 (PCIe 5 x16, about half its peak)
+	KVD2HBandwidth   float64 // 0 means 25e9
+	KVLoadLatency    time.Duration
 
 	// Disaggregated serving (see doc.go). Role "" means RoleAgg, which
 	// ignores the rest of this block except KVCapacityTokens.
@@ -193,6 +224,7 @@ func DefaultConfig() Config {
 		StreamInterval:      1,
 		MeanOutputLen:       256,
 		TimeScale:           1,
+		KVBlockSize:         16,
 	}
 }
 
@@ -249,6 +281,15 @@ func (c Config) withDefaults() (Config, error) {
 	if c.LinkBandwidth == 0 {
 		c.LinkBandwidth = 50e9
 	}
+	if c.KVBlockSize == 0 {
+		c.KVBlockSize = 16
+	}
+	if c.KVH2DBandwidth == 0 {
+		c.KVH2DBandwidth = 25e9
+	}
+	if c.KVD2HBandwidth == 0 {
+		c.KVD2HBandwidth = 25e9
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -265,6 +306,23 @@ func (c Config) withDefaults() (Config, error) {
 	positive("mean output len", c.MeanOutputLen)
 	positive("exit after", c.ExitAfter)
 	positive("kv capacity tokens", c.KVCapacityTokens)
+	positive("kv block size", c.KVBlockSize)
+	positive("kv cache tokens", c.KVCacheTokens)
+	positive("kv cpu cache tokens", c.KVCPUCacheTokens)
+	if c.PrefixCaching {
+		if c.Timing != TimingEngine {
+			errs = append(errs, errors.New("prefix caching needs engine timing (the cache lives in the engine's scheduler)"))
+		}
+		if c.KVCacheTokens > 0 && c.KVCacheTokens < c.KVBlockSize {
+			errs = append(errs, fmt.Errorf("kv cache tokens %d hold no block of %d tokens", c.KVCacheTokens, c.KVBlockSize))
+		}
+		if c.KVCPUCacheTokens > 0 && c.KVCPUCacheTokens < c.KVBlockSize {
+			errs = append(errs, fmt.Errorf("kv cpu cache tokens %d hold no block of %d tokens", c.KVCPUCacheTokens, c.KVBlockSize))
+		}
+	}
+	if c.KVH2DBandwidth < 0 || c.KVD2HBandwidth < 0 {
+		errs = append(errs, fmt.Errorf("kv offload bandwidths must be positive, got %v and %v", c.KVH2DBandwidth, c.KVD2HBandwidth))
+	}
 	if c.KVBytesPerToken < 0 {
 		errs = append(errs, fmt.Errorf("kv bytes per token must not be negative, got %d", c.KVBytesPerToken))
 	}
@@ -283,6 +341,7 @@ func (c Config) withDefaults() (Config, error) {
 	}{
 		{"ttft", c.TTFT}, {"itl", c.ITL}, {"step base", c.StepBase}, {"step per seq", c.StepPerSeq},
 		{"prefill per token", c.PrefillPerToken}, {"decode per 1k tokens", c.DecodePerKToken},
+		{"prefill per 1k context", c.PrefillPerKContext}, {"kv load latency", c.KVLoadLatency},
 		{"startup delay", c.StartupDelay}, {"link latency", c.LinkLatency}, {"kv hold timeout", c.KVHoldTimeout},
 	} {
 		if d.v < 0 {

@@ -25,6 +25,12 @@
 // distributed end-of-sequence token (mean Config.MeanOutputLen) after
 // min_tokens, with finish_reason "stop" and an empty last text.
 //
+// A request whose prompt plus max_tokens (or max_completion_tokens)
+// exceeds MaxModelLen is refused 400 with the server's message (all say
+// "maximum context length" but SGLang's for a prompt that alone is too
+// long, which is SGLang's own wording); one that could never fit
+// KVCapacityTokens or KVCacheTokens is refused 400 too.
+//
 // # Timing
 //
 // TimingEngine (the default) models a continuous-batching engine: one
@@ -37,7 +43,43 @@
 // Both keep absolute deadlines, so time spent writing never accumulates,
 // and each request writes from its own handler goroutine. TimeScale
 // multiplies every modelled duration. Named profiles (Profiles) hold
-// synthetic numbers for GPU/model pairs.
+// synthetic numbers for GPU/model pairs. The decode term grows with the
+// context of every decoding sequence (DecodePerKToken); PrefillPerKContext
+// adds the attention cost of prefilling after a long context, cached
+// tokens included.
+//
+// # Prefix caching
+//
+// Config.PrefixCaching (off by default, so that earlier runs keep their
+// timing; engine timing only) gives the engine a block-granular KV cache
+// after vLLM's (prefix.go, kvcache.go, engine_cache.go). Prompts become
+// pseudo-tokens with exactly the counts above: token ids as they are, text
+// as a BOS then one token per 4 bytes holding those bytes, chat messages
+// through a fixed template (BOS, 4 role tokens and the content per
+// message, 3 header tokens), so a conversation resent with one more turn
+// shares every block before the old assistant header. Full blocks of
+// KVBlockSize tokens are keyed by a chain hash (parent key, block tokens),
+// so equal blocks after different prefixes never match. On admission a
+// sequence's hit is the longest leading run of its keys cached on the GPU,
+// continued on the CPU tier, never covering the last prompt token; it
+// prefills only the rest. It holds blocks for its prompt and whole output
+// until it ends (queueing, first come first served, when they do not fit
+// in KVCacheTokens: nothing is preempted); its prompt blocks are filed
+// once computed and stay cached with no user afterwards, freed tail first
+// and evicted least recently freed first. With KVCPUCacheTokens, an
+// evicted block is copied to a CPU tier (LRU; the copy costs no time), and
+// a hit found there waits for its bytes (KVBytesPerToken each) over a
+// KVH2DBandwidth link that carries one load at a time, plus KVLoadLatency,
+// before the rest of its prefill. Usage then carries
+// prompt_tokens_details {"cached_tokens": N} in every format (vLLM and
+// SGLang send it only with a server flag; the simulator sends it whenever
+// the cache is on), and /metrics counts queries and hits in tokens under
+// vLLM's names: vllm:prefix_cache_queries_total and _hits_total (GPU),
+// vllm:external_prefix_cache_* (CPU tier, only when there is one),
+// vllm:prompt_tokens_by_source_total{source=local_cache_hit|
+// external_kv_transfer|local_compute} (a decode's pulled prompt counts as
+// external), vllm:kv_cache_usage_perc (blocks running sequences hold) and
+// vllm:cpu_kv_cache_usage_perc.
 //
 // # Disaggregated prefill/decode
 //

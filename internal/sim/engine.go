@@ -23,6 +23,14 @@ type seq struct {
 	// Config.KVCapacityTokens; whoever swaps it to zero frees it.
 	kvTaken atomic.Int64
 
+	// Prefix caching (Config.PrefixCaching): keys are the chain keys of
+	// the prompt's full blocks (blockKeys), shared read-only by the
+	// choices of one prompt; kv and loadUntil are the scheduler's.
+	keys      []uint64
+	kv        *kvAlloc
+	loadUntil time.Time    // a CPU-tier load of its cached blocks ends then
+	cached    atomic.Int64 // prompt tokens found cached on admission (usage's cached_tokens)
+
 	produced atomic.Int64 // tokens generated so far, published by the scheduler
 	aborted  atomic.Bool  // the client went away: drop it
 	notify   chan struct{}
@@ -72,6 +80,17 @@ func (c *realClock) SleepUntil(ctx context.Context, t time.Time) error {
 // to back so throughput stays as modelled; beyond it, it starts afresh.
 const maxLag = 50 * time.Millisecond
 
+// loadPoll bounds how long the scheduler, idle but for loads from the CPU
+// tier, sleeps before it looks for new arrivals.
+const loadPoll = time.Millisecond
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
 // engine is the continuous-batching model: one goroutine runs steps in
 // which running sequences decode a token each and new ones prefill under a
 // token budget; a step lasts as long as the cost model says.
@@ -89,9 +108,12 @@ type engine struct {
 	planned  []planned
 	rng      *rand.Rand
 	nextStep time.Time
+	cache    *prefixCache // nil without prefix caching
+	h2dFree  time.Time    // the CPU-to-GPU link is busy until then
 
 	nRunning, nWaiting, peakBatch, peakWaiting, steps atomic.Int64
 	kvUsed                                            atomic.Int64 // tokens of KV reserved (KVCapacityTokens)
+	cs                                                cacheStats
 }
 
 type planned struct {
@@ -100,12 +122,16 @@ type planned struct {
 }
 
 func newEngine(cfg *Config, c clock) *engine {
-	return &engine{
+	e := &engine{
 		cfg:   cfg,
 		clock: c,
 		wake:  make(chan struct{}, 1),
 		rng:   rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed_57e9)),
 	}
+	if cfg.PrefixCaching {
+		e.cache = newPrefixCache(cfg.KVBlockSize, cfg.KVCacheTokens, cfg.KVCPUCacheTokens)
+	}
+	return e
 }
 
 // submit queues sequences for the scheduler.
@@ -183,18 +209,29 @@ func (e *engine) step(ctx context.Context) bool {
 	// taking what it needs (one token to decode, or the rest of its prompt)
 	// from the step's token budget; then waiting ones, in arrival order,
 	// while there is a free slot and budget left.
+	now := e.clock.Now()
+	start := e.nextStep
+	if start.IsZero() || now.Sub(start) > maxLag {
+		start = now
+	}
 	budget := e.cfg.MaxNumBatchedTokens
 	e.planned = e.planned[:0]
 	var decodes, prefillTokens, ctxTokens int
+	var prefillCtx float64 // sum over prefilled tokens of the context before each
 	for _, s := range e.running {
 		if budget == 0 {
 			break
 		}
+		if s.loadUntil.After(start) {
+			continue // its cached blocks are still coming from the CPU
+		}
+		s.loadUntil = time.Time{}
 		if rest := s.promptLen - s.computed; rest > 0 {
 			n := min(rest, budget)
 			e.planned = append(e.planned, planned{s, n})
 			budget -= n
 			prefillTokens += n
+			prefillCtx += attnWork(s.computed, n)
 			continue
 		}
 		e.planned = append(e.planned, planned{s, 0})
@@ -205,16 +242,28 @@ func (e *engine) step(ctx context.Context) bool {
 	admitted := 0
 	for admitted < len(e.waiting) && len(e.running) < e.cfg.MaxNumSeqs && budget > 0 {
 		s := e.waiting[admitted]
-		if e.cfg.KVCapacityTokens > 0 && !e.takeKV(s) {
+		if e.cfg.KVCapacityTokens > 0 && e.kvUsed.Load()+kvNeed(s) > int64(e.cfg.KVCapacityTokens) {
 			break // first come, first served: the head waits for KV
+		}
+		if e.cache == nil {
+			e.countPrompt(s, s.computed >= s.promptLen, 0, 0)
+		} else if !e.cacheAdmit(s, start) {
+			break // the same: it waits for cached blocks to be freed
+		}
+		if e.cfg.KVCapacityTokens > 0 {
+			e.takeKV(s) // fits: checked above, and only the scheduler takes
 		}
 		admitted++
 		e.running = append(e.running, s)
+		if s.loadUntil.After(start) {
+			continue
+		}
 		if rest := s.promptLen - s.computed; rest > 0 {
 			n := min(rest, budget)
 			e.planned = append(e.planned, planned{s, n})
 			budget -= n
 			prefillTokens += n
+			prefillCtx += attnWork(s.computed, n)
 			continue
 		}
 		// Its KV came from a prefill: it decodes in its first step.
@@ -229,17 +278,19 @@ func (e *engine) step(ctx context.Context) bool {
 	storeMax(&e.peakBatch, int64(len(e.running)))
 	storeMax(&e.peakWaiting, int64(len(e.waiting)))
 	if len(e.planned) == 0 {
+		if t, ok := e.nextLoad(); ok {
+			// Only loads from the CPU tier are in flight: wait for the
+			// first to land, looking for arrivals every loadPoll.
+			e.nextStep = time.Time{}
+			_ = e.clock.SleepUntil(ctx, minTime(t, now.Add(loadPoll)))
+			return true
+		}
 		// Everything waits for KV to be freed (releaseKV wakes us).
 		e.nextStep = time.Time{}
 		return false
 	}
 
-	dur := e.stepTime(len(e.planned), prefillTokens, ctxTokens)
-	now := e.clock.Now()
-	start := e.nextStep
-	if start.IsZero() || now.Sub(start) > maxLag {
-		start = now
-	}
+	dur := e.stepCost(len(e.planned), prefillTokens, ctxTokens, prefillCtx)
 	end := start.Add(dur)
 	if e.clock.SleepUntil(ctx, end) != nil {
 		return true
@@ -258,6 +309,9 @@ func (e *engine) step(ctx context.Context) bool {
 			if s.computed < s.promptLen {
 				continue
 			}
+			if s.kv != nil {
+				e.cache.register(s.kv, s.keys)
+			}
 		}
 		n := s.produced.Add(1)
 		s.signal()
@@ -270,7 +324,10 @@ func (e *engine) step(ctx context.Context) bool {
 		for _, s := range e.running {
 			if int(s.produced.Load()) < s.outLen {
 				kept = append(kept, s)
-			} else if !s.holdKV {
+				continue
+			}
+			e.cacheRelease(s)
+			if !s.holdKV {
 				e.freeKV(s)
 			}
 		}
@@ -286,12 +343,20 @@ func (e *engine) step(ctx context.Context) bool {
 	return true
 }
 
-// stepTime is the cost model: see Config.
+// stepTime is the cost model of a step without prefill attention: see
+// Config.
 func (e *engine) stepTime(seqs, prefillTokens, ctxTokens int) time.Duration {
+	return e.stepCost(seqs, prefillTokens, ctxTokens, 0)
+}
+
+// stepCost is the cost model: see Config. prefillCtx is the sum, over the
+// tokens prefilled, of the context each attends to (attnWork).
+func (e *engine) stepCost(seqs, prefillTokens, ctxTokens int, prefillCtx float64) time.Duration {
 	c := e.cfg
 	d := float64(c.StepBase) + float64(c.StepPerSeq)*float64(seqs) +
 		float64(c.PrefillPerToken)*float64(prefillTokens) +
-		float64(c.DecodePerKToken)*float64(ctxTokens)/1000
+		float64(c.DecodePerKToken)*float64(ctxTokens)/1000 +
+		float64(c.PrefillPerKContext)*prefillCtx/1000
 	if c.Jitter > 0 {
 		z := math.Max(-3, math.Min(3, e.rng.NormFloat64()))
 		d *= math.Max(0, 1+c.Jitter*z)
@@ -305,6 +370,7 @@ func (e *engine) dropAborted(seqs []*seq) []*seq {
 		if !s.aborted.Load() {
 			kept = append(kept, s)
 		} else {
+			e.cacheRelease(s)
 			e.freeKV(s)
 		}
 	}

@@ -55,6 +55,15 @@ func FuzzDecodeRequest(f *testing.F) {
 						t.Fatalf("%s: prompt of %d tokens", format, p)
 					}
 				}
+				// The prefix cache's pseudo-tokens agree with the counts.
+				if len(req.sources) != len(req.prompts) {
+					t.Fatalf("%s: %d prompt sources for %d prompts", format, len(req.sources), len(req.prompts))
+				}
+				for i := range req.sources {
+					if n := len(req.sources[i].tokens()); n != req.prompts[i] {
+						t.Fatalf("%s: prompt %d renders as %d pseudo-tokens, counts %d", format, i, n, req.prompts[i])
+					}
+				}
 				if req.chat != (ep == endpointChat) {
 					t.Fatalf("chat flag %v on endpoint %d", req.chat, ep)
 				}

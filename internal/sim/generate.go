@@ -135,7 +135,7 @@ func (g *generation) stream() error {
 	}
 	g.buf = g.buf[:0]
 	if g.req.usage {
-		g.buf = g.enc.appendUsageChunk(g.buf, usage{prompt: g.promptTotal, completion: g.outputTokens()})
+		g.buf = g.enc.appendUsageChunk(g.buf, g.usage())
 	}
 	g.buf = appendDone(g.buf)
 	return g.write(rc)
@@ -202,7 +202,7 @@ func (g *generation) respond(id, model string) error {
 		}
 		results[i] = choiceResult{index: c.index, text: string(g.appendText(nil, c, 0, c.outLen)), finish: finish, eos: c.eos}
 	}
-	body := responseBody(g.s.cfg.Format, g.req.chat, id, g.enc.created, model, results, usage{prompt: g.promptTotal, completion: g.outputTokens()}, kv)
+	body := responseBody(g.s.cfg.Format, g.req.chat, id, g.enc.created, model, results, g.usage(), kv)
 	writeJSON(g.w, http.StatusOK, body)
 	return nil
 }
@@ -214,6 +214,16 @@ func (g *generation) finished() bool {
 		}
 	}
 	return true
+}
+
+// usage is what the request's usage reports: cached_tokens sums the
+// cached prompt tokens of one choice per prompt (the others share it).
+func (g *generation) usage() usage {
+	u := usage{prompt: g.promptTotal, completion: g.outputTokens(), details: g.s.cfg.PrefixCaching}
+	for i := 0; i < len(g.choices); i += g.req.n {
+		u.cached += int(g.choices[i].cached.Load())
+	}
+	return u
 }
 
 // outputTokens is completion_tokens: every token sent, the

@@ -21,6 +21,12 @@ type ProfileInfo struct {
 // Blackwell, slower for DeepSeek-R1, prefill at tens of thousands of tokens
 // per second) so that sweeps produce curves of the right shape. None of it
 // was measured; never read results of the simulator as hardware numbers.
+//
+// kvCacheTokens, the GPU KV capacity the prefix cache gets when it is on
+// and --kv-cache-tokens is not given, is as synthetic: (HBM x 0.9 -
+// weights) / KV bytes per token, with rough weights and bytes per token
+// (Llama-70B fp8 KV: 160 KiB; DeepSeek-R1 MLA: about 34 KiB; gpt-oss-120b
+// bf16: 72 KiB), rounded.
 type profileSpec struct {
 	name, desc      string
 	maxModelLen     int
@@ -29,21 +35,22 @@ type profileSpec struct {
 	prefillPerToken time.Duration
 	decodePerKToken time.Duration
 	startup         time.Duration
+	kvCacheTokens   int
 }
 
 func profileSpecs() []profileSpec {
 	const us = time.Microsecond
 	return []profileSpec{
-		{"h100-llama70b-tp8", "Llama-3.3-70B fp8 on 8x H100, TP8 (synthetic)", 131072, 9500 * us, 120 * us, 30 * us, 20 * us, 20 * time.Second},
-		{"h200-llama70b-tp8", "Llama-3.3-70B fp8 on 8x H200, TP8 (synthetic)", 131072, 8000 * us, 100 * us, 25 * us, 16 * us, 20 * time.Second},
-		{"b200-llama70b-tp8", "Llama-3.3-70B fp8 on 8x B200, TP8 (synthetic)", 131072, 5000 * us, 60 * us, 12 * us, 9 * us, 20 * time.Second},
-		{"mi300x-llama70b-tp8", "Llama-3.3-70B fp8 on 8x MI300X, TP8 (synthetic)", 131072, 10000 * us, 120 * us, 32 * us, 20 * us, 25 * time.Second},
-		{"mi325x-llama70b-tp8", "Llama-3.3-70B fp8 on 8x MI325X, TP8 (synthetic)", 131072, 9000 * us, 105 * us, 28 * us, 17 * us, 25 * time.Second},
-		{"mi355x-llama70b-tp8", "Llama-3.3-70B fp8 on 8x MI355X, TP8 (synthetic)", 131072, 6000 * us, 70 * us, 15 * us, 11 * us, 25 * time.Second},
-		{"h200-dsr1-tp8", "DeepSeek-R1-0528 fp8 on 8x H200, TP8 (synthetic)", 163840, 18000 * us, 150 * us, 60 * us, 30 * us, 30 * time.Second},
-		{"b200-dsr1-tp8", "DeepSeek-R1-0528 fp4 on 8x B200, TP8 (synthetic)", 163840, 11000 * us, 90 * us, 30 * us, 18 * us, 30 * time.Second},
-		{"h200-gptoss-tp1", "gpt-oss-120b mxfp4 on 1x H200, TP1 (synthetic)", 131072, 5000 * us, 50 * us, 15 * us, 10 * us, 15 * time.Second},
-		{"b200-gptoss-tp1", "gpt-oss-120b mxfp4 on 1x B200, TP1 (synthetic)", 131072, 3500 * us, 35 * us, 9 * us, 7 * us, 15 * time.Second},
+		{"h100-llama70b-tp8", "Llama-3.3-70B fp8 on 8x H100, TP8 (synthetic)", 131072, 9500 * us, 120 * us, 30 * us, 20 * us, 20 * time.Second, 3_000_000},
+		{"h200-llama70b-tp8", "Llama-3.3-70B fp8 on 8x H200, TP8 (synthetic)", 131072, 8000 * us, 100 * us, 25 * us, 16 * us, 20 * time.Second, 5_700_000},
+		{"b200-llama70b-tp8", "Llama-3.3-70B fp8 on 8x B200, TP8 (synthetic)", 131072, 5000 * us, 60 * us, 12 * us, 9 * us, 20 * time.Second, 7_400_000},
+		{"mi300x-llama70b-tp8", "Llama-3.3-70B fp8 on 8x MI300X, TP8 (synthetic)", 131072, 10000 * us, 120 * us, 32 * us, 20 * us, 25 * time.Second, 8_000_000},
+		{"mi325x-llama70b-tp8", "Llama-3.3-70B fp8 on 8x MI325X, TP8 (synthetic)", 131072, 9000 * us, 105 * us, 28 * us, 17 * us, 25 * time.Second, 10_800_000},
+		{"mi355x-llama70b-tp8", "Llama-3.3-70B fp8 on 8x MI355X, TP8 (synthetic)", 131072, 6000 * us, 70 * us, 15 * us, 11 * us, 25 * time.Second, 12_200_000},
+		{"h200-dsr1-tp8", "DeepSeek-R1-0528 fp8 on 8x H200, TP8 (synthetic)", 163840, 18000 * us, 150 * us, 60 * us, 30 * us, 30 * time.Second, 9_800_000},
+		{"b200-dsr1-tp8", "DeepSeek-R1-0528 fp4 on 8x B200, TP8 (synthetic)", 163840, 11000 * us, 90 * us, 30 * us, 18 * us, 30 * time.Second, 26_000_000},
+		{"h200-gptoss-tp1", "gpt-oss-120b mxfp4 on 1x H200, TP1 (synthetic)", 131072, 5000 * us, 50 * us, 15 * us, 10 * us, 15 * time.Second, 870_000},
+		{"b200-gptoss-tp1", "gpt-oss-120b mxfp4 on 1x B200, TP1 (synthetic)", 131072, 3500 * us, 35 * us, 9 * us, 7 * us, 15 * time.Second, 1_340_000},
 	}
 }
 
@@ -55,6 +62,7 @@ func (p profileSpec) info() ProfileInfo {
 	c.PrefillPerToken = p.prefillPerToken
 	c.DecodePerKToken = p.decodePerKToken
 	c.StartupDelay = p.startup
+	c.KVCacheTokens = p.kvCacheTokens
 	return ProfileInfo{Name: p.name, Description: p.desc, Config: c}
 }
 

@@ -39,10 +39,11 @@ const (
 // simulator acts on.
 type request struct {
 	chat            bool
-	model           string // as the client named it; "" when absent
-	prompts         []int  // prompt length in tokens, one per prompt
-	n               int    // choices per prompt
-	maxTokens       int    // 0 when the client did not say
+	model           string         // as the client named it; "" when absent
+	prompts         []int          // prompt length in tokens, one per prompt
+	sources         []promptSource // what each prompt is made of (prefix caching)
+	n               int            // choices per prompt
+	maxTokens       int            // 0 when the client did not say
 	minTokens       int
 	ignoreEOS       bool
 	stream          bool
@@ -260,6 +261,7 @@ func (req *request) decodePrompt(raw json.RawMessage, invalid func(string, ...an
 			return
 		}
 		req.prompts = []int{stringTokens(s)}
+		req.sources = []promptSource{{kind: promptText, text: s}}
 		return
 	case '[':
 	default:
@@ -272,6 +274,7 @@ func (req *request) decodePrompt(raw json.RawMessage, invalid func(string, ...an
 	if err := json.Unmarshal(raw, &ids); err == nil {
 		if n := checkIDs(ids, invalid); n > 0 {
 			req.prompts = []int{n}
+			req.sources = []promptSource{{kind: promptIDs, ids: ids}}
 		}
 		return
 	}
@@ -283,6 +286,7 @@ func (req *request) decodePrompt(raw json.RawMessage, invalid func(string, ...an
 		}
 		for _, s := range strs {
 			req.prompts = append(req.prompts, stringTokens(s))
+			req.sources = append(req.sources, promptSource{kind: promptText, text: s})
 		}
 		return
 	}
@@ -298,6 +302,7 @@ func (req *request) decodePrompt(raw json.RawMessage, invalid func(string, ...an
 				return
 			}
 			req.prompts = append(req.prompts, n)
+			req.sources = append(req.sources, promptSource{kind: promptIDs, ids: ids})
 		}
 		return
 	}
@@ -336,18 +341,21 @@ func (req *request) decodeMessages(raw json.RawMessage, invalid func(string, ...
 		return
 	}
 	tokens := 1 + chatGenPromptTokens
+	rendered := make([]chatMsg, 0, len(msgs))
 	for i, m := range msgs {
 		if m.Role == "" {
 			invalid("messages.%d.role: Field required", i)
 			return
 		}
 		tokens += chatTokensPerMsg
+		rendered = append(rendered, chatMsg{role: m.Role})
 		if len(m.Content) == 0 || isNull(m.Content) {
 			continue
 		}
 		var s string
 		if err := json.Unmarshal(m.Content, &s); err == nil {
 			tokens += (len(s) + bytesPerToken - 1) / bytesPerToken
+			rendered[i].parts = []string{s}
 			continue
 		}
 		var parts []struct {
@@ -360,9 +368,11 @@ func (req *request) decodeMessages(raw json.RawMessage, invalid func(string, ...
 		}
 		for _, p := range parts {
 			tokens += (len(p.Text) + bytesPerToken - 1) / bytesPerToken
+			rendered[i].parts = append(rendered[i].parts, p.Text)
 		}
 	}
 	req.prompts = []int{tokens}
+	req.sources = []promptSource{{kind: promptChat, msgs: rendered}}
 }
 
 func isNull(raw json.RawMessage) bool {

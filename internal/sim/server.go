@@ -46,6 +46,17 @@ type Stats struct {
 	PromptTokens int64 // prompt tokens of accepted requests
 	OutputTokens int64 // tokens sent (completion_tokens of answered choices)
 
+	// Prefix caching (engine timing with Config.PrefixCaching), in tokens
+	// unless named blocks. Queries and hits count each sequence's prompt
+	// once, when the engine admits it.
+	PrefixQueries, PrefixHits          int64 // prompt tokens looked up; found on the GPU
+	ExternalQueries, ExternalHits      int64 // the same for the CPU tier (only when there is one)
+	PromptLocalHit, PromptExternal     int64 // prompt tokens by source: GPU cache hit; CPU tier or pulled from a prefill
+	PromptComputed                     int64 // prompt tokens computed
+	KVCacheBlocksUsed, KVCPUBlocksUsed int64 // GPU blocks held by running sequences; CPU blocks filled
+	KVOffloadedBlocks, KVLoadedBlocks  int64 // blocks copied GPU->CPU, CPU->GPU
+	KVLoadSeconds                      float64
+
 	// Disaggregated serving.
 	KVUsedTokens    int64 // KV reserved under KVCapacityTokens now (engine timing)
 	KVHeld          int64 // prefill: requests whose KV waits for a decode
@@ -164,6 +175,13 @@ func (s *Server) Stats() Stats {
 		st.PeakWaiting = s.eng.peakWaiting.Load()
 		st.Steps = s.eng.steps.Load()
 		st.KVUsedTokens = s.eng.kvUsed.Load()
+		cs := &s.eng.cs
+		st.PrefixQueries, st.PrefixHits = cs.queries.Load(), cs.hits.Load()
+		st.ExternalQueries, st.ExternalHits = cs.extQueries.Load(), cs.extHits.Load()
+		st.PromptLocalHit, st.PromptExternal, st.PromptComputed = cs.srcLocalHit.Load(), cs.srcExternal.Load(), cs.srcComp.Load()
+		st.KVCacheBlocksUsed, st.KVCPUBlocksUsed = cs.gpuBlocks.Load(), cs.cpuBlocks.Load()
+		st.KVOffloadedBlocks, st.KVLoadedBlocks = cs.offloaded.Load(), cs.loaded.Load()
+		st.KVLoadSeconds = float64(cs.loadNanos.Load()) / 1e9
 	}
 	st.KVHeld = int64(s.holder.count())
 	st.TransferBytes = s.link.bytes.Load()
@@ -364,13 +382,18 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	notify := make(chan struct{}, 1)
 	choices := make([]choice, 0, len(req.prompts)*req.n)
 	var promptTotal int
-	for _, p := range req.prompts {
+	caching := s.eng != nil && s.eng.cache != nil && len(req.sources) == len(req.prompts)
+	for i, p := range req.prompts {
 		promptTotal += p
+		var keys []uint64
+		if caching {
+			keys = blockKeys(req.sources[i].tokens(), s.cfg.KVBlockSize)
+		}
 		for range req.n {
 			choices = append(choices, choice{})
 			c := &choices[len(choices)-1]
 			c.index, c.offset = len(choices)-1, rng.IntN(vocabWords)
-			c.promptLen, c.outLen, c.notify = p, maxTokens, notify
+			c.promptLen, c.outLen, c.notify, c.keys = p, maxTokens, notify, keys
 			if !req.ignoreEOS {
 				// A natural answer ends at the end-of-sequence token,
 				// never before min_tokens (vLLM's rule).
@@ -393,6 +416,15 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, ep endpoint) {
 		for i := range choices {
 			if need := kvNeed(&choices[i].seq); need > int64(limit) {
 				s.refuse(w, badRequest("the request needs %d tokens of KV cache (prompt plus max_tokens), more than this worker's %d", need, limit))
+				return
+			}
+		}
+	}
+	if caching && s.eng.cache.gpuCap > 0 {
+		for i := range choices {
+			c := &choices[i]
+			if need := s.eng.cache.blocksFor(c.promptLen + c.outLen); need > s.eng.cache.gpuCap {
+				s.refuse(w, badRequest("the request needs %d tokens of KV cache (prompt plus max_tokens, in blocks of %d), more than this worker's %d", need*s.cfg.KVBlockSize, s.cfg.KVBlockSize, s.cfg.KVCacheTokens))
 				return
 			}
 		}

@@ -12,8 +12,15 @@ import (
 const eosTokenID = 128009
 
 // usage is what the final usage chunk and non-streaming bodies report.
+// details adds prompt_tokens_details {"cached_tokens": cached} where the
+// format leaves it out by default (vLLM, SGLang): the simulator sends it
+// whenever prefix caching is on, as those servers do with their flags
+// for it (vLLM's --enable-prompt-tokens-details, SGLang's
+// --enable-cache-report). TRT-LLM always sends it.
 type usage struct {
 	prompt, completion int
+	cached             int
+	details            bool
 }
 
 // encoder writes one request's bodies in one server's format. Streaming
@@ -168,11 +175,13 @@ func (e *encoder) appendUsageObject(b []byte, u usage) []byte {
 	b = strconv.AppendInt(b, int64(u.prompt+u.completion), 10)
 	b = append(b, `,"completion_tokens":`...)
 	b = strconv.AppendInt(b, int64(u.completion), 10)
-	switch e.format {
-	case FormatSGLang:
+	if u.details || e.format == FormatTRT {
+		b = append(b, `,"prompt_tokens_details":{"cached_tokens":`...)
+		b = strconv.AppendInt(b, int64(u.cached), 10)
+		b = append(b, '}')
+	}
+	if e.format == FormatSGLang {
 		b = append(b, `,"reasoning_tokens":0`...)
-	case FormatTRT:
-		b = append(b, `,"prompt_tokens_details":{"cached_tokens":0}`...)
 	}
 	return append(b, '}')
 }
@@ -244,32 +253,37 @@ func responseBody(format Format, chat bool, id string, created int64, model stri
 	if chat {
 		object = "chat.completion"
 	}
+	type cachedDetails struct {
+		Cached int `json:"cached_tokens"`
+	}
+	var details any // null unless the usage carries details
+	if u.details {
+		details = cachedDetails{u.cached}
+	}
 	usageValue := func() any {
 		switch format {
 		case FormatSGLang:
 			return struct {
-				Prompt     int  `json:"prompt_tokens"`
-				Total      int  `json:"total_tokens"`
-				Completion int  `json:"completion_tokens"`
-				Details    *int `json:"prompt_tokens_details"`
-				Reasoning  int  `json:"reasoning_tokens"`
-			}{u.prompt, u.prompt + u.completion, u.completion, nil, 0}
-		case FormatTRT:
-			return struct {
 				Prompt     int `json:"prompt_tokens"`
 				Total      int `json:"total_tokens"`
 				Completion int `json:"completion_tokens"`
-				Details    struct {
-					Cached int `json:"cached_tokens"`
-				} `json:"prompt_tokens_details"`
-			}{Prompt: u.prompt, Total: u.prompt + u.completion, Completion: u.completion}
+				Details    any `json:"prompt_tokens_details"`
+				Reasoning  int `json:"reasoning_tokens"`
+			}{u.prompt, u.prompt + u.completion, u.completion, details, 0}
+		case FormatTRT:
+			return struct {
+				Prompt     int           `json:"prompt_tokens"`
+				Total      int           `json:"total_tokens"`
+				Completion int           `json:"completion_tokens"`
+				Details    cachedDetails `json:"prompt_tokens_details"`
+			}{Prompt: u.prompt, Total: u.prompt + u.completion, Completion: u.completion, Details: cachedDetails{u.cached}}
 		}
 		return struct {
-			Prompt     int  `json:"prompt_tokens"`
-			Total      int  `json:"total_tokens"`
-			Completion int  `json:"completion_tokens"`
-			Details    *int `json:"prompt_tokens_details"`
-		}{u.prompt, u.prompt + u.completion, u.completion, nil}
+			Prompt     int `json:"prompt_tokens"`
+			Total      int `json:"total_tokens"`
+			Completion int `json:"completion_tokens"`
+			Details    any `json:"prompt_tokens_details"`
+		}{u.prompt, u.prompt + u.completion, u.completion, details}
 	}()
 	cs := make([]any, len(choices))
 	for i, c := range choices {

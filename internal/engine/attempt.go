@@ -288,6 +288,9 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 		return nil, fmt.Errorf("no result file: %w", err)
 	}
 	j := js.job
+	if j.Agentic != nil {
+		return e.aggregateAgentic(js, m, jobDir, raw)
+	}
 	if j.InferenceX != nil {
 		return e.aggregateIX(js, m, jobDir, name, raw)
 	}

@@ -68,7 +68,8 @@ type Engine struct {
 	mu      sync.Mutex
 	orphans map[string][]target.Handle
 
-	ix ixBundle
+	ix     ixBundle
+	traces traces
 }
 
 // New returns an engine over machines.

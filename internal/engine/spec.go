@@ -48,9 +48,17 @@ func (e *Engine) buildSpec(js *jobState, m *machine.Machine, bin agentbin.Binary
 		return nil, err
 	}
 	files = append(files, target.File{Path: "bin/fleet", Mode: 0o755, Source: bin.Path, Digest: bin.Digest, Shared: true})
-	// An InferenceX multi-node row runs fleet's launchers for its roles
-	// (InferenceX's own run through an orchestrator of their own).
-	if js.job.InferenceX != nil && js.job.Multi == nil {
+	if js.job.Agentic != nil {
+		section, ship, err := e.agentic(js)
+		if err != nil {
+			return nil, err
+		}
+		job.Agentic = section
+		files = append(files, ship...)
+	}
+	// An InferenceX multi-node or agentic row runs fleet's launchers and
+	// client (InferenceX runs those with tools of its own).
+	if js.job.InferenceX != nil && js.job.Multi == nil && js.job.Agentic == nil {
 		section, bundle, err := e.inferenceX(js, m)
 		if err != nil {
 			return nil, err
@@ -105,6 +113,11 @@ func (e *Engine) jobFile(js *jobState, m *machine.Machine, slot slot) *jobspec.J
 	}
 	for k, v := range j.Env {
 		env[k] = v
+	}
+	if j.Agentic != nil {
+		for k, v := range agenticEnv(j) {
+			env[k] = v
+		}
 	}
 	return &jobspec.Job{
 		RunID: e.opts.Run.ID(), JobID: j.ID, Node: m.Name,

@@ -43,25 +43,25 @@ type Stats struct {
 
 	// Duration is the last successful response's end minus the first
 	// one's start, in seconds; throughputs are over it.
-	Duration                    float64
-	InputTokens, OutputTokens   int64
-	OutputExpected              int64 // max_completion_tokens asked for
-	CachedTokens                int64 // usage.prompt_tokens_details.cached_tokens, summed
-	CachedReported              int   // requests whose usage said it
-	HitBlocks, Blocks           int64 // theoretical prefix-cache hit over successful requests
-	RequestThroughput           float64
-	InputThroughput             float64
-	OutputThroughput            float64
-	TotalThroughput             float64
-	Plays, Conversations        int // distinct session plays and conversation plays profiled
-	TurnsPerConversation        Dist
+	Duration                  float64
+	InputTokens, OutputTokens int64
+	OutputExpected            int64 // max_completion_tokens asked for
+	CachedTokens              int64 // usage.prompt_tokens_details.cached_tokens, summed
+	CachedReported            int   // requests whose usage said it
+	HitBlocks, Blocks         int64 // theoretical prefix-cache hit over successful requests
+	RequestThroughput         float64
+	InputThroughput           float64
+	OutputThroughput          float64
+	TotalThroughput           float64
+	Plays, Conversations      int // distinct session plays and conversation plays profiled
+	TurnsPerConversation      Dist
 	// Latencies in seconds; E2ENorm is E2EL/OSL per request.
 	TTFT, E2EL, ITL, FullITL, E2ENorm Dist
 	// The same per request, inverted (tokens/s per user): 1/ITL, OSL/E2EL,
 	// 1/full-response ITL.
 	Intvty, E2ENormIntvty, FullIntvty Dist
-	QPS                         Dist // completions per 1-s window
-	QPSWindows                  int
+	QPS                               Dist // completions per 1-s window
+	QPSWindows                        int
 	// Coverage is the share of the profiling phase that successful
 	// responses' last tokens reach into (a stalled server stops early).
 	Coverage        float64
@@ -71,10 +71,10 @@ type Stats struct {
 
 // Dist summarizes one metric's values.
 type Dist struct {
-	Count                              int
-	Mean, Std                          float64 // population std
+	Count                             int
+	Mean, Std                         float64 // population std
 	P50, P75, P90, P95, P99, Min, Max float64
-	values                             []float64 // sorted
+	values                            []float64 // sorted
 }
 
 func newDist(xs []float64) Dist {

@@ -79,11 +79,11 @@ type buffers struct {
 func (q *sender) since() time.Duration { return q.clock.Now().Sub(q.t0) }
 
 // do sends j's request and reads its stream.
-func (q *sender) do(ctx context.Context, j *job) Record {
+func (q *sender) do(ctx context.Context, j *job) (rec Record) {
 	p := j.play
 	conv := &p.tree.Convs[j.conv]
 	turn := &conv.Turns[j.turn]
-	rec := Record{Seq: j.seq, Lane: p.lane, Pass: p.pass, TraceID: p.tree.ID, ConversationID: conv.ID,
+	rec = Record{Seq: j.seq, Lane: p.lane, Pass: p.pass, TraceID: p.tree.ID, ConversationID: conv.ID,
 		Turn: j.turn, Warmup: j.warmup, OSLExpected: j.maxTokens, ServerISL: -1, ServerOSL: -1, CachedTokens: -1,
 		HitBlocks: j.hit, Blocks: j.blocks}
 	rec.RequestID = q.cfg.RunID + "-" + strconv.FormatInt(j.seq, 10)

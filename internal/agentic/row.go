@@ -28,7 +28,9 @@ type Role struct {
 	HW          string // optional: written as prefill_hw / decode_hw
 }
 
-func (r Role) gpus() int { return max(r.NumWorkers, 1) * max(r.TP, 1) * max(r.PP, 1) * max(r.PCPSize, 1) }
+func (r Role) gpus() int {
+	return max(r.NumWorkers, 1) * max(r.TP, 1) * max(r.PP, 1) * max(r.PCPSize, 1)
+}
 
 // RowMeta is what the aggregated row says about the deployment; the
 // replay knows none of it.

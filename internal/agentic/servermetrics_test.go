@@ -39,10 +39,10 @@ garbage line
 		t.Fatal(err)
 	}
 	for k, want := range map[string]float64{
-		"vllm:prompt_tokens_by_source":                   100,
+		"vllm:prompt_tokens_by_source":                  100,
 		"vllm:prompt_tokens_by_source{local_cache_hit}": 40,
 		"vllm:prompt_tokens_by_source{local_compute}":   60,
-		"vllm:num_requests_running":                      3,
+		"vllm:num_requests_running":                     3,
 	} {
 		if m[k] != want {
 			t.Errorf("%s = %v, want %v", k, m[k], want)

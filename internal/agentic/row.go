@@ -278,11 +278,10 @@ func (r *Result) serverMetrics() obj {
 		}
 		return nil
 	}
-	cache := obj{}
+	// vLLM has no CPU-tier rate of its own: offload hits are external.
+	cache := obj{{"gpu_cache_hit_rate", nil}, {"cpu_cache_hit_rate", nil}, {"external_cache_hit_rate", nil}, {"overall_cache_hit_rate", nil}}
 	if gpu, ext, overall, ok := m.CacheHitRates(); ok {
-		cache = obj{{"gpu_cache_hit_rate", gpu}, {"cpu_cache_hit_rate", nil}, {"external_cache_hit_rate", ext}, {"overall_cache_hit_rate", overall}}
-	} else {
-		cache = obj{{"gpu_cache_hit_rate", nil}, {"cpu_cache_hit_rate", nil}, {"external_cache_hit_rate", nil}, {"overall_cache_hit_rate", nil}}
+		cache[0].v, cache[2].v, cache[3].v = gpu, ext, overall
 	}
 	bySource := obj{}
 	for _, s := range []string{sourceLocalHit, sourceExternal, sourceLocalCompu} {

@@ -150,3 +150,28 @@ func TestMultiNodeRowDerivesTPAndGPUs(t *testing.T) {
 		t.Error("a row with a prefill role and no decode role")
 	}
 }
+
+func TestSummaryShowsTheRunAtAGlance(t *testing.T) {
+	res := &Result{Concurrency: 8, Prompts: "text", Records: handRecords()}
+	res.Stats = computeStats(res.Records, 0, 3*time.Second)
+	var b strings.Builder
+	if err := res.WriteSummary(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Prompts:                                 text",
+		"Successful requests:                     2",
+		"Failed requests:                         1",
+		"Warmup requests (not measured):          1",
+		"Mean TTFT (ms):                          200.00",
+		"P90 ITL (ms):                            460.00",
+		"Theoretical hit rate (%):                50.00",
+		"Server-reported hit rate (%):            50.00",
+		"     1  http_500",
+		"Submission valid:                        false (insufficient_profile_metric_coverage)",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -221,7 +221,7 @@ func (a *App) runAgentic(cmd *cobra.Command, fl *benchflags.Flags) error {
 }
 
 // saveAgentic writes the aggregated row and, with --save-records, the
-// records beside it.
+// records and the per-session and per-turn aggregates beside it.
 func saveAgentic(log *log.Logger, fl *benchflags.Flags, res *agentic.Result) error {
 	name := fl.ResultFilename
 	if name == "" {
@@ -252,6 +252,15 @@ func saveAgentic(log *log.Logger, fl *benchflags.Flags, res *agentic.Result) err
 			return fmt.Errorf("write records: %w", err)
 		}
 		log.Info("records saved", "file", rec)
+		detail := strings.TrimSuffix(name, ".json") + ".sessions.json"
+		b.Reset()
+		if err := res.WriteDetail(&b); err != nil {
+			return err
+		}
+		if err := atomicfile.WriteBytes(detail, []byte(b.String()), 0o644); err != nil {
+			return fmt.Errorf("write session aggregates: %w", err)
+		}
+		log.Info("per-session and per-turn aggregates saved", "file", detail)
 	}
 	return nil
 }

@@ -175,3 +175,24 @@ func TestSummaryShowsTheRunAtAGlance(t *testing.T) {
 		}
 	}
 }
+
+func TestPerSessionAndPerTurnAggregates(t *testing.T) {
+	recs := handRecords()
+	recs[1].CorrelationID, recs[1].Turn = "a@1", 0
+	recs[2].CorrelationID, recs[2].Turn = "a@1", 1
+	recs[3].CorrelationID, recs[3].Turn, recs[3].Overflow = "b@1", 1, true
+	res := &Result{Records: recs}
+	s := res.Sessions()
+	if len(s) != 2 || s[0].CorrelationID != "a@1" || s[0].Requests != 2 || s[0].InputTokens != 400 ||
+		!near(s[0].MeanTTFT, 0.2) || !near(s[0].TheoreticalHitRate, 0.5) || s[0].LastEnd != ms(2800) {
+		t.Errorf("session a: %+v", s)
+	}
+	if s[1].Errors != 1 || !s[1].Overflowed {
+		t.Errorf("session b: %+v", s[1])
+	}
+	turns := res.Turns()
+	if len(turns) != 2 || turns[0].Requests != 1 || !near(turns[0].MeanITL, 0.1) || !near(turns[0].TheoreticalHitRate, 0.75) ||
+		turns[1].Requests != 2 || turns[1].Errors != 1 || !near(turns[1].MeanISL, 300) {
+		t.Errorf("turns: %+v", turns)
+	}
+}

@@ -58,7 +58,7 @@ func (a *AgenticFlags) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&a.FailedThreshold, "failed-request-threshold", a.FailedThreshold, "agentic replay: cancel the run (exit 3) when more than this share of requests failed (0: never)")
 	fs.BoolVar(&a.UseServerTokenCount, "use-server-token-count", a.UseServerTokenCount, "agentic replay: input and output lengths from the server's usage, not the trace")
 	fs.StringSliceVar(&a.ServerMetrics, "server-metrics", a.ServerMetrics, "agentic replay: Prometheus /metrics URLs to read over the profiling window (vLLM names) for the row's server_metrics")
-	fs.BoolVar(&a.SaveRecords, "save-records", a.SaveRecords, "agentic replay: also write every request's record as JSONL beside the result (<result>.records.jsonl)")
+	fs.BoolVar(&a.SaveRecords, "save-records", a.SaveRecords, "agentic replay: also write every request's record (<result>.records.jsonl) and per-session and per-turn aggregates (<result>.sessions.json) beside the result")
 	fs.IntVar(&a.BlockSize, "isl-block-size", a.BlockSize, "mooncake-trace: tokens per hash id")
 }
 

@@ -87,7 +87,7 @@ func (q *sender) do(ctx context.Context, j *job) (rec Record) {
 		Turn: j.turn, Warmup: j.warmup, OSLExpected: j.maxTokens, ServerISL: -1, ServerOSL: -1, CachedTokens: -1,
 		HitBlocks: j.hit, Blocks: j.blocks}
 	rec.RequestID = q.cfg.RunID + "-" + strconv.FormatInt(j.seq, 10)
-	rec.CorrelationID = conv.ID + "@" + strings.TrimSuffix(strings.TrimPrefix(p.marker, "[rid:"), "]")
+	rec.CorrelationID = conv.ID + "@" + markerHex(p.marker)
 
 	b, _ := q.bufs.Get().(*buffers)
 	if b == nil {
@@ -305,11 +305,11 @@ func (q *sender) buildBody(b *buffers, p *play, conv *trace.Conv, k, maxTokens i
 				dst = append(dst, `,"content":`...)
 				s := b.scratch[:0]
 				if !marked && m.Role == "user" {
-					s = append(append(s, p.marker...), "\n\n"...)
+					s = append(s, p.marker...)
 					marked = true
 				}
 				for _, blk := range m.Blocks {
-					s = appendBlockText(s, p.tree, blk)
+					s = appendBlockText(s, p.tree.ID, blk)
 				}
 				dst = appendJSONString(dst, s)
 				b.scratch = s
@@ -322,7 +322,7 @@ func (q *sender) buildBody(b *buffers, p *play, conv *trace.Conv, k, maxTokens i
 		for _, t := range turns {
 			for _, m := range t.Add {
 				for _, blk := range m.Blocks {
-					ids = appendBlockTokens(ids, p.tree, blk)
+					ids = appendBlockTokens(ids, p.tree.ID, blk, tokenVocab)
 				}
 			}
 		}
@@ -340,14 +340,24 @@ func (q *sender) buildBody(b *buffers, p *play, conv *trace.Conv, k, maxTokens i
 	return append(dst, `,"stream":true,"stream_options":{"include_usage":true},"ignore_eos":true}`...)
 }
 
-// markerTokens renders the cache-bust marker as a few token ids for a
-// token-id prompt: one per character, in a range the synthesized blocks
-// do not use.
+// tokenVocab bounds synthesized token ids: below every current model's
+// vocabulary size.
+const tokenVocab = 32000
+
+// markerTokens renders the cache-bust marker's hex as token ids for a
+// token-id prompt, one per character, above the range the synthesized
+// blocks use ([vocab/8, 3*vocab/4)).
 func markerTokens(dst []int, marker string) []int {
-	for i := 0; i < len(marker); i++ {
-		dst = append(dst, 31100+int(marker[i]))
+	for _, c := range []byte(markerHex(marker)) {
+		dst = append(dst, tokenVocab*3/4+100+int(c))
 	}
 	return dst
+}
+
+// markerHex is the hex of a cache-bust marker "[rid:<hex>]...".
+func markerHex(marker string) string {
+	h, _, _ := strings.Cut(strings.TrimPrefix(marker, "[rid:"), "]")
+	return h
 }
 
 // appendJSONString appends s as a JSON string.

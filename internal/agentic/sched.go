@@ -256,7 +256,7 @@ func (s *scheduler) release(p *play, conv int, now time.Duration, warmup bool, m
 	ids := p.tree.Convs[conv].Turns[c.next].HashIDs
 	hit := hitBlocks(p.sent, ids)
 	for _, id := range ids[hit:] {
-		p.sent[id] = struct{}{}
+		p.sent[id] = true
 	}
 	c.status = convRunning
 	p.inflight++

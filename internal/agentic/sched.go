@@ -145,7 +145,7 @@ func (s *scheduler) newPlay(lane, pass int, t *trace.Tree, now time.Duration, wa
 		if s.cfg.StartMaxRatio > 0 && n >= 2 {
 			u := s.cfg.StartMinRatio + s.rng.Float64()*(s.cfg.StartMaxRatio-s.cfg.StartMinRatio)
 			kstar = min(max(int(math.Floor(u*float64(n))), 1), n-1)
-			p.warm = append(p.warm, warmTurn{kstar - 1, t.Convs[0].Turns[kstar-1].Out})
+			p.warm = append(p.warm, warmTurn{kstar - 1, max(t.Convs[0].Turns[kstar-1].Out, 1)})
 		}
 		// One-token requests advance the lane, leaving one turn at least
 		// to profile.
@@ -230,7 +230,9 @@ func (s *scheduler) poll(now time.Duration) (jobs []job, wake time.Duration, ove
 				continue
 			}
 			if c.readyAt <= now {
-				jobs = append(jobs, s.release(p, i, now, false, p.tree.Convs[i].Turns[c.next].Out))
+				// A recorded answer of no tokens still asks for one: servers
+				// reject max_tokens 0.
+				jobs = append(jobs, s.release(p, i, now, false, max(p.tree.Convs[i].Turns[c.next].Out, 1)))
 			} else {
 				wake = min(wake, c.readyAt)
 			}

@@ -270,6 +270,15 @@ func TestWarmupStartsAtTStarAndIsNotProfiled(t *testing.T) {
 	}
 }
 
+func TestARecordedEmptyAnswerStillAsksForOneToken(t *testing.T) {
+	tr := linear("a", 1, 0)
+	tr.Convs[0].Turns[0].Out = 0
+	reqs, _ := simulate(t, baseConfig(1, time.Second), []*trace.Tree{tr}, fixed(time.Second))
+	if reqs[0].job.maxTokens != 1 {
+		t.Errorf("max tokens %d for a recorded answer of 0 tokens, want 1", reqs[0].job.maxTokens)
+	}
+}
+
 func TestStartPointLeavesATurnOnEitherSide(t *testing.T) {
 	tr := linear("a", 4, 0)
 	for seed := range int64(50) {

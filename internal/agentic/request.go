@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fleetbench/fleet/internal/agentic/trace"
+	"github.com/fleetbench/fleet/internal/bench"
 	"github.com/fleetbench/fleet/internal/bench/sse"
 )
 
@@ -158,9 +159,12 @@ func (q *sender) lengths(rec *Record, turn *trace.Turn) {
 func (q *sender) readStream(ctx context.Context, body io.Reader, b *buffers, rec *Record) {
 	rd := sse.NewReader(body, b.sse)
 	defer func() { b.sse = rd.Buffer() }()
-	rd.SetMaxLines(4 * (4*rec.OSLExpected + 1088))
+	// The bench client's bounds: a server that floods chunks costs a
+	// bounded amount of memory and time.
+	limit := bench.ChunkLimit(rec.OSLExpected)
+	rd.SetMaxLines(4 * limit)
 	var c sse.Chunk
-	chunks := 0
+	chunks, events := 0, 0
 	for {
 		data, err := rd.Next()
 		now := q.since() - rec.Start
@@ -174,6 +178,10 @@ func (q *sender) readStream(ctx context.Context, body io.Reader, b *buffers, rec
 		}
 		if sse.Done(data) {
 			break
+		}
+		if events++; events > limit {
+			rec.Err = fmt.Sprintf("stream cut off: over %d chunks for max_tokens %d", limit, rec.OSLExpected)
+			return
 		}
 		if sse.ParseChunk(data, &c) != nil {
 			rec.Err = "malformed chunk: " + clip(data, 200)

@@ -3,6 +3,9 @@ package agentic
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -212,5 +215,36 @@ func TestRunAbortsWhenARootWarmupFails(t *testing.T) {
 	_, err := Run(context.Background(), cfg, []*trace.Tree{linear("a", 10, 0)})
 	if !errors.Is(err, ErrWarmupFailed) || !strings.Contains(err.Error(), "loading") {
 		t.Fatalf("err %v: want the warmup failure with the server's answer", err)
+	}
+}
+
+func TestStreamFailuresAreRecorded(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		err        string
+		overflow   bool
+	}{
+		{"no [DONE]", "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n", "without [DONE]", false},
+		{"overflow mid-stream", "data: {\"error\":{\"message\":\"prompt is too long: 300000 tokens\"}}\n\n", "prompt is too long", true},
+		{"nothing generated", "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":0}}\n\ndata: [DONE]\n\n", "no chunk with content", false},
+		{"malformed", "data: {oops\n\n", "malformed chunk", false},
+		{"a flood", strings.Repeat("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n", 2000) + "data: [DONE]\n\n", "stream cut off", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			cfg := baseConfig(1, time.Minute)
+			cfg.BaseURL, cfg.RunID, cfg.Clock = srv.URL, "r", realClock{}
+			s := newScheduler(&cfg, []*trace.Tree{linear("a", 2, 0)}, 0)
+			jobs, _, _ := s.poll(0)
+			q := &sender{client: srv.Client(), url: srv.URL + cfg.Endpoint, cfg: &cfg, chat: true, clock: cfg.Clock, t0: time.Now()}
+			rec := q.do(context.Background(), &jobs[0])
+			if !strings.Contains(rec.Err, tc.err) || rec.Overflow != tc.overflow {
+				t.Errorf("error %q overflow %v, want %q overflow %v", rec.Err, rec.Overflow, tc.err, tc.overflow)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,6 +182,11 @@ func (a *App) runAgentic(cmd *cobra.Command, fl *benchflags.Flags) error {
 		return usageError{err}
 	}
 	ctx := cmd.Context()
+	if t := fl.Config.ReadyTimeout; t > 0 {
+		if err := bench.WaitReady(ctx, &http.Client{Transport: &http.Transport{}}, strings.TrimRight(cfg.BaseURL, "/"), t); err != nil {
+			return err
+		}
+	}
 	var scraper *agentic.Scraper
 	if len(af.ServerMetrics) > 0 {
 		scraper = agentic.NewScraper(af.ServerMetrics, time.Second)

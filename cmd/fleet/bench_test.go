@@ -144,3 +144,19 @@ func TestBenchSendsTheAPIKeyButNeverPrintsIt(t *testing.T) {
 		t.Error("the API key was printed")
 	}
 }
+
+func TestBenchAgenticReplayChecksItsDataset(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--dataset-name", "cc-traces", "--max-concurrency", "2"}, "--dataset-path"},
+		{[]string{"--dataset-name", "cc-traces", "--dataset-path", filepath.Join(t.TempDir(), "none.jsonl")}, "--max-concurrency"},
+		{[]string{"--dataset-name", "mooncake-trace", "--dataset-path", filepath.Join(t.TempDir(), "none.jsonl"), "--max-concurrency", "2"}, "load mooncake-trace"},
+	} {
+		code, _, stderr := runFleet(t, nil, append([]string{"bench", "--model", "m"}, tc.args...)...)
+		if code != ExitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q: want a usage error about %s", tc.args, code, stderr, tc.want)
+		}
+	}
+}

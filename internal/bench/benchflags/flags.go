@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/fleetbench/fleet/internal/agentic"
 	"github.com/fleetbench/fleet/internal/bench"
 )
 
@@ -48,6 +49,12 @@ type Flags struct {
 	TrustRemoteCode bool
 	TokenizerMode   string
 	DisableTqdm     bool
+
+	// AllowAgentic lets --dataset-name name an agentic trace replay
+	// (cc-traces, mooncake-trace); callers that cannot run one leave it
+	// off, and Finish rejects those datasets.
+	AllowAgentic bool
+	Agentic      AgenticFlags
 }
 
 // tokenizerModes are the values InferenceX's client accepts for
@@ -70,6 +77,7 @@ func Defaults() *Flags {
 		MetricPercentiles: "90,99,99.9",
 		MaxFailureRatio:   0.05,
 		TokenizerMode:     "auto",
+		Agentic:           defaultAgentic(),
 	}
 }
 
@@ -91,7 +99,7 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.DSV4, "dsv4", f.DSV4, "with --use-chat-template: frame each prompt as DeepSeek-V4's user turn in thinking mode, rendered by fleet as text, prompt lengths 4 tokens shorter so the framed prompt has the target length")
 	fs.BoolVar(&c.Profile, "profile", c.Profile, "POST /start_profile after the warmups and /stop_profile after the run (the server must have profiling enabled); a failed call is reported, not fatal")
 	fs.BoolVar(&f.DisableTqdm, "disable-tqdm", f.DisableTqdm, "accepted; no effect: the progress line is drawn only on a terminal")
-	fs.StringVar(&f.Dataset, "dataset-name", f.Dataset, "dataset: random")
+	fs.StringVar(&f.Dataset, "dataset-name", f.Dataset, "dataset: random, or an agentic trace replay: cc-traces, mooncake-trace (with --dataset-path)")
 	fs.IntVar(&c.Random.InputLen, "random-input-len", c.Random.InputLen, "input length in tokens (after the prefix)")
 	fs.IntVar(&c.Random.OutputLen, "random-output-len", c.Random.OutputLen, "output length (max_tokens)")
 	fs.Float64Var(&c.Random.RangeRatio, "random-range-ratio", c.Random.RangeRatio, "lengths are uniform in [floor(len*ratio), len]")
@@ -118,6 +126,7 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", c.ReadyTimeout, "wait up to this long for GET /health (or /v1/models) to answer 200 first (0: do not wait)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "limit for one request, queueing and streaming included (0: none; bench_serving allows 6h; fleet job uses the job's benchmark timeout)")
 	fs.DurationVar(&c.ResponseHeaderTimeout, "response-header-timeout", c.ResponseHeaderTimeout, "limit for the wait for a response's headers, which vLLM, SGLang and trtllm-serve send before the request queues (0: none)")
+	f.Agentic.register(fs)
 }
 
 // Finish reads the text flags into f.Config after fs parsed a command
@@ -139,8 +148,13 @@ func (f *Flags) Finish(fs *pflag.FlagSet, args []string) error {
 	if cfg.Model == "" {
 		return errors.New("--model is required")
 	}
-	if f.Dataset != "random" {
-		return fmt.Errorf("--dataset-name %q: only random is supported", f.Dataset)
+	switch {
+	case f.Dataset == "random":
+	case f.IsAgentic() && f.AllowAgentic:
+	case f.IsAgentic():
+		return fmt.Errorf("--dataset-name %q: an agentic trace replay runs with fleet bench, not here", f.Dataset)
+	default:
+		return fmt.Errorf("--dataset-name %q: want random, %s or %s", f.Dataset, agentic.DatasetCCTraces, agentic.DatasetMooncake)
 	}
 	var err error
 	if cfg.BaseURL == "" {
@@ -179,6 +193,9 @@ func (f *Flags) Finish(fs *pflag.FlagSet, args []string) error {
 	f.SaveResult = f.SaveResult || cfg.SaveDetailed
 	if cfg.Endpoint == "" {
 		cfg.Endpoint = cfg.DefaultEndpoint()
+	}
+	if f.IsAgentic() {
+		return f.finishAgentic(fs)
 	}
 	return nil
 }

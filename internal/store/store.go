@@ -13,12 +13,15 @@
 // than failing half-way. A writer waits for the lock up to [BusyTimeout]
 // (30 seconds), set on every connection Open makes as the driver's
 // busy_timeout pragma in the DSN; after that the write fails with an error
-// that wraps [ErrBusy]. Open migrates the schema the same way, re-reading
-// the schema version once it holds the lock, so however many processes
-// open a new store at once, each migration is applied exactly once. The
-// store is in WAL mode, so readers go on while one process writes; WAL
-// needs every process on one host (a results directory on a network file
-// system shared by several hosts is not supported).
+// that wraps [ErrBusy]. Where SQLite gives up on a lock at once rather
+// than wait (it could deadlock: two processes turning a new store to WAL
+// at the same moment), the store tries again within the same timeout.
+// Open migrates the schema the same way, re-reading the schema version
+// once it holds the lock, so however many processes open a new store at
+// once, each migration is applied exactly once. Readers do not wait for
+// a writer: the store is in WAL mode, which needs every process on one
+// host (a results directory on a network file system that several hosts
+// share is not supported).
 package store
 
 import (
@@ -93,6 +96,14 @@ func open(ctx context.Context, path string, busy time.Duration) (*Store, error) 
 	// each other through the busy timeout.
 	db.SetMaxOpenConns(1)
 	s := &Store{db: db, path: path, now: time.Now, busy: busy}
+	// Connecting runs the pragmas above. Turning a new store to WAL
+	// upgrades a read lock to a write lock, which SQLite refuses at once
+	// rather than wait (it could deadlock) when another process converts
+	// it at the same moment: try again, the other one will have done it.
+	if err := s.retryBusy(ctx, func() error { return db.PingContext(ctx) }); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, s.busyError(ctx, err))
+	}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -283,15 +294,9 @@ func (s *Store) migrateTo(ctx context.Context, to int) error {
 	return nil
 }
 
-// querier is what schemaVersion reads through: the database or a
-// transaction.
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // schemaVersion is the store's schema version, 0 for a new store. A
 // version newer than this fleet's migrations is an error.
-func schemaVersion(ctx context.Context, q querier) (int, error) {
+func schemaVersion(ctx context.Context, q queryer) (int, error) {
 	// SQLite resolves a statement's tables before running it, so the
 	// version table's absence is asked first.
 	var tables, have int
@@ -312,7 +317,12 @@ func schemaVersion(ctx context.Context, q querier) (int, error) {
 // Waiting for another process's write is the driver's (busy_timeout); a
 // wait that ran out is told as ErrBusy.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	var tx *sql.Tx
+	err := s.retryBusy(ctx, func() error {
+		var err error
+		tx, err = s.db.BeginTx(ctx, nil)
+		return err
+	})
 	if err != nil {
 		return s.busyError(ctx, err)
 	}
@@ -322,11 +332,38 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return s.busyError(ctx, tx.Commit())
 }
 
+// retryBusy runs op, and again while it fails with SQLITE_BUSY, until the
+// busy timeout has passed since the first try. It is for the few waits
+// SQLite's busy timeout does not cover, where it gives up at once rather
+// than risk a deadlock; op must be safe to repeat.
+func (s *Store) retryBusy(ctx context.Context, op func() error) error {
+	deadline := time.Now().Add(s.busy)
+	pause := time.Millisecond
+	for {
+		err := op()
+		if !isBusy(err) || !time.Now().Before(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 100*time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY, extended codes
+// included.
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
 // busyError says what a write that gave up waiting for the store's lock
 // waited for; other errors pass unchanged.
 func (s *Store) busyError(ctx context.Context, err error) error {
-	var se *sqlite.Error
-	if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY {
+	if !isBusy(err) {
 		return err
 	}
 	if ctx.Err() != nil {

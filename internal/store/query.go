@@ -110,8 +110,16 @@ type queryer interface {
 // Jobs returns the jobs of the given runs (all runs when none is named),
 // rows and metrics included, ordered by run then job id.
 func (s *Store) Jobs(ctx context.Context, runIDs ...string) ([]*Job, error) {
+	// One read transaction: a run another process imports meanwhile
+	// cannot give these jobs that import's rows (in WAL mode the
+	// transaction reads one snapshot and never waits for the writer).
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("read jobs: %w", err)
+	}
+	defer tx.Rollback()
 	where, args := inRuns(runIDs)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs`+where+` ORDER BY run_id, job_id`, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs`+where+` ORDER BY run_id, job_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read jobs: %w", err)
 	}
@@ -128,7 +136,7 @@ func (s *Store) Jobs(ctx context.Context, runIDs ...string) ([]*Job, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read jobs: %w", err)
 	}
-	if err := fillRows(ctx, s.db, jobs, runIDs); err != nil {
+	if err := fillRows(ctx, tx, jobs, runIDs); err != nil {
 		return nil, err
 	}
 	return jobs, nil

@@ -101,12 +101,14 @@ FROM attempts WHERE run_id = ? ORDER BY job_id, attempt`, runID)
 
 // DeleteRun removes a run with all its jobs, attempts and metrics.
 func (s *Store) DeleteRun(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM runs WHERE id = ?`, id)
-	if err != nil {
-		return fmt.Errorf("delete run %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("delete run %s: %w", id, ErrNoRun)
-	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id = ?`, id)
+		if err != nil {
+			return fmt.Errorf("delete run %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("delete run %s: %w", id, ErrNoRun)
+		}
+		return nil
+	})
 }

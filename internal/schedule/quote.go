@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -63,21 +64,49 @@ func ExecWord(s string) (string, error) {
 }
 
 // ExecLine writes args as an Exec*= command line that systemd splits back
-// into exactly args. The first word must be an absolute path: systemd
-// reads a leading @, -, :, + or ! as a prefix, and / is none of them.
+// into exactly args. The first word is the program, which follows its own
+// rules (see ExecPath).
 func ExecLine(args []string) (string, error) {
-	if len(args) == 0 || !strings.HasPrefix(args[0], "/") {
-		return "", fmt.Errorf("command %q: want an absolute path to run", args)
+	if len(args) == 0 {
+		return "", errors.New("empty command")
 	}
-	words := make([]string, len(args))
-	for i, a := range args {
+	prog, err := ExecPath(args[0])
+	if err != nil {
+		return "", err
+	}
+	words := []string{prog}
+	for _, a := range args[1:] {
 		w, err := ExecWord(a)
 		if err != nil {
 			return "", err
 		}
-		words[i] = w
+		words = append(words, w)
 	}
 	return strings.Join(words, " "), nil
+}
+
+// ExecPath writes the program of an Exec*= command line. It must be an
+// absolute path (a leading @, -, :, + or ! would be read as a prefix, and
+// / is none of them). systemd expands specifiers in it but not variables,
+// so % is doubled and $ is not; and it refuses, fatally, a program whose
+// name holds a quote or a backslash ("Executable name contains special
+// characters"), however it is quoted, so those are refused here, where
+// the message can say what to do.
+func ExecPath(p string) (string, error) {
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("program %q: want an absolute path", p)
+	}
+	if err := checkLine("program", p); err != nil {
+		return "", err
+	}
+	if strings.ContainsAny(p, `"'\`) || strings.ContainsRune(p, 0x7f) {
+		return "", fmt.Errorf("program %q: systemd refuses to run a program whose path holds a quote or a backslash; move it, or give another with --fleet", p)
+	}
+	q := strings.ReplaceAll(p, "%", "%%")
+	if !bareWord(p) {
+		q = `"` + q + `"`
+	}
+	return q, nil
 }
 
 // bareWord: letters, digits and punctuation that systemd's splitting,

@@ -395,3 +395,152 @@ func TestScheduledRunNeedsItsVariables(t *testing.T) {
 func equalStrings(a, b []string) bool {
 	return strings.Join(a, "\n") == strings.Join(b, "\n")
 }
+
+// TestReadmeNightlySweeps runs the `fleet schedule` commands of the
+// README's "Nightly sweeps" section (which TestReadme skips: they need a
+// user's systemd) as a reader would, in a scratch directory with stand-ins
+// for systemctl and crontab: the printed units pass systemd-analyze
+// verify, --install and --uninstall do what the section says, and the
+// crontab command it prints adds the line.
+func TestReadmeNightlySweeps(t *testing.T) {
+	src, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks, err := parseMarkdown(string(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := t.TempDir()
+	copyPath(t, "../../inventory.hcl", filepath.Join(ws, "inventory.hcl"))
+	copyPath(t, "../../sweeps", filepath.Join(ws, "sweeps"))
+	home := filepath.Join(ws, "home")
+	fleetDir := t.TempDir()
+	copyPath(t, fleetBinary(t), filepath.Join(fleetDir, "fleet"))
+	fakes, calls, tab := fakeTools(t, "")
+	path := fakes + ":" + fleetDir + ":/usr/bin:/bin"
+	unitDir := filepath.Join(home, ".config", "systemd", "user")
+	service, timer := filepath.Join(unitDir, "fleet-full.service"), filepath.Join(unitDir, "fleet-full.timer")
+
+	run := func(line string) string {
+		cmd := exec.Command("bash", "-c", line)
+		cmd.Dir = ws
+		cmd.Env = []string{"HOME=" + home, "PATH=" + path, "USER=lab"}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s: %v\n%s%s", line, err, stdout.String(), stderr.String())
+		}
+		return stdout.String()
+	}
+	kinds := map[string]bool{}
+	for _, b := range blocks {
+		if b.section != "Nightly sweeps" {
+			continue
+		}
+		cmds, err := b.commands()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cmds {
+			if !strings.HasPrefix(c.text, "fleet schedule ") {
+				continue
+			}
+			t.Logf("README.md:%d: %s", c.line, c.text)
+			out := run(c.text)
+			switch {
+			case strings.Contains(c.text, "--cron"):
+				kinds["cron"] = true
+				var add string
+				for _, l := range strings.Split(out, "\n") {
+					if strings.HasPrefix(l, "  ") && strings.HasSuffix(l, "| crontab -") {
+						add = strings.TrimSpace(l)
+					}
+				}
+				if add == "" {
+					t.Fatalf("README.md:%d: no crontab command in\n%s", c.line, out)
+				}
+				run(add)
+				line, _, _ := strings.Cut(out, "\n")
+				if got, _ := os.ReadFile(tab); !strings.Contains(string(got), line+"\n") {
+					t.Errorf("README.md:%d: the crontab holds %q, not the line %q", c.line, got, line)
+				}
+			case strings.Contains(c.text, "--uninstall"):
+				kinds["uninstall"] = true
+				for _, p := range []string{service, timer} {
+					if _, err := os.Stat(p); err == nil {
+						t.Errorf("README.md:%d: %s is still there", c.line, p)
+					}
+				}
+				if got := readCalls(t, calls); len(got) < 2 || got[len(got)-2] != "systemctl --user disable --now fleet-full.timer" {
+					t.Errorf("README.md:%d: systemctl calls %q", c.line, got)
+				}
+			case strings.Contains(c.text, "--install"):
+				kinds["install"] = true
+				for _, p := range []string{service, timer} {
+					if _, err := os.Stat(p); err != nil {
+						t.Errorf("README.md:%d: %v", c.line, err)
+					}
+				}
+				if got := readCalls(t, calls); len(got) == 0 || got[len(got)-1] != "systemctl --user enable --now fleet-full.timer" {
+					t.Errorf("README.md:%d: systemctl calls %q", c.line, got)
+				}
+			default:
+				kinds["print"] = true
+				checkPrintedUnits(t, c.line, out, unitDir)
+			}
+		}
+	}
+	for _, k := range []string{"print", "install", "uninstall", "cron"} {
+		if !kinds[k] {
+			t.Errorf("the README's Nightly sweeps section has no %s example", k)
+		}
+	}
+}
+
+// checkPrintedUnits splits what fleet schedule printed into its units,
+// each headed by its path in unitDir, and has systemd-analyze verify them.
+func checkPrintedUnits(t *testing.T, line int, out, unitDir string) {
+	t.Helper()
+	dir := t.TempDir()
+	var names []string
+	var cur *os.File
+	for _, l := range strings.SplitAfter(out, "\n") {
+		if p, ok := strings.CutPrefix(strings.TrimSuffix(l, "\n"), "# "+unitDir+"/"); ok {
+			if cur != nil {
+				cur.Close()
+			}
+			f, err := os.Create(filepath.Join(dir, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur, names = f, append(names, p)
+			continue
+		}
+		if cur == nil {
+			t.Fatalf("README.md:%d: output before the first unit's path: %q", line, l)
+		}
+		if _, err := cur.WriteString(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cur != nil {
+		cur.Close()
+	}
+	if !equalStrings(names, []string{"fleet-full.service", "fleet-full.timer"}) {
+		t.Fatalf("README.md:%d: printed units %q, want fleet-full.service and fleet-full.timer", line, names)
+	}
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		if testing.Short() {
+			t.Logf("README.md:%d: systemd-analyze is not installed: the units are not verified", line)
+			return
+		}
+		t.Fatal("systemd-analyze is not installed (apt-get install systemd)")
+	}
+	cmd := exec.Command(analyze, "verify", "--user", filepath.Join(dir, names[0]), filepath.Join(dir, names[1]))
+	cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+t.TempDir(), "HOME="+t.TempDir())
+	if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+		t.Errorf("README.md:%d: systemd-analyze verify: %v\n%s", line, err, out)
+	}
+}

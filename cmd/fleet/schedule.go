@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -248,7 +249,7 @@ func (a *App) installSchedule(ctx context.Context, dir string, spec schedule.Spe
 	for _, f := range files {
 		p := filepath.Join(dir, f.Name)
 		state := "unchanged"
-		if containsString(written, p) {
+		if slices.Contains(written, p) {
 			state = "written"
 		}
 		fmt.Fprintf(a.Stdout, "%s: %s\n", p, state)
@@ -347,15 +348,6 @@ func userName(getenv func(string) string) string {
 		return u
 	}
 	return "$USER"
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // scheduleRunCmd is what a schedule's timer or cron line runs.

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -180,7 +181,7 @@ func TestScheduleInstallAndUninstall(t *testing.T) {
 		}
 	}
 	want := []string{"systemctl --user daemon-reload", "systemctl --user enable --now fleet-demo.timer"}
-	if got := readCalls(t, calls); !equalStrings(got, want) {
+	if got := readCalls(t, calls); !slices.Equal(got, want) {
 		t.Errorf("systemctl calls %q, want %q", got, want)
 	}
 
@@ -200,7 +201,7 @@ func TestScheduleInstallAndUninstall(t *testing.T) {
 		}
 	}
 	want = append(append(want, want...), "systemctl --user disable --now fleet-demo.timer", "systemctl --user daemon-reload")
-	if got := readCalls(t, calls); !equalStrings(got, want) {
+	if got := readCalls(t, calls); !slices.Equal(got, want) {
 		t.Errorf("systemctl calls %q, want %q", got, want)
 	}
 	code, stdout, _ = runFleet(t, env, "schedule", "--uninstall", "--name", "fleet-demo")
@@ -392,10 +393,6 @@ func TestScheduledRunNeedsItsVariables(t *testing.T) {
 	}
 }
 
-func equalStrings(a, b []string) bool {
-	return strings.Join(a, "\n") == strings.Join(b, "\n")
-}
-
 // TestReadmeNightlySweeps runs the `fleet schedule` commands of the
 // README's "Nightly sweeps" section (which TestReadme skips: they need a
 // user's systemd) as a reader would, in a scratch directory with stand-ins
@@ -527,7 +524,7 @@ func checkPrintedUnits(t *testing.T, line int, out, unitDir string) {
 	if cur != nil {
 		cur.Close()
 	}
-	if !equalStrings(names, []string{"fleet-full.service", "fleet-full.timer"}) {
+	if !slices.Equal(names, []string{"fleet-full.service", "fleet-full.timer"}) {
 		t.Fatalf("README.md:%d: printed units %q, want fleet-full.service and fleet-full.timer", line, names)
 	}
 	analyze, err := exec.LookPath("systemd-analyze")

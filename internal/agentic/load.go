@@ -25,12 +25,12 @@ func LoadTrees(dataset, path string, blockSize int) ([]*trace.Tree, error) {
 	var err error
 	switch dataset {
 	case DatasetCCTraces:
-		trees, err = loadCCTraces(path)
+		trees, err = trace.LoadCCTraces(path)
 	case DatasetMooncake:
 		if blockSize <= 0 {
 			blockSize = DefaultMooncakeBlockSize
 		}
-		trees, err = loadMooncake(path, blockSize)
+		trees, err = trace.LoadMooncake(path, blockSize)
 	default:
 		return nil, fmt.Errorf("dataset %q: want %s or %s", dataset, DatasetCCTraces, DatasetMooncake)
 	}

@@ -317,7 +317,7 @@ func (q *sender) buildBody(b *buffers, p *play, conv *trace.Conv, k, maxTokens i
 					marked = true
 				}
 				for _, blk := range m.Blocks {
-					s = appendBlockText(s, p.tree.ID, blk)
+					s = trace.AppendBlockText(s, p.tree.ID, blk)
 				}
 				dst = appendJSONString(dst, s)
 				b.scratch = s
@@ -330,7 +330,7 @@ func (q *sender) buildBody(b *buffers, p *play, conv *trace.Conv, k, maxTokens i
 		for _, t := range turns {
 			for _, m := range t.Add {
 				for _, blk := range m.Blocks {
-					ids = appendBlockTokens(ids, p.tree.ID, blk, tokenVocab)
+					ids = trace.AppendBlockTokenIDs(ids, p.tree.ID, blk, tokenVocab)
 				}
 			}
 		}

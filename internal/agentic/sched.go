@@ -56,7 +56,7 @@ type play struct {
 	lane, pass int
 	tree       *trace.Tree
 	marker     string
-	sent       sentSet
+	sent       map[int64]bool
 	convs      []convState
 	kids       [][]int // children of each conversation
 	inflight   int     // requests in flight
@@ -131,9 +131,9 @@ func (s *scheduler) nextTree() *trace.Tree {
 // the turn before t* and the one-token warmup turns; a recycled play
 // starts at turn 0.
 func (s *scheduler) newPlay(lane, pass int, t *trace.Tree, now time.Duration, warm bool) *play {
-	p := &play{lane: lane, pass: pass, tree: t, sent: sentSet{}, idleSince: now,
+	p := &play{lane: lane, pass: pass, tree: t, sent: map[int64]bool{}, idleSince: now,
 		convs: make([]convState, len(t.Convs)), kids: make([][]int, len(t.Convs))}
-	p.marker = bustMarker(s.cfg.RunID, lane, pass, t.ID)
+	p.marker = trace.BustMarker(s.cfg.RunID, lane, pass, t.ID)
 	for i, c := range t.Convs {
 		if c.Parent >= 0 && c.Parent < i {
 			p.kids[c.Parent] = append(p.kids[c.Parent], i)
@@ -256,7 +256,7 @@ func (s *scheduler) joined(p *play, conv int) bool {
 func (s *scheduler) release(p *play, conv int, now time.Duration, warmup bool, maxTokens int) job {
 	c := &p.convs[conv]
 	ids := p.tree.Convs[conv].Turns[c.next].HashIDs
-	hit := hitBlocks(p.sent, ids)
+	hit := trace.HitBlocks(p.sent, ids)
 	for _, id := range ids[hit:] {
 		p.sent[id] = true
 	}

@@ -31,8 +31,17 @@ command -v shellcheck >/dev/null || need_apt+=(shellcheck)
 # Chromium renders the HTML report in its browser test; DejaVu is its font.
 command -v chromium >/dev/null || need_apt+=(chromium)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
+# systemd-analyze verifies the units `fleet schedule` writes.
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
+	# No package script may start a daemon here (policy-rc.d says no).
+	guard=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		guard=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' >"$guard" && chmod 755 "$guard"
+	fi
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+	[ -n "$guard" ] && rm -f "$guard"
 fi
 
 step "test rig"

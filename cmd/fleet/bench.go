@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
@@ -187,26 +185,17 @@ func (a *App) runAgentic(cmd *cobra.Command, fl *benchflags.Flags) error {
 			return err
 		}
 	}
-	var scraper *agentic.Scraper
-	if len(af.ServerMetrics) > 0 {
-		scraper = agentic.NewScraper(af.ServerMetrics, time.Second)
-		cfg.OnProfilingStart = func() { scraper.Begin(ctx) }
-	}
 	log.Info("agentic replay starting", "url", cfg.BaseURL+cfg.Endpoint, "model", cfg.Model, "dataset", fl.Dataset,
 		"sessions", len(trees), "lanes", cfg.Concurrency, "duration", cfg.Duration, "warmup_per_lane", cfg.WarmupRequestsPerLane)
-	res, runErr := agentic.Run(ctx, cfg, trees)
+	res, warning, runErr := agentic.RunWithMetrics(ctx, cfg, trees, af.ServerMetrics)
 	if runErr != nil && res == nil {
 		if errors.Is(runErr, agentic.ErrWarmupFailed) {
 			return withCode(ExitFailed, runErr)
 		}
 		return runErr
 	}
-	if scraper != nil {
-		m, err := scraper.End(context.WithoutCancel(ctx))
-		if err != nil {
-			log.Warn("server metrics incomplete", "error", termtext.Text(err.Error()))
-		}
-		res.Server = m
+	if warning != nil {
+		log.Warn("server metrics incomplete", "error", termtext.Text(warning.Error()))
 	}
 	var b strings.Builder
 	if err := res.WriteSummary(&b); err != nil {

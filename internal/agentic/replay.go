@@ -291,3 +291,26 @@ func Run(ctx context.Context, cfg Config, trees []*trace.Tree) (*Result, error) 
 	}
 	return res, nil
 }
+
+// RunWithMetrics is Run with the servers' /metrics (metricsURLs, none
+// for no scrape) read when profiling starts and when the run ends, so the
+// result carries the server side of the cache (Result.Server). A scrape
+// that fails is said in the returned warning, never as the run's error.
+func RunWithMetrics(ctx context.Context, cfg Config, trees []*trace.Tree, metricsURLs []string) (res *Result, warning error, err error) {
+	var scraper *Scraper
+	if len(metricsURLs) > 0 {
+		scraper = NewScraper(metricsURLs, time.Second)
+		begin := cfg.OnProfilingStart
+		cfg.OnProfilingStart = func() {
+			scraper.Begin(ctx)
+			if begin != nil {
+				begin()
+			}
+		}
+	}
+	res, err = Run(ctx, cfg, trees)
+	if res != nil && scraper != nil {
+		res.Server, warning = scraper.End(context.WithoutCancel(ctx))
+	}
+	return res, warning, err
+}

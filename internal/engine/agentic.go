@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/fleetbench/fleet/internal/atomicfile"
 	"github.com/fleetbench/fleet/internal/jobspec"
@@ -149,4 +150,22 @@ func (e *Engine) aggregateAgentic(js *jobState, m *machine.Machine, jobDir strin
 	}
 	row.RunID, row.JobID, row.Node = e.opts.Run.ID(), js.job.ID, m.Name
 	return row, writeRow(jobDir, row)
+}
+
+// benchTimeout bounds a job's client: the sweep's benchmark timeout, or
+// for an agentic job at least its replay's duration with room for the
+// warmup and the requests in flight at its end.
+func (e *Engine) benchTimeout(j *plan.Job) time.Duration {
+	t := e.opts.Timeouts.Benchmark
+	if j.Agentic != nil {
+		d := time.Duration(j.Agentic.DurationS) * time.Second
+		t = max(t, d+d/4+10*time.Minute)
+	}
+	return t
+}
+
+// jobTimeout bounds a whole job: the sweep's, with an agentic job's longer
+// client added.
+func (e *Engine) jobTimeout(j *plan.Job) time.Duration {
+	return e.opts.Timeouts.Job + e.benchTimeout(j) - e.opts.Timeouts.Benchmark
 }

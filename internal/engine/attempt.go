@@ -91,7 +91,7 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, pl *placement) attem
 	stopLogs := t.followLogs(ctx, h)
 	defer stopLogs()
 
-	waitCtx, cancelWait := context.WithTimeout(ctx, e.opts.Timeouts.Job)
+	waitCtx, cancelWait := context.WithTimeout(ctx, e.jobTimeout(js.job))
 	ex, werr := t.m.Target.Wait(waitCtx, h)
 	timedOut := waitCtx.Err() == context.DeadlineExceeded
 	cancelWait()
@@ -200,7 +200,7 @@ func (t *try) stop(ctx context.Context, h target.Handle, werr error, timedOut bo
 	case ctx.Err() != nil:
 		return t.fail(ctx, false, false, "run cancelled")
 	case timedOut:
-		return t.fail(ctx, false, false, fmt.Sprintf("job timed out after %s", t.e.opts.Timeouts.Job))
+		return t.fail(ctx, false, false, fmt.Sprintf("job timed out after %s", t.e.jobTimeout(t.js.job)))
 	default:
 		return t.fail(ctx, target.IsTransient(werr), true, "wait: "+werr.Error())
 	}

@@ -100,7 +100,7 @@ func (e *Engine) buildSpec(js *jobState, m *machine.Machine, bin agentbin.Binary
 		GPUs:    gpus,
 		Nodes:   nodes,
 		Devices: devices,
-		Timeout: e.opts.Timeouts.Job,
+		Timeout: e.jobTimeout(j),
 	}, nil
 }
 
@@ -121,7 +121,7 @@ func (e *Engine) jobFile(js *jobState, m *machine.Machine, slot slot) *jobspec.J
 	}
 	return &jobspec.Job{
 		RunID: e.opts.Run.ID(), JobID: j.ID, Node: m.Name,
-		Model: j.Model, Image: j.Image, Framework: j.Framework, Precision: j.Precision,
+		Model: j.Model, ModelPrefix: j.ModelPrefix, Spec: j.Spec, Image: j.Image, Framework: j.Framework, Precision: j.Precision,
 		TP: j.TP, EP: j.EP, PP: j.PP, DPAttn: j.DPAttn,
 		Conc: j.Conc, ISL: j.ISL, OSL: j.OSL, MaxModelLen: j.MaxModelLen, RangeRatio: j.RangeRatio,
 		NumPrompts: j.NumPrompts, NumWarmups: j.NumWarmups, Percentiles: j.Percentiles,
@@ -130,7 +130,7 @@ func (e *Engine) jobFile(js *jobState, m *machine.Machine, slot slot) *jobspec.J
 		ServerArgs: j.ServerArgs, ClientArgs: j.ClientArgs,
 		Runtime: m.Runtime, GPUType: m.GPU, HFHome: m.HFCache,
 		HealthTimeout: jobspec.Duration(e.opts.Timeouts.ServerStart),
-		BenchTimeout:  jobspec.Duration(e.opts.Timeouts.Benchmark),
+		BenchTimeout:  jobspec.Duration(e.benchTimeout(j)),
 		ExtraEnv:      env,
 	}
 }

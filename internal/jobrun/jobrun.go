@@ -218,7 +218,11 @@ func (r *runner) run(ctx context.Context) error {
 		return r.clash()
 	}
 
-	err = r.benchmark(ctx, fl, ResultPath(j))
+	if j.Agentic != nil {
+		err = r.replay(ctx)
+	} else {
+		err = r.benchmark(ctx, fl, ResultPath(j))
+	}
 	if err == nil && !r.alive() && r.portClash() {
 		err = r.clash()
 	}

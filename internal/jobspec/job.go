@@ -45,14 +45,18 @@ type Job struct {
 	JobID string `json:"job_id"`
 	Node  string `json:"node"`
 
-	Model     string `json:"model"`
-	Image     string `json:"image,omitempty"`
-	Framework string `json:"framework"` // selects scripts/server/<framework>.sh
-	Precision string `json:"precision,omitempty"`
-	TP        int    `json:"tp"`
-	EP        int    `json:"ep"`
-	PP        int    `json:"pp"`
-	DPAttn    bool   `json:"dp_attn"`
+	Model string `json:"model"`
+	// ModelPrefix and Spec are what rows name the model and the
+	// speculative decoding by (an agentic job's client writes its row).
+	ModelPrefix string `json:"model_prefix,omitempty"`
+	Spec        string `json:"spec_decoding,omitempty"`
+	Image       string `json:"image,omitempty"`
+	Framework   string `json:"framework"` // selects scripts/server/<framework>.sh
+	Precision   string `json:"precision,omitempty"`
+	TP          int    `json:"tp"`
+	EP          int    `json:"ep"`
+	PP          int    `json:"pp"`
+	DPAttn      bool   `json:"dp_attn"`
 
 	Conc        int       `json:"conc"`
 	ISL         int       `json:"isl"`

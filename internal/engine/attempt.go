@@ -280,7 +280,7 @@ func (t *try) fetch(ctx context.Context, h target.Handle) error {
 // aggregate reads the client's result file and writes the row beside it.
 func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*results.Row, error) {
 	name := js.resultName(m.Name)
-	if js.job.Multi != nil {
+	if js.job.Multi != nil && js.job.Agentic == nil {
 		return e.aggregateMulti(js, m, jobDir, name)
 	}
 	raw, err := os.ReadFile(filepath.Join(jobDir, "results", name+".json"))

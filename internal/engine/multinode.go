@@ -207,8 +207,12 @@ func (e *Engine) groupPlaceable(machines map[string]*machineState, js *jobState)
 func multiOutputs(j *plan.Job, l topology.Layout, resultName string) []string {
 	m := &jobspec.Multi{Shape: *j.Multi, Layout: l, ConcList: j.ConcList}
 	var out []string
-	for _, c := range concList(j) {
-		out = append(out, "results/"+m.MultiResultName(resultName, c)+".json")
+	if j.Agentic != nil {
+		out = append(out, "results/"+resultName+".json") // one replay, one row
+	} else {
+		for _, c := range concList(j) {
+			out = append(out, "results/"+m.MultiResultName(resultName, c)+".json")
+		}
 	}
 	out = append(out, "logs/client.log", "logs/gpu.csv", "job.log")
 	for _, n := range l.Nodes {

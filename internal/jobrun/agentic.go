@@ -15,6 +15,7 @@ import (
 	"github.com/fleetbench/fleet/internal/agentic/trace"
 	"github.com/fleetbench/fleet/internal/atomicfile"
 	"github.com/fleetbench/fleet/internal/jobspec"
+	"github.com/fleetbench/fleet/internal/topology"
 )
 
 // replay runs an agentic job's client: the job's traces replayed against
@@ -22,6 +23,12 @@ import (
 // server's /metrics read around the profiling window, and InferenceX's
 // aggregated agentic row written as the job's result.
 func (r *runner) replay(ctx context.Context) error {
+	return r.replayAt(ctx, []string{"http://127.0.0.1:" + strconv.Itoa(r.port) + "/metrics"})
+}
+
+// replayAt is replay against the server on r.port with the servers'
+// /metrics at metricsURLs (a multi-node job's every worker).
+func (r *runner) replayAt(ctx context.Context, metricsURLs []string) error {
 	j, a := r.j, r.j.Agentic
 	trees, err := r.loadTraces()
 	if err != nil {
@@ -60,7 +67,7 @@ func (r *runner) replay(ctx context.Context) error {
 	r.logf("replaying %d agent sessions: %d lanes for %s", len(trees), cfg.Concurrency, cfg.Duration)
 	fmt.Fprintf(clientLog, "fleet job: agentic replay %s model=%s sessions=%d lanes=%d duration=%s warmup_per_lane=%d\n",
 		cfg.BaseURL, cfg.Model, len(trees), cfg.Concurrency, cfg.Duration, cfg.WarmupRequestsPerLane)
-	res, warning, runErr := agentic.RunWithMetrics(bctx, cfg, trees, []string{cfg.BaseURL + "/metrics"})
+	res, warning, runErr := agentic.RunWithMetrics(bctx, cfg, trees, metricsURLs)
 	if warning != nil {
 		fmt.Fprintf(clientLog, "fleet job: server metrics incomplete: %v\n", warning)
 	}
@@ -122,6 +129,18 @@ func (r *runner) rowMeta() agentic.RowMeta {
 	}
 	if a.KVOffloadBackend != "" {
 		m.KVOffloadBackend = &agentic.NameVersion{Name: a.KVOffloadBackend}
+	}
+	if mj := j.Multi; mj != nil {
+		s := mj.Shape
+		role := func(p topology.Pool) *agentic.Role {
+			return &agentic.Role{NumWorkers: p.Workers, TP: max(p.TP, 1), PP: max(p.PP, 1), EP: max(p.EP, 1), DCPSize: 1, PCPSize: 1, DPAttention: p.DPAttn}
+		}
+		m.Prefill, m.Disagg, m.GPUs, m.KVP2PTransfer = role(s.Prefill), s.Disaggregated(), s.GPUs(), s.KVTransfer
+		if s.Disaggregated() {
+			m.Decode = role(s.Decode)
+		} else {
+			m.Decode = &agentic.Role{}
+		}
 	}
 	return m
 }

@@ -567,6 +567,21 @@ func (m *multi) clients(ctx context.Context, routerPort int) error {
 			r.log = filepath.Join(r.o.Dir, filepath.FromSlash(jobspec.ProcessLogPath(p)))
 		}
 	}
+	if m.j.Agentic != nil {
+		// One replay against the router, with every worker's /metrics.
+		st, _ := m.srv.State()
+		var urls []string
+		for _, e := range workers(st.Endpoints) {
+			urls = append(urls, "http://"+e.Addr()+"/metrics")
+		}
+		if err := r.replayAt(ctx, urls); err != nil {
+			if f := m.hasFailed(); f != nil {
+				return f
+			}
+			return err
+		}
+		return nil
+	}
 	for _, c := range m.m.ConcList {
 		fl, err := r.benchFlags()
 		if err != nil {

@@ -443,6 +443,41 @@ var readmeChecks = map[string]readmeCheck{
 		}
 		return nil
 	},
+	"fleet bench --base-url http://127.0.0.1:8000 --model m --dataset-name cc-traces": func(r *readmeRun, out string) error {
+		// The agentic replay: its summary, and InferenceX's agentic row
+		// whose server hit rate meets the trace's theoretical one (the
+		// simulator's cache holds every session).
+		if !strings.Contains(out, "Agentic Replay Result") {
+			return fmt.Errorf("no replay summary")
+		}
+		raw, err := os.ReadFile(filepath.Join(r.ws, "agentic.json"))
+		if err != nil {
+			return err
+		}
+		var row struct {
+			ScenarioType   string `json:"scenario_type"`
+			RequestMetrics struct {
+				Cache struct {
+					Theoretical float64 `json:"theoretical_cache_hit_rate"`
+				} `json:"cache"`
+			} `json:"request_metrics"`
+			ServerMetrics struct {
+				Cache struct {
+					Overall *float64 `json:"overall_cache_hit_rate"`
+				} `json:"cache"`
+			} `json:"server_metrics"`
+		}
+		if err := json.Unmarshal(raw, &row); err != nil {
+			return err
+		}
+		if row.ScenarioType != "agentic-coding" || row.ServerMetrics.Cache.Overall == nil {
+			return fmt.Errorf("not an agentic row with the server's cache: %s", raw)
+		}
+		if d := *row.ServerMetrics.Cache.Overall - row.RequestMetrics.Cache.Theoretical; d > 0.05 || d < -0.05 {
+			return fmt.Errorf("server hit rate %.3f, theoretical %.3f", *row.ServerMetrics.Cache.Overall, row.RequestMetrics.Cache.Theoretical)
+		}
+		return nil
+	},
 	"fleet bench": func(r *readmeRun, _ string) error {
 		// bench_serving's keys come first, in its order.
 		raw, err := os.ReadFile(filepath.Join(r.ws, "r.json"))

@@ -170,10 +170,17 @@ func (j *Job) Validate() error {
 	if strings.ContainsAny(j.ResultFilename, `/\`) || j.ResultFilename == "." || j.ResultFilename == ".." {
 		bad("result_filename", "%q must be a file name, not a path", j.ResultFilename)
 	}
-	for _, f := range []struct {
+	type field struct {
 		name string
 		v    int
-	}{{"tp", j.TP}, {"conc", j.Conc}, {"isl", j.ISL}, {"osl", j.OSL}, {"max_model_len", j.MaxModelLen}, {"num_prompts", j.NumPrompts}} {
+	}
+	need := []field{{"tp", j.TP}, {"conc", j.Conc}}
+	if j.Agentic == nil {
+		// An agentic job's prompts come from its traces, at the model's
+		// native context.
+		need = append(need, field{"isl", j.ISL}, field{"osl", j.OSL}, field{"max_model_len", j.MaxModelLen}, field{"num_prompts", j.NumPrompts})
+	}
+	for _, f := range need {
 		if f.v < 1 {
 			bad(f.name, "%d: want at least 1", f.v)
 		}

@@ -179,6 +179,7 @@ func chunkTokens(r *RequestResult) []float64 {
 // the first dispatch; the duration runs to the last request's end.
 func computeResult(cfg *Config, reqs []RequestResult, runStart time.Duration) *Result {
 	res := &Result{
+		runStart:    runStart,
 		Backend:     string(cfg.Backend),
 		ModelID:     cfg.Model,
 		TokenizerID: cfg.Tokenizer,

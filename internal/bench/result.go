@@ -22,6 +22,10 @@ import (
 // Result is one benchmark's outcome. Its JSON form has bench_serving's keys
 // in bench_serving's order and types, then fleet's own keys after them.
 type Result struct {
+	// runStart is when the first request was released, on the clock the
+	// requests' Start is read on (tests check releases against it).
+	runStart time.Duration
+
 	Date           string // YYYYmmdd-HHMMSS, local time
 	Backend        string
 	ModelID        string

@@ -63,7 +63,7 @@ config "ag-sim" {
 	if !results.IsAgentic(row) || row.TputPerGPU <= 0 || theo < 0.8 || server < theo-0.05 || server > theo+0.05 {
 		t.Errorf("row: agentic %v, tput/GPU %v, theoretical hit %v, server hit %v", results.IsAgentic(row), row.TputPerGPU, theo, server)
 	}
-	code, out, errOut := runFleet(t, rigEnv(t), "report", filepath.Join(dir, runID))
+	code, out, errOut := runFleet(t, rigEnv(t), "report", filepath.Join(dir, runID), "--results", dir, "--out", filepath.Join(dir, "report"))
 	if code != ExitOK || !strings.Contains(strings.ToLower(out), "agentic") {
 		t.Errorf("report: exit %d\n%s\n%s", code, out, errOut)
 	}

@@ -1,7 +1,6 @@
 package jobrun
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,9 +29,12 @@ func (r *runner) replay(ctx context.Context) error {
 // /metrics at metricsURLs (a multi-node job's every worker).
 func (r *runner) replayAt(ctx context.Context, metricsURLs []string) error {
 	j, a := r.j, r.j.Agentic
-	trees, err := r.loadTraces()
-	if err != nil {
-		return err
+	trees := r.trees
+	if trees == nil {
+		var err error
+		if trees, err = r.loadTraces(); err != nil {
+			return err
+		}
 	}
 	cfg := agentic.DefaultConfig()
 	cfg.BaseURL = "http://127.0.0.1:" + strconv.Itoa(r.port)
@@ -44,25 +46,13 @@ func (r *runner) replayAt(ctx context.Context, metricsURLs []string) error {
 	cfg.RunID = j.RunID + "/" + j.JobID
 	cfg.RequestTimeout = j.BenchTimeout.D()
 	cfg.APIKey = r.env("OPENAI_API_KEY")
-	clientLog, err := os.OpenFile(filepath.Join(r.o.Dir, "logs", "client.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	clientLog, err := r.openClientLog()
 	if err != nil {
-		return fail(jobspec.ExitClientError, "client log: %w", err)
+		return err
 	}
 	defer clientLog.Close()
-
-	bctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	bctx, cancelTimeout := context.WithTimeout(bctx, j.BenchTimeout.D())
-	defer cancelTimeout()
-	watchDone := make(chan struct{})
-	defer close(watchDone)
-	go func() {
-		select {
-		case <-r.exited:
-			cancel(errServerDied)
-		case <-watchDone:
-		}
-	}()
+	bctx, done := r.clientContext(ctx)
+	defer done()
 	r.progress(jobspec.Progress{Phase: jobspec.PhaseBenchmark, Port: r.port})
 	r.logf("replaying %d agent sessions: %d lanes for %s", len(trees), cfg.Concurrency, cfg.Duration)
 	fmt.Fprintf(clientLog, "fleet job: agentic replay %s model=%s sessions=%d lanes=%d duration=%s warmup_per_lane=%d\n",
@@ -73,26 +63,11 @@ func (r *runner) replayAt(ctx context.Context, metricsURLs []string) error {
 	}
 	if runErr != nil && res == nil {
 		fmt.Fprintf(clientLog, "fleet job: %v\n", runErr)
-		switch {
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case errors.Is(context.Cause(bctx), errServerDied):
-			return r.died(runErr)
-		case errors.Is(bctx.Err(), context.DeadlineExceeded):
-			return fail(jobspec.ExitBenchTimeout, "agentic replay timed out after %s", j.BenchTimeout.D())
-		case errors.Is(runErr, agentic.ErrWarmupFailed):
-			return fail(jobspec.ExitFailureRatio, "%w", runErr)
-		}
-		return fail(jobspec.ExitClientError, "agentic replay: %w", runErr)
+		return r.clientFailed(ctx, bctx, runErr, agentic.ErrWarmupFailed, "agentic replay")
 	}
-	var summary bytes.Buffer
-	if err := res.WriteSummary(&summary); err != nil {
-		return fail(jobspec.ExitClientError, "print summary: %w", err)
+	if err := r.printSummary(clientLog, res.WriteSummary); err != nil {
+		return err
 	}
-	clientLog.Write(summary.Bytes())
-	r.mu.Lock()
-	r.o.Out.Write(summary.Bytes())
-	r.mu.Unlock()
 	row, err := res.AggregatedRow(r.rowMeta())
 	if err != nil {
 		return fail(jobspec.ExitClientError, "agentic row: %w", err)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/fleetbench/fleet/internal/agentic/trace"
 	"github.com/fleetbench/fleet/internal/bench"
 	"github.com/fleetbench/fleet/internal/bench/benchflags"
 	"github.com/fleetbench/fleet/internal/filetail"
@@ -125,6 +126,8 @@ type runner struct {
 	j    *jobspec.Job
 	mu   sync.Mutex // Out
 	port int
+	// trees are an agentic job's sessions, read before its server starts.
+	trees []*trace.Tree
 	// quiet drops progress lines and tag marks log lines: a node other
 	// than the head of a multi-node job.
 	quiet bool
@@ -197,6 +200,12 @@ func (r *runner) run(ctx context.Context) error {
 	fl, err := r.benchFlags()
 	if err != nil {
 		return fail(jobspec.ExitBadEnv, "client extra_args: %w", err)
+	}
+	if j.Agentic != nil {
+		// Traces that cannot be read fail the job before its server starts.
+		if r.trees, err = r.loadTraces(); err != nil {
+			return err
+		}
 	}
 
 	r.progress(jobspec.Progress{Phase: jobspec.PhaseStarting, Port: r.port})
@@ -416,11 +425,9 @@ var errServerDied = errors.New("the server exited during the benchmark")
 // benchmark runs the client, writes the result, and classifies how it
 // ended.
 func (r *runner) benchmark(ctx context.Context, fl *benchflags.Flags, resultRel string) error {
-	j := r.j
-	// A multi-node job runs the client once per concurrency: one log.
-	clientLog, err := os.OpenFile(filepath.Join(r.o.Dir, "logs", "client.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	clientLog, err := r.openClientLog()
 	if err != nil {
-		return fail(jobspec.ExitClientError, "client log: %w", err)
+		return err
 	}
 	defer clientLog.Close()
 	cfg := fl.Config
@@ -429,20 +436,8 @@ func (r *runner) benchmark(ctx context.Context, fl *benchflags.Flags, resultRel 
 		r.progress(jobspec.Progress{Phase: jobspec.PhaseBenchmark, Port: r.port, Done: p.Done, Total: p.Total,
 			Failed: p.Failed, TokensPerSec: p.TokensPerSec, Elapsed: p.Elapsed.Seconds()})
 	}
-
-	bctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	bctx, cancelTimeout := context.WithTimeout(bctx, j.BenchTimeout.D())
-	defer cancelTimeout()
-	watchDone := make(chan struct{})
-	defer close(watchDone)
-	go func() {
-		select {
-		case <-r.exited:
-			cancel(errServerDied)
-		case <-watchDone:
-		}
-	}()
+	bctx, done := r.clientContext(ctx)
+	defer done()
 
 	r.progress(jobspec.Progress{Phase: jobspec.PhaseBenchmark, Port: r.port, Total: cfg.NumPrompts})
 	r.logf("running benchmark: %d prompts at concurrency %d", cfg.NumPrompts, cfg.MaxConcurrency)
@@ -451,32 +446,11 @@ func (r *runner) benchmark(ctx context.Context, fl *benchflags.Flags, resultRel 
 	res, err := bench.Run(bctx, cfg, nil)
 	if err != nil {
 		fmt.Fprintf(clientLog, "fleet job: %v\n", err)
-		switch {
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case errors.Is(context.Cause(bctx), errServerDied):
-			return r.died(err)
-		case errors.Is(bctx.Err(), context.DeadlineExceeded):
-			r.logf("benchmark timed out after %s", j.BenchTimeout.D())
-			return fail(jobspec.ExitBenchTimeout, "benchmark timed out after %s", j.BenchTimeout.D())
-		}
-		if r.dying() {
-			return r.died(err)
-		}
-		if errors.Is(err, bench.ErrWarmupFailed) {
-			return fail(jobspec.ExitFailureRatio, "%w", err)
-		}
-		return fail(jobspec.ExitClientError, "benchmark: %w", err)
+		return r.clientFailed(ctx, bctx, err, bench.ErrWarmupFailed, "benchmark")
 	}
-
-	var summary bytes.Buffer
-	if err := res.WriteSummary(&summary); err != nil {
-		return fail(jobspec.ExitClientError, "print summary: %w", err)
+	if err := r.printSummary(clientLog, res.WriteSummary); err != nil {
+		return err
 	}
-	clientLog.Write(summary.Bytes())
-	r.mu.Lock()
-	r.o.Out.Write(summary.Bytes())
-	r.mu.Unlock()
 	path := filepath.Join(r.o.Dir, resultRel)
 	if err := res.SaveJSON(path); err != nil {
 		fmt.Fprintf(clientLog, "fleet job: %v\n", err)

@@ -102,6 +102,11 @@ func (r *runner) runMulti(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if rank == 0 {
+		if r.j.Agentic != nil {
+			if r.trees, err = r.loadTraces(); err != nil {
+				return err
+			}
+		}
 		return m.head(ctx, launcher)
 	}
 	return m.follow(ctx, launcher)

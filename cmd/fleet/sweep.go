@@ -255,11 +255,19 @@ SIGHUP (the terminal closed) and a closed stdout or stderr. A second Ctrl-C
 gives the remote jobs a few seconds more to stop, then exits and lists any
 job still running with the command that stops it; a third exits at once. --resume RUN finishes an interrupted run: jobs with a
 complete result are skipped, jobs still running are re-attached.
---rerun-failed RUN runs again only the jobs of RUN that failed.`,
+--rerun-failed RUN runs again only the jobs of RUN that failed.
+
+--only-changed runs only the jobs whose recipe fingerprint has no successful
+result at their concurrency in the results store (--max-age: none from a
+run started within that age); the others' rows are copied into the new run,
+marked as reused. --compare-last compares the run's results with the last
+results of the same recipes, as fleet compare does, and exits 4 on a
+regression.`,
 		Example: `  fleet sweep                                  # the demo, on this machine
   fleet sweep sweeps/full.hcl -i inventory.hcl --only gpu=h200 --only seq=1k1k
   fleet sweep sweeps/full.hcl --resume 20261129-101500-full
-  fleet sweep sweeps/full.hcl --rerun-failed 20261129-101500-full`,
+  fleet sweep sweeps/full.hcl --rerun-failed 20261129-101500-full
+  fleet sweep sweeps/full.hcl --only-changed --max-age 7d --compare-last`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {

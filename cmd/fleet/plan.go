@@ -18,7 +18,9 @@ import (
 
 type planOptions struct {
 	planFlags
-	json bool
+	json    bool
+	incr    incrementalFlags
+	results string
 }
 
 func (a *App) planCmd() *cobra.Command {
@@ -57,6 +59,8 @@ a file over it is refused before any job is made.`,
 	}
 	o.register(cmd)
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the plan as JSON")
+	o.incr.register(cmd)
+	cmd.Flags().StringVar(&o.results, "results", "results", "with --only-changed: directory that holds the results store (fleet.db)")
 	return cmd
 }
 
@@ -140,6 +144,10 @@ func (a *App) runPlan(cmd *cobra.Command, sweepPath string, o planOptions) error
 	if err != nil {
 		return err
 	}
+	since, err := o.incr.since(time.Now())
+	if err != nil {
+		return err
+	}
 	type planned struct {
 		inv  *config.Inventory
 		p    *plan.Placement
@@ -151,6 +159,9 @@ func (a *App) runPlan(cmd *cobra.Command, sweepPath string, o planOptions) error
 			return planned{}, err
 		}
 		p, err := plan.Place(c.jobs, c.inv, plan.Options{Node: o.node, Only: filters})
+		if err == nil {
+			err = plan.SetFingerprints(p.Jobs)
+		}
 		return planned{c.inv, p, len(c.jobs)}, err
 	})
 	if err != nil {
@@ -161,10 +172,26 @@ func (a *App) runPlan(cmd *cobra.Command, sweepPath string, o planOptions) error
 	if len(p.Jobs) == 0 && len(p.Unplaced) == 0 {
 		return fmt.Errorf("%s: no job of %d matches the filters (%s)", sourceName(sweepPath, &o.planFlags), pl.jobs, describeSelection(filters, o.node))
 	}
-	if o.json {
-		return writePlanJSON(out, sourceName(sweepPath, &o.planFlags), inv, p)
+	var reused []reusedJob
+	if o.incr.onlyChanged {
+		if _, reused, err = findUnchanged(cmd.Context(), o.results, p.Jobs, since); err != nil {
+			return withCode(ExitError, err)
+		}
 	}
-	return writePlanText(out, inv, p)
+	if o.json {
+		var reuse []planReuse
+		if o.incr.onlyChanged {
+			reuse = reusePlanJSON(reused)
+		}
+		return writePlanJSON(out, sourceName(sweepPath, &o.planFlags), inv, p, reuse)
+	}
+	if err := writePlanText(out, inv, p); err != nil {
+		return err
+	}
+	if o.incr.onlyChanged {
+		return writeReusePlan(out, len(p.Jobs), reused, o.incr.maxAge)
+	}
+	return nil
 }
 
 func describeSelection(f plan.Filters, node string) string {
@@ -301,9 +328,12 @@ type planJSON struct {
 	TotalJobs int               `json:"total_jobs"`
 	MakespanS float64           `json:"makespan_s"`
 	GPUHours  float64           `json:"gpu_hours"`
+	// Reuse lists, with --only-changed, the jobs a sweep would not run
+	// because a stored result of their recipe stands in for them.
+	Reuse []planReuse `json:"reuse,omitempty"`
 }
 
-func writePlanJSON(w io.Writer, sweepPath string, inv *config.Inventory, p *plan.Placement) error {
+func writePlanJSON(w io.Writer, sweepPath string, inv *config.Inventory, p *plan.Placement, reuse []planReuse) error {
 	out := planJSON{
 		Sweep:     sweepPath,
 		Inventory: inv.Path,
@@ -314,6 +344,7 @@ func writePlanJSON(w io.Writer, sweepPath string, inv *config.Inventory, p *plan
 		TotalJobs: len(p.Jobs),
 		MakespanS: p.Makespan.Seconds(),
 		GPUHours:  p.GPUHours,
+		Reuse:     reuse,
 	}
 	for _, j := range p.Jobs {
 		out.Jobs = append(out.Jobs, planJSONJob{Job: j, GPUs: j.GPUs(), ResultName: plan.ResultName(j, j.Node), EstimateS: plan.Estimate(j).Seconds(),

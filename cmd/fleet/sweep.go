@@ -22,6 +22,7 @@ import (
 	"github.com/fleetbench/fleet/internal/live"
 	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/plan"
+	"github.com/fleetbench/fleet/internal/report"
 	"github.com/fleetbench/fleet/internal/results"
 	"github.com/fleetbench/fleet/internal/run"
 	"github.com/fleetbench/fleet/internal/ssh"
@@ -167,6 +168,9 @@ func (a *App) load(ctx context.Context, f *planFlags, sweepPath string, src []by
 		if err != nil {
 			return loaded{}, err
 		}
+		if err := plan.SetFingerprints(placement.Jobs); err != nil {
+			return loaded{}, err
+		}
 		a.warnUnplaced(placement.Unplaced)
 		return loaded{c.inv, c.sw, placement.Jobs}, nil
 	})
@@ -212,6 +216,9 @@ type sweepOptions struct {
 	agentDir    string
 	knownHosts  string
 	jsonOut     bool
+	incr        incrementalFlags
+	compareLast bool
+	threshold   string
 }
 
 func (o *sweepOptions) register(cmd *cobra.Command) {
@@ -248,11 +255,19 @@ SIGHUP (the terminal closed) and a closed stdout or stderr. A second Ctrl-C
 gives the remote jobs a few seconds more to stop, then exits and lists any
 job still running with the command that stops it; a third exits at once. --resume RUN finishes an interrupted run: jobs with a
 complete result are skipped, jobs still running are re-attached.
---rerun-failed RUN runs again only the jobs of RUN that failed.`,
+--rerun-failed RUN runs again only the jobs of RUN that failed.
+
+--only-changed runs only the jobs whose recipe fingerprint has no successful
+result at their concurrency in the results store (--max-age: none from a
+run started within that age); the others' rows are copied into the new run,
+marked as reused. --compare-last compares the run's results with the last
+results of the same recipes, as fleet compare does, and exits 4 on a
+regression.`,
 		Example: `  fleet sweep                                  # the demo, on this machine
   fleet sweep sweeps/full.hcl -i inventory.hcl --only gpu=h200 --only seq=1k1k
   fleet sweep sweeps/full.hcl --resume 20261129-101500-full
-  fleet sweep sweeps/full.hcl --rerun-failed 20261129-101500-full`,
+  fleet sweep sweeps/full.hcl --rerun-failed 20261129-101500-full
+  fleet sweep sweeps/full.hcl --only-changed --max-age 7d --compare-last`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -264,14 +279,42 @@ complete result are skipped, jobs still running are re-attached.
 	o.register(cmd)
 	cmd.Flags().StringVar(&o.resume, "resume", "", "resume run RUN: skip jobs already done, re-attach to running ones, run the rest")
 	cmd.Flags().StringVar(&o.rerunFailed, "rerun-failed", "", "run again the jobs of run RUN that failed or were cancelled, in the same run directory")
+	o.incr.register(cmd)
+	cmd.Flags().BoolVar(&o.compareLast, "compare-last", false, "after the run, compare its results with the last results of the same recipes in the store, as fleet compare does; exit 4 on a regression")
+	cmd.Flags().StringVar(&o.threshold, "threshold", "5%", "with --compare-last: noise threshold, as fleet compare's")
 	return cmd
 }
 
 // runSweep loads, places and runs a sweep, then prints its summary.
 func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
+	since, err := o.incr.since(time.Now())
+	if err != nil {
+		return err
+	}
+	if o.incr.onlyChanged && (o.resume != "" || o.rerunFailed != "") {
+		return usageError{errors.New("--only-changed starts a new run: it excludes --resume and --rerun-failed")}
+	}
+	threshold, err := report.ParseThreshold(o.threshold)
+	if err != nil {
+		return usageError{fmt.Errorf("--threshold: %w", err)}
+	}
 	so, err := a.sweepSetup(ctx, o)
 	if err != nil {
 		return err
+	}
+	allJobs := so.Jobs
+	var reused []reusedJob
+	if o.incr.onlyChanged {
+		if so.Jobs, reused, err = findUnchanged(ctx, o.dir, so.Jobs, since); err != nil {
+			return withCode(ExitError, err)
+		}
+		if len(so.Jobs) == 0 {
+			fmt.Fprintf(a.Stdout, "Nothing changed: every one of the %s has a stored result of its recipe; no run started (`fleet plan --only-changed` lists them).\n", plural(len(allJobs), "job"))
+			return nil
+		}
+		if len(reused) > 0 {
+			fmt.Fprintf(a.Stderr, "fleet: --only-changed: reusing the stored results of %d of %s, running %d\n", len(reused), plural(len(allJobs), "job"), len(so.Jobs))
+		}
 	}
 	sw, err := sweep.Open(*so)
 	switch {
@@ -285,6 +328,9 @@ func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
 	}
 	defer sw.Close()
 	runID, runDir := sw.Dir().ID(), sw.Dir().Path()
+	if err := writeReused(sw.Dir(), reused); err != nil {
+		return withCode(ExitError, err)
+	}
 	logFile, err := os.OpenFile(filepath.Join(runDir, run.LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open run log: %w", err)
@@ -310,13 +356,30 @@ func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
 	if err := a.printSweepResult(res, o.jsonOut, so.Inventory); err != nil {
 		return err
 	}
+	cancelled := errors.Is(runErr, context.Canceled) || ctx.Err() != nil
+	var cmp *report.Comparison
+	if o.compareLast && !cancelled && runErr == nil {
+		// With --json the summary owns stdout; the comparison goes to
+		// stderr.
+		w := a.Stdout
+		if o.jsonOut {
+			w = a.Stderr
+		}
+		if cmp, err = a.compareLast(ctx, w, o.dir, runID, allJobs, threshold); err != nil {
+			return err
+		}
+	}
 	switch {
-	case errors.Is(runErr, context.Canceled) || ctx.Err() != nil:
+	case cancelled:
 		return withCode(ExitCancelled, errors.New("sweep cancelled; finish it with --resume "+runID))
 	case runErr != nil:
 		return runErr
 	case res.Summary.Failed > 0:
+		// Failed jobs (exit 3) say more than a regression (4) they may
+		// also make.
 		return withCode(ExitFailed, fmt.Errorf("%d of %d jobs failed (see %s)", res.Summary.Failed, len(res.Summary.Jobs), filepath.Join(runDir, run.SummaryFile)))
+	case cmp != nil && cmp.Regressed():
+		return withCode(ExitRegressed, fmt.Errorf("%d regression(s) beyond %s against the last results of the same recipes", cmp.Regressions, o.threshold))
 	}
 	return nil
 }

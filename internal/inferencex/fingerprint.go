@@ -32,8 +32,18 @@ func RecipeFingerprint(j *Job) (string, error) {
 	delete(row, "conc")
 	delete(row, "exp-name")
 	delete(row, "recipe-fingerprint")
+	return CanonicalSHA256(row)
+}
+
+// CanonicalSHA256 is the SHA-256, in hex, of v serialized as
+// RecipeFingerprint serializes a row: Python's sorted-key, compact,
+// ASCII-only JSON. v holds what encoding/json decodes into with
+// UseNumber (maps, slices, strings, bools, json.Number, nil); fleet's own
+// jobs hash their canonical map through it so that both kinds of
+// fingerprint are made one way.
+func CanonicalSHA256(v any) (string, error) {
 	var out bytes.Buffer
-	if err := pythonJSON(&out, row); err != nil {
+	if err := pythonJSON(&out, v); err != nil {
 		return "", fmt.Errorf("recipe fingerprint: %w", err)
 	}
 	sum := sha256.Sum256(out.Bytes())

@@ -51,6 +51,9 @@ type Job struct {
 	Multi    *topology.Shape `json:"multi,omitempty"`
 	ConcList []int           `json:"conc_list,omitempty"`
 	Agentic  *AgenticSpec    `json:"agentic,omitempty"`
+	// Fingerprint is the job's recipe fingerprint (Fingerprint), set
+	// once the job is placed (SetFingerprints).
+	Fingerprint string `json:"fingerprint,omitempty"`
 	// Why says why an InferenceX job was not placed (Placement.Unplaced).
 	Why string `json:"why,omitempty"`
 

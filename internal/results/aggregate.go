@@ -32,6 +32,9 @@ type Meta struct {
 	// Router is a multi-node deployment's router component, written as
 	// its row's router key (AggregateMulti); nil writes none.
 	Router *RouterInfo
+	// Fingerprint is the job's recipe fingerprint (plan.Fingerprint),
+	// written as the row's recipe_fingerprint; "" writes none.
+	Fingerprint string
 }
 
 // Row is one job's aggregated result, with InferenceMAX's keys first.
@@ -126,6 +129,7 @@ func aggregateUnchecked(m Meta, raw []byte) (*Row, tokenRates, error) {
 		Metrics:          map[string]float64{},
 		RunID:            m.RunID, JobID: m.JobID, Node: m.Node,
 	}
+	r.SetFingerprint(m.Fingerprint)
 	for _, c := range []struct {
 		key string
 		to  *int

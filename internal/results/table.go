@@ -49,22 +49,28 @@ func SortRows(rows []*Row) {
 // InferenceX's rows do: an MTP row is not comparable with one without.
 // A SHAPE column appears when a row is multi-node (Row.Shape: "p1x8/d1x8",
 // "agg 2x8"; "-" for a single-node row), so that disaggregated and
-// aggregated points of equal tp read apart.
+// aggregated points of equal tp read apart. A REUSED FROM column appears
+// when a row was taken from an earlier run (Row.ReusedFrom) rather than
+// measured, naming that run.
 func WriteTable(w io.Writer, rows []*Row) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	withSpec, withShape := false, false
+	withSpec, withShape, withReused := false, false, false
 	for _, r := range rows {
 		withSpec = withSpec || r.Spec() != ""
 		withShape = withShape || r.MultiNode()
+		withReused = withReused || r.ReusedFrom() != nil
 	}
-	specHead, shapeHead := "", ""
+	specHead, shapeHead, reusedHead := "", "", ""
+	if withReused {
+		reusedHead = "REUSED FROM\t"
+	}
 	if withSpec {
 		specHead = "SPEC\t"
 	}
 	if withShape {
 		shapeHead = "SHAPE\t"
 	}
-	fmt.Fprintln(tw, "HW\tFRAMEWORK\tPRECISION\t"+specHead+"ISL/OSL\t"+shapeHead+"TP\tEP\tCONC\tTTFT ms\tTPOT ms\tE2EL s\tTPUT/GPU\tINTVTY\tFAILED\t")
+	fmt.Fprintln(tw, "HW\tFRAMEWORK\tPRECISION\t"+specHead+"ISL/OSL\t"+shapeHead+"TP\tEP\tCONC\tTTFT ms\tTPOT ms\tE2EL s\tTPUT/GPU\tINTVTY\tFAILED\t"+reusedHead)
 	// A row's text may come from an imported file or a copied run
 	// directory: one sanitised line per cell.
 	cell := func(s string) string { return termtext.Line(s, maxCell) }
@@ -81,11 +87,18 @@ func WriteTable(w io.Writer, rows []*Row) error {
 		if withShape {
 			shape = first(r.Shape(), "-") + "\t"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%d/%d\t%s%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
+		reused := ""
+		if withReused {
+			reused = "-\t"
+			if u := r.ReusedFrom(); u != nil {
+				reused = cell(u.Run) + "\t"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%d/%d\t%s%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
 			cell(r.HW), cell(r.Framework), cell(r.Precision), spec, r.ISL, r.OSL, shape, r.TP, r.EP, r.Conc,
 			metric(r, "median_ttft", 1000, 1), metric(r, "median_tpot", 1000, 2),
 			metric(r, "median_e2el", 1, 2), fmtFloat(r.TputPerGPU, 1),
-			metric(r, "median_intvty", 1, 1), r.Failed)
+			metric(r, "median_intvty", 1, 1), r.Failed, reused)
 	}
 	return tw.Flush()
 }

@@ -149,6 +149,7 @@ func (e *Engine) aggregateAgentic(js *jobState, m *machine.Machine, jobDir strin
 		return nil, err
 	}
 	row.RunID, row.JobID, row.Node = e.opts.Run.ID(), js.job.ID, m.Name
+	row.SetFingerprint(js.job.Fingerprint)
 	return row, writeRow(jobDir, row)
 }
 

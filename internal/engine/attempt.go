@@ -298,7 +298,7 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 		RunID: e.opts.Run.ID(), JobID: j.ID, Node: m.Name, HW: m.GPU,
 		Model: j.Model, Framework: j.Framework, Precision: j.Precision, Image: j.Image,
 		TP: j.TP, EP: j.EP, PP: j.PP, DPAttn: j.DPAttn, Conc: j.Conc, ISL: j.ISL, OSL: j.OSL,
-		GPUs: j.GPUs(),
+		GPUs: j.GPUs(), Fingerprint: j.Fingerprint,
 	}, raw)
 	if err != nil {
 		return nil, err
@@ -347,6 +347,7 @@ func (e *Engine) aggregateIX(js *jobState, m *machine.Machine, jobDir, name stri
 	var counts struct{ Completed, Failed int }
 	_ = json.Unmarshal(raw, &counts)
 	row.RunID, row.JobID, row.Node, row.Completed, row.Failed = e.opts.Run.ID(), js.job.ID, m.Name, counts.Completed, counts.Failed
+	row.SetFingerprint(js.job.Fingerprint)
 	return row, writeRow(jobDir, row)
 }
 

@@ -267,7 +267,7 @@ func (e *Engine) aggregateMulti(js *jobState, m *machine.Machine, jobDir, name s
 		meta := results.Meta{
 			RunID: e.opts.Run.ID(), JobID: j.ID, Node: m.Name, HW: m.GPU,
 			Model: j.Model, Framework: j.Framework, Precision: j.Precision, Image: j.Image,
-			Conc: c, ISL: j.ISL, OSL: j.OSL,
+			Conc: c, ISL: j.ISL, OSL: j.OSL, Fingerprint: j.Fingerprint,
 		}
 		if ix := j.InferenceX; ix != nil && ix.Router != nil && ix.Router.Name != "" && ix.Router.Version != "" {
 			// The row says which router InferenceX's config names.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"github.com/fleetbench/fleet/internal/journal"
 	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/plan"
+	"github.com/fleetbench/fleet/internal/results"
+	"github.com/fleetbench/fleet/internal/run"
 	"github.com/fleetbench/fleet/internal/topology"
 )
 
@@ -143,5 +146,21 @@ func TestInferenceXMultiNodeRowRunsFleetsLaunchers(t *testing.T) {
 	}
 	if jf.InferenceX != nil || jf.Multi == nil || jf.Multi.Layout.NodeCount() != 2 || spec.Nodes != 2 {
 		t.Errorf("job file: inferencex %v, multi %+v, spec nodes %d", jf.InferenceX, jf.Multi, spec.Nodes)
+	}
+}
+
+// A job's recipe fingerprint reaches its row, which is how a later
+// `fleet sweep --only-changed` finds it.
+func TestRowsCarryTheJobsFingerprint(t *testing.T) {
+	a := newScripted("a", ok)
+	jobs := jobsFor(1, "a")
+	jobs[0].Fingerprint = "f00d"
+	dir := t.TempDir()
+	if _, err := newEngine(t, dir, Options{}, a).Run(context.Background(), jobs); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := results.ReadRows(filepath.Join(dir, "run", "jobs", run.JobDirName(jobs[0].ID), run.RowFile))
+	if err != nil || len(rows) != 1 || rows[0].Fingerprint() != "f00d" {
+		t.Fatalf("rows %v, %v", rows, err)
 	}
 }

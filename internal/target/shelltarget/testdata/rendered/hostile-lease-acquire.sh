@@ -87,7 +87,7 @@ lock() {
   i=0
   until mkdir "$L/.lockd" 2>/dev/null; do
     if [ -n "$(find "$L/.lockd" -maxdepth 0 -mmin +10 2>/dev/null)" ]; then rmdir "$L/.lockd" 2>/dev/null; fi
-    i=$((i+1)); [ $i -gt 600 ] && return 1
+    i=$((i+1)); [ "$i" -gt 600 ] && return 1
     sleep 0.1
   done
   trap 'rmdir "$L/.lockd" 2>/dev/null' EXIT

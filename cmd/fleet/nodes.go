@@ -372,6 +372,9 @@ func writeCheckTable(w io.Writer, results []nodes.Result) error {
 		for _, x := range r.Warnings {
 			fmt.Fprintf(w, "%s: warning: %s\n", r.Node, x)
 		}
+		for _, l := range r.Leases {
+			fmt.Fprintf(w, "%s: held by %s\n", r.Node, l.Holder())
+		}
 	}
 	return nil
 }

@@ -51,6 +51,7 @@ type try struct {
 	jobDir string
 	lg     *log.Logger
 	res    attemptResult
+	leases *attemptLeases // this attempt's node leases (lease.go)
 }
 
 // fail ends the attempt failed (cancelled, when the run is being
@@ -73,16 +74,21 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, pl *placement) attem
 	t := &try{e: e, js: js, m: pl.m, jobDir: e.opts.Run.JobDir(js.job.ID),
 		lg: e.log.With("job", js.job.ID, "node", pl.m.Name), res: attemptResult{js: js, m: pl.m, holds: pl.holds}}
 	var h target.Handle
+	defer t.releaseLeases(ctx)
 	if js.reattach != nil {
 		h = *js.reattach
 		js.reattach = nil
 		t.lg.Info("re-attaching to job left running by an earlier controller", "ref", h.Ref)
+		if failed := t.acquireLeases(ctx); failed != nil {
+			return *failed
+		}
 	} else {
 		var failed *attemptResult
 		if h, failed = t.start(ctx, s); failed != nil {
 			return *failed
 		}
 	}
+	t.leaseStarted(ctx, h)
 	e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: t.m.Name, State: journal.StateRunning, Handle: &h})
 	t.lg.Info("job running", "attempt", js.attempts, "ref", h.Ref)
 	if err := os.MkdirAll(t.jobDir, 0o755); err != nil {
@@ -121,6 +127,9 @@ func (t *try) start(ctx context.Context, s slot) (target.Handle, *attemptResult)
 	js.attempts++
 	t.e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StatePreparing})
 	t.lg.Info("job preparing", "attempt", js.attempts)
+	if r := t.acquireLeases(ctx); r != nil {
+		return target.Handle{}, r
+	}
 	platform, err := m.Target.Platform(ctx)
 	if err != nil {
 		return failed(target.IsTransient(err), true, err.Error())

@@ -38,24 +38,27 @@ const LowDiskGiB = 10
 // Result is what fleet nodes check found on one node. Problems make the
 // node unfit for benchmarks; warnings do not.
 type Result struct {
-	Node        string   `json:"node"`
-	Host        string   `json:"host"`
-	Reachable   bool     `json:"reachable"`
-	LatencyMS   float64  `json:"latency_ms,omitempty"`
-	HostKey     string   `json:"host_key,omitempty"`
-	Fingerprint string   `json:"fingerprint,omitempty"`
-	GPUType     string   `json:"gpu_type,omitempty"`
-	GPUs        int      `json:"gpus"`
-	GPUsBusy    int      `json:"gpus_busy"`
-	BusyPIDs    []int    `json:"busy_pids,omitempty"`
-	Runtime     string   `json:"runtime"`
-	RuntimeOK   bool     `json:"runtime_ok"`
-	WorkDir     string   `json:"work_dir,omitempty"`
-	DiskFreeGiB float64  `json:"disk_free_gib"`
-	HFCache     string   `json:"hf_cache,omitempty"`
-	HFCacheOK   bool     `json:"hf_cache_present"`
-	Problems    []string `json:"problems,omitempty"`
-	Warnings    []string `json:"warnings,omitempty"`
+	Node        string  `json:"node"`
+	Host        string  `json:"host"`
+	Reachable   bool    `json:"reachable"`
+	LatencyMS   float64 `json:"latency_ms,omitempty"`
+	HostKey     string  `json:"host_key,omitempty"`
+	Fingerprint string  `json:"fingerprint,omitempty"`
+	GPUType     string  `json:"gpu_type,omitempty"`
+	GPUs        int     `json:"gpus"`
+	GPUsBusy    int     `json:"gpus_busy"`
+	BusyPIDs    []int   `json:"busy_pids,omitempty"`
+	Runtime     string  `json:"runtime"`
+	RuntimeOK   bool    `json:"runtime_ok"`
+	WorkDir     string  `json:"work_dir,omitempty"`
+	DiskFreeGiB float64 `json:"disk_free_gib"`
+	HFCache     string  `json:"hf_cache,omitempty"`
+	HFCacheOK   bool    `json:"hf_cache_present"`
+	// Leases are the controllers that hold the node (or some of its
+	// GPUs) now, as the lease files in its work directory say.
+	Leases   []shelltarget.Lease `json:"leases,omitempty"`
+	Problems []string            `json:"problems,omitempty"`
+	Warnings []string            `json:"warnings,omitempty"`
 }
 
 // OK reports whether the node passed.
@@ -173,6 +176,10 @@ func probeScript(runtime, workDir, hfCache string) string {
 		// that another user owns or that others may write.
 		`echo @@workdir; id -u; d=` + remotePath(workDir) + `; if [ -e "$d" ]; then ` +
 			`stat -L -c '%u %a %U' -- "$d" 2>/dev/null || stat -L -f '%u %Lp %Su' -- "$d" 2>/dev/null; fi`,
+		// Who holds the node: the leases of controllers running jobs
+		// there, in a subshell of their own (the listing defines its
+		// functions and variables, some of which it does not call).
+		"echo @@leases\n# shellcheck disable=SC2317\n(" + shelltarget.LeaseListScript(remotePath(workDir)) + ")",
 	}, "\n") + "\n"
 }
 
@@ -219,6 +226,11 @@ func (r *Result) interpret(n *config.Node, s map[string][]string) {
 		r.warn("free disk unknown")
 	}
 	r.interpretWorkDir(s["workdir"])
+	leases, refused := shelltarget.ParseLeaseList(s["leases"])
+	r.Leases = leases
+	for _, why := range refused {
+		r.problem("%s", why)
+	}
 	// Hugging Face cache.
 	if hf := s["hf"]; len(hf) >= 2 {
 		r.HFCache = hf[0]

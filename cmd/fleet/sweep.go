@@ -212,6 +212,8 @@ type sweepOptions struct {
 	agentDir    string
 	knownHosts  string
 	jsonOut     bool
+	canary      bool
+	failFast    bool
 }
 
 func (o *sweepOptions) register(cmd *cobra.Command) {
@@ -264,6 +266,8 @@ complete result are skipped, jobs still running are re-attached.
 	o.register(cmd)
 	cmd.Flags().StringVar(&o.resume, "resume", "", "resume run RUN: skip jobs already done, re-attach to running ones, run the rest")
 	cmd.Flags().StringVar(&o.rerunFailed, "rerun-failed", "", "run again the jobs of run RUN that failed or were cancelled, in the same run directory")
+	cmd.Flags().BoolVar(&o.canary, "canary", false, "first run one short canary job per GPU type, framework and image; if one fails, stop (exit 3) before any other job starts")
+	cmd.Flags().BoolVar(&o.failFast, "fail-fast", false, "stop the sweep at the first job that fails for good: cancel running jobs, start no more (exit 3)")
 	return cmd
 }
 
@@ -313,6 +317,8 @@ func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
 	switch {
 	case errors.Is(runErr, context.Canceled) || ctx.Err() != nil:
 		return withCode(ExitCancelled, errors.New("sweep cancelled; finish it with --resume "+runID))
+	case isStopped(runErr):
+		return stoppedError(runErr, runID)
 	case runErr != nil:
 		return runErr
 	case res.Summary.Failed > 0:
@@ -361,6 +367,7 @@ func (a *App) sweepSetup(ctx context.Context, o *sweepOptions) (*sweep.Options, 
 	if o.retries >= 0 {
 		so.Retries = o.retries
 	}
+	o.applyCanary(so, sw)
 	return so, nil
 }
 

@@ -115,14 +115,26 @@ func (s *scheduler) addCanaries(jobs []*plan.Job) error {
 		s.e.record(journal.Entry{Job: cj.ID, Config: cj.Config, GPU: cj.GPU, State: journal.StateQueued})
 		s.e.log.Info("canary queued", "group", g, "job", cj.ID)
 	}
-	s.pending = append(canaries, s.pending...)
+	// Jobs an earlier controller left running keep their machines first;
+	// then the canaries go, ahead of everything else.
+	var reattach, rest []*jobState
+	for _, js := range s.pending {
+		if js.reattach != nil {
+			reattach = append(reattach, js)
+		} else {
+			rest = append(rest, js)
+		}
+	}
+	s.pending = append(append(reattach, canaries...), rest...)
 	return nil
 }
 
 // held reports whether js waits for the canaries: every job but a canary
-// does while one has not ended.
+// does while one has not ended, except one that an earlier controller
+// left running (resume): holding it would not stop it, only let a canary
+// take its machine.
 func (s *scheduler) held(js *jobState) bool {
-	if len(s.canaries) == 0 {
+	if len(s.canaries) == 0 || js.reattach != nil {
 		return false
 	}
 	_, canary := s.canaries[js]

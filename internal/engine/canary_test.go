@@ -264,3 +264,30 @@ func TestWithoutFailFastAFailureStopsNothing(t *testing.T) {
 		t.Fatalf("err %v failed %d done %d, want the other jobs done", err, sum.Failed, sum.Done)
 	}
 }
+
+func TestOnResumeTheCanaryStandsForTheJobsLeft(t *testing.T) {
+	dir := t.TempDir()
+	first := newScripted("a", func(id string, _ int) (target.Exit, error) {
+		if id == "cfg_1k1k_tp8_conc16" {
+			return target.Exit{Code: 13}, nil
+		}
+		return target.Exit{}, nil
+	})
+	e := newEngine(t, dir, Options{}, first)
+	if _, err := e.Run(context.Background(), gpuJobs(3, "a")); err != nil {
+		t.Fatal(err)
+	}
+	e.opts.Run.Close()
+	second := newScripted("a", ok)
+	sum, err := newEngine(t, dir, Options{Resume: true, Canary: canaryOn()}, second).Run(context.Background(), gpuJobs(3, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The done jobs need no canary: the one left does, cut from it.
+	if got := strings.Join(second.started, " "); got != "cfg_1k1k_tp8_conc16_canary#1 cfg_1k1k_tp8_conc16#2" {
+		t.Errorf("resume started %s, want the left job's canary, then the job", got)
+	}
+	if sum.Failed != 0 || len(sum.Rows) != 3 {
+		t.Errorf("after resume failed=%d rows=%d, want 0 and 3", sum.Failed, len(sum.Rows))
+	}
+}

@@ -208,7 +208,8 @@ type scheduler struct {
 // Run executes jobs and returns when every job has ended or ctx is
 // cancelled (then running jobs are cancelled on their machines first). The
 // summary covers the whole run directory: on a resume, the jobs an earlier
-// controller finished too.
+// controller finished too. When the run stops itself (a failed canary,
+// FailFast) the error is a *StopError, as if ctx had been cancelled.
 func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*run.Summary, error) {
 	if e.opts.Run == nil {
 		return nil, errors.New("engine: no run directory")

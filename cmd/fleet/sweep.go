@@ -219,6 +219,8 @@ type sweepOptions struct {
 	incr        incrementalFlags
 	compareLast bool
 	threshold   string
+	canary      bool
+	failFast    bool
 }
 
 func (o *sweepOptions) register(cmd *cobra.Command) {
@@ -282,6 +284,8 @@ regression.`,
 	o.incr.register(cmd)
 	cmd.Flags().BoolVar(&o.compareLast, "compare-last", false, "after the run, compare its results with the last results of the same recipes in the store, as fleet compare does; exit 4 on a regression")
 	cmd.Flags().StringVar(&o.threshold, "threshold", "5%", "with --compare-last: noise threshold, as fleet compare's")
+	cmd.Flags().BoolVar(&o.canary, "canary", false, "first run one short canary job per GPU type, framework and image; if one fails, stop (exit 3) before any other job starts")
+	cmd.Flags().BoolVar(&o.failFast, "fail-fast", false, "stop the sweep at the first job that fails for good: cancel running jobs, start no more (exit 3)")
 	return cmd
 }
 
@@ -372,6 +376,8 @@ func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
 	switch {
 	case cancelled:
 		return withCode(ExitCancelled, errors.New("sweep cancelled; finish it with --resume "+runID))
+	case isStopped(runErr):
+		return stoppedError(runErr, runID)
 	case runErr != nil:
 		return runErr
 	case res.Summary.Failed > 0:
@@ -424,6 +430,7 @@ func (a *App) sweepSetup(ctx context.Context, o *sweepOptions) (*sweep.Options, 
 	if o.retries >= 0 {
 		so.Retries = o.retries
 	}
+	o.applyCanary(so, sw)
 	return so, nil
 }
 

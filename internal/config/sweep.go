@@ -59,8 +59,8 @@ var clientSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 }}
 
 var settingsSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "retries"}},
-	Blocks:     []hcl.BlockHeaderSchema{{Type: "timeouts"}},
+	Attributes: []hcl.AttributeSchema{{Name: "retries"}, {Name: "fail_fast"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "timeouts"}, {Type: "canary"}},
 }
 
 var timeoutsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
@@ -132,7 +132,7 @@ func (l *Loader) Sweep(path string, inv *Inventory) (*Sweep, hcl.Diagnostics) {
 func (d *decoder) sweep(body hcl.Body) *Sweep {
 	content, diags := body.Content(sweepSchema)
 	d.diags = append(d.diags, diags...)
-	sw := &Sweep{Client: DefaultClient(), Timeouts: DefaultTimeouts(), Retries: DefaultRetries}
+	sw := &Sweep{Client: DefaultClient(), Timeouts: DefaultTimeouts(), Retries: DefaultRetries, Canary: DefaultCanary()}
 	var clientSeen, settingsSeen *hcl.Range
 	for _, b := range content.Blocks {
 		switch b.Type {
@@ -252,8 +252,18 @@ func (d *decoder) settings(b *hcl.Block, sw *Sweep) {
 	} else {
 		d.atMost(attr, sw.Retries, maxRetries)
 	}
-	var seen *hcl.Range
+	d.boolean(content.Attributes, "fail_fast", &sw.FailFast)
+	var seen, canarySeen *hcl.Range
 	for _, tb := range content.Blocks {
+		if tb.Type == "canary" {
+			if canarySeen != nil {
+				d.diags = append(d.diags, duplicate("canary block", "canary", tb.DefRange, *canarySeen))
+				continue
+			}
+			canarySeen = tb.DefRange.Ptr()
+			d.canary(tb, &sw.Canary)
+			continue
+		}
 		if seen != nil {
 			d.diags = append(d.diags, duplicate("timeouts block", "timeouts", tb.DefRange, *seen))
 			continue

@@ -74,6 +74,11 @@ type Sweep struct {
 	Client   Client
 	Timeouts Timeouts
 	Retries  int
+	// Canary, when enabled, runs a short job per (GPU type, framework,
+	// image) before the sweep; FailFast stops the sweep at the first job
+	// that fails for good.
+	Canary   Canary
+	FailFast bool
 	Configs  []*BenchConfig
 	// InferenceX is the sweep's inferencex block, when it has one: jobs
 	// expanded from an InferenceX checkout's own master configs.

@@ -168,5 +168,8 @@ func (e *Engine) benchTimeout(j *plan.Job) time.Duration {
 // jobTimeout bounds a whole job: the sweep's, with an agentic job's longer
 // client added.
 func (e *Engine) jobTimeout(j *plan.Job) time.Duration {
+	if d, ok := e.canaryTimeout(j); ok {
+		return d
+	}
 	return e.opts.Timeouts.Job + e.benchTimeout(j) - e.opts.Timeouts.Benchmark
 }

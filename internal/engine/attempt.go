@@ -207,7 +207,7 @@ func (t *try) stop(ctx context.Context, h target.Handle, werr error, timedOut bo
 	t.fetch(cctx, h)
 	switch {
 	case ctx.Err() != nil:
-		return t.fail(ctx, false, false, "run cancelled")
+		return t.fail(ctx, false, false, stopReason(ctx))
 	case timedOut:
 		return t.fail(ctx, false, false, fmt.Sprintf("job timed out after %s", t.e.jobTimeout(t.js.job)))
 	default:
@@ -233,6 +233,13 @@ func (t *try) finish(ctx context.Context, h target.Handle, ex target.Exit) attem
 		return t.fail(ctx, false, false, "result: "+rowErr.Error())
 	}
 	rel := t.e.opts.Run.Rel(t.e.opts.Run.RowPath(js.job.ID))
+	if t.e.canaryIDs[js.job.ID] {
+		// A canary's few prompts are no result.
+		if err := setCanaryRowAside(t.jobDir); err != nil {
+			return t.fail(ctx, false, false, err.Error())
+		}
+		rel = ""
+	}
 	t.e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StateDone, Exit: &ex, Result: rel})
 	t.lg.Info("job done", "attempt", js.attempts, "tput_per_gpu", fmt.Sprintf("%.1f", row.TputPerGPU))
 	if !t.e.opts.KeepWork {

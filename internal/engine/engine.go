@@ -53,6 +53,13 @@ type Options struct {
 	// InferenceX, when set, is the checkout that jobs carrying an
 	// InferenceX row (plan.Job.InferenceX) run their scripts from.
 	InferenceX *IXOptions
+	// Canary, when enabled, runs one short job per (GPU type, framework,
+	// image) before any other, and stops the run with a StopError if one
+	// fails for good (canary.go).
+	Canary config.Canary
+	// FailFast stops the run, as a cancel does but with a StopError, at
+	// the first job that fails for good.
+	FailFast bool
 }
 
 // Engine runs jobs on machines.
@@ -70,6 +77,8 @@ type Engine struct {
 
 	ix     ixBundle
 	traces traces
+	// canaryIDs are the ids of this run's canary jobs.
+	canaryIDs map[string]bool
 }
 
 // New returns an engine over machines.
@@ -191,12 +200,16 @@ type scheduler struct {
 	done     chan attemptResult
 	wg       sync.WaitGroup
 	timer    *time.Timer
+	// halt stops the run early (a failed canary, FailFast) with a StopError.
+	halt     context.CancelCauseFunc
+	canaries canaryGate
 }
 
 // Run executes jobs and returns when every job has ended or ctx is
 // cancelled (then running jobs are cancelled on their machines first). The
 // summary covers the whole run directory: on a resume, the jobs an earlier
-// controller finished too.
+// controller finished too. When the run stops itself (a failed canary,
+// FailFast) the error is a *StopError, as if ctx had been cancelled.
 func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*run.Summary, error) {
 	if e.opts.Run == nil {
 		return nil, errors.New("engine: no run directory")
@@ -212,12 +225,17 @@ func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*run.Summary, error
 		return nil, err
 	}
 	e.journal = jr
-	s := &scheduler{e: e, machines: map[string]*machineState{}, done: make(chan attemptResult), timer: time.NewTimer(time.Hour)}
+	ctx, halt := context.WithCancelCause(ctx)
+	defer halt(nil)
+	s := &scheduler{e: e, machines: map[string]*machineState{}, done: make(chan attemptResult), timer: time.NewTimer(time.Hour), halt: halt}
 	defer s.timer.Stop()
 	for _, m := range e.machines {
 		s.machines[m.Name] = &machineState{m: m, usedGPUs: map[int]bool{}, usedPort: map[int]bool{}}
 	}
 	if s.pending, err = e.pendingJobs(jobs); err != nil {
+		return nil, err
+	}
+	if err := s.addCanaries(jobs); err != nil {
 		return nil, err
 	}
 	for ctx.Err() == nil || s.running > 0 {
@@ -239,13 +257,13 @@ func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*run.Summary, error
 	s.wg.Wait()
 	e.reapOrphans(context.WithoutCancel(ctx), "")
 	for _, js := range s.pending {
-		e.record(journal.Entry{Job: js.job.ID, State: journal.StateCancelled, Reason: "not started: run cancelled"})
+		e.record(journal.Entry{Job: js.job.ID, State: journal.StateCancelled, Reason: "not started: " + stopReason(ctx)})
 	}
 	summary, err := e.opts.Run.WriteSummary()
 	if err != nil {
 		return nil, err
 	}
-	return summary, ctx.Err()
+	return summary, runErr(ctx)
 }
 
 // pendingJobs is what this run has to do, longest first: on a resume,
@@ -298,6 +316,10 @@ func (s *scheduler) dispatch(ctx context.Context) {
 	var next time.Time
 	kept := s.pending[:0]
 	for _, js := range s.pending {
+		if s.held(js) {
+			kept = append(kept, js)
+			continue
+		}
 		if js.notBefore.After(now) {
 			if next.IsZero() || js.notBefore.Before(next) {
 				next = js.notBefore
@@ -332,6 +354,7 @@ func (s *scheduler) dispatch(ctx context.Context) {
 		}
 		reason := "no machine left that fits (candidates: " + strings.Join(js.job.Candidates, ", ") + ")"
 		s.e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, State: journal.StateFailed, Reason: reason})
+		s.ended(ctx, js, journal.StateFailed, reason)
 	}
 	s.pending = kept
 }
@@ -354,6 +377,7 @@ func (s *scheduler) finished(ctx context.Context, r attemptResult) {
 		}
 	}
 	if r.state != journal.StateFailed || !r.transient || r.js.attempts > s.e.opts.Retries || ctx.Err() != nil {
+		s.ended(ctx, r.js, r.state, r.reason)
 		return
 	}
 	r.js.notBefore = time.Now().Add(s.e.opts.Backoff * time.Duration(1<<min(r.js.attempts-1, 6)))

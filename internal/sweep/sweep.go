@@ -64,6 +64,8 @@ type Options struct {
 	Version   string
 	// InferenceX is set when jobs come from an InferenceX checkout.
 	InferenceX *engine.IXOptions
+	Canary     config.Canary // engine.Options.Canary
+	FailFast   bool          // engine.Options.FailFast
 }
 
 // ErrNothingToRerun says a rerun found no failed job in its run.
@@ -240,6 +242,8 @@ func (s *Sweep) Run(ctx context.Context, lg *log.Logger, hooks Hooks) (*Result, 
 		KeepWork:   s.o.KeepWork,
 		InferenceX: s.o.InferenceX,
 		Resume:     s.o.Mode != New,
+		Canary:     s.o.Canary,
+		FailFast:   s.o.FailFast,
 	})
 	summary, runErr := eng.Run(ctx, s.jobs)
 	// The run directory is the record of truth; the last index makes the

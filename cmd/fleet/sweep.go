@@ -221,6 +221,7 @@ type sweepOptions struct {
 	threshold   string
 	canary      bool
 	failFast    bool
+	onFinish    []string // the sweep's on_finish hook
 }
 
 func (o *sweepOptions) register(cmd *cobra.Command) {
@@ -373,21 +374,29 @@ func (a *App) runSweep(ctx context.Context, o *sweepOptions) error {
 			return err
 		}
 	}
-	switch {
-	case cancelled:
-		return withCode(ExitCancelled, errors.New("sweep cancelled; finish it with --resume "+runID))
-	case isStopped(runErr):
-		return stoppedError(runErr, runID)
-	case runErr != nil:
-		return runErr
-	case res.Summary.Failed > 0:
-		// Failed jobs (exit 3) say more than a regression (4) they may
-		// also make.
-		return withCode(ExitFailed, fmt.Errorf("%d of %d jobs failed (see %s)", res.Summary.Failed, len(res.Summary.Jobs), filepath.Join(runDir, run.SummaryFile)))
-	case cmp != nil && cmp.Regressed():
-		return withCode(ExitRegressed, fmt.Errorf("%d regression(s) beyond %s against the last results of the same recipes", cmp.Regressions, o.threshold))
+	end := func() error {
+		switch {
+		case cancelled:
+			return withCode(ExitCancelled, errors.New("sweep cancelled; finish it with --resume "+runID))
+		case isStopped(runErr):
+			return stoppedError(runErr, runID)
+		case runErr != nil:
+			return runErr
+		case res.Summary.Failed > 0:
+			// Failed jobs (exit 3) say more than a regression (4) they may
+			// also make.
+			return withCode(ExitFailed, fmt.Errorf("%d of %d jobs failed (see %s)", res.Summary.Failed, len(res.Summary.Jobs), filepath.Join(runDir, run.SummaryFile)))
+		case cmp != nil && cmp.Regressed():
+			return withCode(ExitRegressed, fmt.Errorf("%d regression(s) beyond %s against the last results of the same recipes", cmp.Regressions, o.threshold))
+		}
+		return nil
+	}()
+	var environ []string
+	if a.Environ != nil {
+		environ = a.Environ()
 	}
-	return nil
+	runOnFinish(ctx, lg, o.onFinish, environ, res.Summary, exitCode(ctx, end))
+	return end
 }
 
 // sweepSetup turns the flags into what a sweep needs: the run to create or
@@ -431,6 +440,7 @@ func (a *App) sweepSetup(ctx context.Context, o *sweepOptions) (*sweep.Options, 
 		so.Retries = o.retries
 	}
 	o.applyCanary(so, sw)
+	o.onFinish = sw.OnFinish
 	return so, nil
 }
 

@@ -59,7 +59,7 @@ var clientSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 }}
 
 var settingsSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "retries"}, {Name: "fail_fast"}},
+	Attributes: []hcl.AttributeSchema{{Name: "retries"}, {Name: "fail_fast"}, {Name: "on_finish"}},
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "timeouts"}, {Type: "canary"}},
 }
 
@@ -253,6 +253,9 @@ func (d *decoder) settings(b *hcl.Block, sw *Sweep) {
 		d.atMost(attr, sw.Retries, maxRetries)
 	}
 	d.boolean(content.Attributes, "fail_fast", &sw.FailFast)
+	if attr := d.strings(content.Attributes, "on_finish", false, &sw.OnFinish); attr != nil && len(sw.OnFinish) == 0 {
+		d.errorf(attr.Expr.Range(), "Invalid value", "on_finish is a command line, program first, such as [\"notify\", \"--to\", \"me\"]; it is empty.")
+	}
 	var seen, canarySeen *hcl.Range
 	for _, tb := range content.Blocks {
 		if tb.Type == "canary" {

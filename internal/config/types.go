@@ -79,6 +79,9 @@ type Sweep struct {
 	// that fails for good.
 	Canary   Canary
 	FailFast bool
+	// OnFinish is a local command (argv, no shell) run when the sweep
+	// ends, with the run's summary as JSON on its stdin.
+	OnFinish []string
 	Configs  []*BenchConfig
 	// InferenceX is the sweep's inferencex block, when it has one: jobs
 	// expanded from an InferenceX checkout's own master configs.

@@ -17,6 +17,7 @@ const (
 	ExitUsage     = 2   // unknown command or flag, a flag value that does not parse, wrong arguments
 	ExitFailed    = 3   // the work ran but some of it failed: jobs, nodes, a failure ratio over its limit
 	ExitRegressed = 4   // fleet compare found a regression beyond the threshold
+	ExitSkipped   = 5   // a scheduled run did not start: the previous run of its schedule still runs
 	ExitCancelled = 130 // interrupted (Ctrl-C, SIGTERM)
 )
 

@@ -57,7 +57,7 @@ the machine was off runs at the next boot; the output goes to the journal
 
 The units run 'fleet schedule run NAME -- SWEEP ...', which takes the
 schedule's lock first: a run that finds the previous one still running
-logs "previous run of NAME still running (pid P), not starting" and exits 1.
+logs "previous run of NAME still running (pid P), not starting" and exits 5.
 
 --install writes NAME.service and NAME.timer into
 $XDG_CONFIG_HOME/systemd/user (~/.config/systemd/user), reloads systemd and
@@ -406,8 +406,8 @@ func (a *App) runScheduled(ctx context.Context, name, dir string, requireEnv, sw
 	lock, err := schedule.Acquire(schedule.LockPath(wd, name), name)
 	var running *schedule.RunningError
 	if errors.As(err, &running) {
-		lg.Error(running.Error())
-		return errSilent{ExitError}
+		lg.Warn(running.Error())
+		return errSilent{ExitSkipped}
 	}
 	if err != nil {
 		return err

@@ -321,7 +321,7 @@ func TestScheduleCronCommandsEditTheCrontab(t *testing.T) {
 // TestScheduledRunsDoNotOverlap starts a scheduled run that stays in its
 // sweep (the sweep file is a FIFO nobody writes), then a second run of the
 // same schedule: it must start nothing, log why with the first's pid and
-// exit 1. Once the first is gone, the next run starts.
+// exit 5. Once the first is gone, the next run starts.
 func TestScheduledRunsDoNotOverlap(t *testing.T) {
 	bin := fleetBinary(t)
 	dir := t.TempDir()
@@ -361,8 +361,8 @@ func TestScheduledRunsDoNotOverlap(t *testing.T) {
 	second := run(fifo)
 	out, err := second.CombinedOutput()
 	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != ExitError {
-		t.Fatalf("second run: %v, want exit %d\n%s", err, ExitError, out)
+	if !errors.As(err, &exit) || exit.ExitCode() != ExitSkipped {
+		t.Fatalf("second run: %v, want exit %d\n%s", err, ExitSkipped, out)
 	}
 	want := "previous run of nightly still running (pid " + pid + "), not starting"
 	if !strings.Contains(string(out), want) || strings.Contains(string(out), "starting fleet sweep") {
@@ -539,5 +539,13 @@ func checkPrintedUnits(t *testing.T, line int, out, unitDir string) {
 	cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+t.TempDir(), "HOME="+t.TempDir())
 	if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
 		t.Errorf("README.md:%d: systemd-analyze verify: %v\n%s", line, err, out)
+	}
+}
+
+// The service unit counts fleet's "skipped" exit as a success; both name
+// the one code.
+func TestSkippedExitIsTheUnitsSuccessStatus(t *testing.T) {
+	if schedule.SkippedExit != ExitSkipped {
+		t.Fatalf("schedule.SkippedExit %d, ExitSkipped %d", schedule.SkippedExit, ExitSkipped)
 	}
 }

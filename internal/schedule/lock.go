@@ -73,3 +73,9 @@ func (l *Lock) Release() {
 	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	l.f.Close()
 }
+
+// SkippedExit is fleet's exit code for a scheduled run that did not start
+// because the previous run of its schedule still runs (cmd/fleet's
+// ExitSkipped: the one place exit codes are decided; a test there keeps
+// the two equal). The service unit counts it as a success.
+const SkippedExit = 5

@@ -122,6 +122,8 @@ func Service(s Spec) (string, error) {
 	fmt.Fprintf(&b, "\n[Unit]\nDescription=%s\n", desc)
 	b.WriteString("\n[Service]\nType=oneshot\n")
 	fmt.Fprintf(&b, "ExecStart=%s\n", exec)
+	// A run skipped because the last one still runs is no failure.
+	fmt.Fprintf(&b, "SuccessExitStatus=%d\n", SkippedExit)
 	if len(s.Env) > 0 {
 		// Only names: the values come from the user's service manager
 		// (systemctl --user import-environment NAME), never from a file

@@ -64,6 +64,9 @@ type ConfigDelta struct {
 	DPAttention bool    `json:"dp_attention"`
 	Shape       string  `json:"shape,omitempty"` // a multi-node deployment's (results.Row.Shape)
 	Conc        int     `json:"conc"`
+	// ReusedB names the run B's row was reused from (fleet sweep
+	// --only-changed): B did not measure it again.
+	ReusedB string `json:"reused_b,omitempty"`
 	Deltas      []Delta `json:"deltas"`
 	Regressed   bool    `json:"regressed"`
 	Improved    bool    `json:"improved"`
@@ -223,6 +226,9 @@ func Compare(runA, runB string, a, b []*results.Row, jobsB []JobStatus, threshol
 	for _, p := range pairs {
 		d := ConfigDelta{Key: label(p.a), JobA: p.a.JobID, JobB: p.b.JobID, HW: p.a.HW, Framework: p.a.Framework,
 			Precision: p.a.Precision, TP: p.a.TP, EP: max(p.a.EP, 1), DPAttention: p.a.DPAttention, Shape: p.a.Shape(), Conc: p.a.Conc}
+		if r := p.b.ReusedFrom(); r != nil {
+			d.ReusedB = r.Run
+		}
 		for _, m := range CompareMetrics {
 			va, vb := m.value(p.a), m.value(p.b)
 			if !finiteF(va) || !finiteF(vb) || va == 0 {
@@ -314,6 +320,9 @@ func (c *Comparison) WriteText(w io.Writer) error {
 			verdict = "REGRESSED"
 		case d.Improved:
 			verdict = "improved"
+		}
+		if d.ReusedB != "" {
+			verdict += " (B reused from " + textCell(d.ReusedB) + ")"
 		}
 		fmt.Fprintf(tw, "\t%s\n", verdict)
 	}

@@ -181,3 +181,29 @@ func TestConfigKeysTellInferenceXConfigurationsApart(t *testing.T) {
 		seen[k] = name
 	}
 }
+
+// A row run B reused from an earlier run (fleet sweep --only-changed) is
+// compared like the others, and named as reused in the text and JSON.
+func TestCompareMarksReusedRows(t *testing.T) {
+	in := fixtureInput(t)
+	b := cloneRows(in.Rows, "runB")
+	b[0].Extra = nil
+	b[0].MarkReused(results.Reuse{Run: "run-old", Job: b[0].JobID})
+	c := Compare("runA", "runB", in.Rows, b, nil, 0.05)
+	var reused int
+	for _, d := range c.Configs {
+		if d.ReusedB == "run-old" {
+			reused++
+		}
+	}
+	if reused != 1 {
+		t.Fatalf("%d configurations marked reused, want 1", reused)
+	}
+	var text bytes.Buffer
+	if err := c.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "(B reused from run-old)") {
+		t.Errorf("text does not mark the reused row:\n%s", text.String())
+	}
+}

@@ -53,23 +53,23 @@ type Delta struct {
 
 // ConfigDelta compares one configuration present in both runs.
 type ConfigDelta struct {
-	Key         string  `json:"key"`
-	JobA        string  `json:"job_a"`
-	JobB        string  `json:"job_b"`
-	HW          string  `json:"hw"`
-	Framework   string  `json:"framework"`
-	Precision   string  `json:"precision"`
-	TP          int     `json:"tp"`
-	EP          int     `json:"ep"`
-	DPAttention bool    `json:"dp_attention"`
-	Shape       string  `json:"shape,omitempty"` // a multi-node deployment's (results.Row.Shape)
-	Conc        int     `json:"conc"`
+	Key         string `json:"key"`
+	JobA        string `json:"job_a"`
+	JobB        string `json:"job_b"`
+	HW          string `json:"hw"`
+	Framework   string `json:"framework"`
+	Precision   string `json:"precision"`
+	TP          int    `json:"tp"`
+	EP          int    `json:"ep"`
+	DPAttention bool   `json:"dp_attention"`
+	Shape       string `json:"shape,omitempty"` // a multi-node deployment's (results.Row.Shape)
+	Conc        int    `json:"conc"`
 	// ReusedB names the run B's row was reused from (fleet sweep
 	// --only-changed): B did not measure it again.
-	ReusedB string `json:"reused_b,omitempty"`
-	Deltas      []Delta `json:"deltas"`
-	Regressed   bool    `json:"regressed"`
-	Improved    bool    `json:"improved"`
+	ReusedB   string  `json:"reused_b,omitempty"`
+	Deltas    []Delta `json:"deltas"`
+	Regressed bool    `json:"regressed"`
+	Improved  bool    `json:"improved"`
 }
 
 // Lost is a configuration that produced a result in A and failed in B.

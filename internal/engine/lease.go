@@ -20,7 +20,8 @@ import (
 // controller does not see this one's jobs, so before a job starts on a
 // node, the attempt takes a lease there: on the GPUs its slot packs, or
 // on the whole node. A lease someone else holds makes the attempt wait
-// for it, asking again every leaseRetry; it never shares GPUs. While the
+// for it, asking again every leaseRetry, in turn with other controllers
+// waiting there (first asked, first served); it never shares GPUs. While the
 // attempt lasts its lease is renewed, and once the job has started it
 // records the job's process group, so a lease whose controller died lives
 // exactly as long as its job. On Slurm there is no lease: the scheduler
@@ -66,6 +67,12 @@ func (t *try) acquireLeases(ctx context.Context) *attemptResult {
 	if len(want) == 0 {
 		return nil
 	}
+	// One ticket for every try and node of this attempt: its place in
+	// the nodes' queues.
+	ticket := time.Now().UnixMilli()
+	for _, h := range want {
+		h.l.Ticket = ticket
+	}
 	said := ""
 	for {
 		err := t.tryLeases(ctx, want)
@@ -79,7 +86,11 @@ func (t *try) acquireLeases(ctx context.Context) *attemptResult {
 		}
 		if msg := busy.Error(); msg != said {
 			said = msg
-			t.lg.Info("waiting for another controller's job to end", "held_by", busy.Holder.Holder())
+			if busy.Queued {
+				t.lg.Info("waiting in turn: another controller asked for the node first", "node", busy.Node, "waiting", busy.Holder.Holder())
+			} else {
+				t.lg.Info("waiting for another controller's job to end", "node", busy.Node, "held_by", busy.Holder.Holder())
+			}
 		}
 		select {
 		case <-ctx.Done():

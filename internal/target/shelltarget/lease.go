@@ -40,12 +40,26 @@ import (
 // untrusted: the directory and every file must be the connecting user's
 // and private, a file is read only up to MaxLeaseSize, and values are
 // checked (numbers) or escaped (text) before use.
+//
+// Leases are granted in the order controllers asked, so a controller
+// whose jobs follow one another on a node cannot starve another waiting
+// for it: an acquisition refused leaves a wait file (<token>.wait) with
+// its ticket, the time its attempt first asked by its controller's clock,
+// kept for WaitTTL past its last try; an acquisition is refused while a
+// waiter with an earlier ticket wants an overlapping part of the node.
+// Tickets order attempts the same way on every node, so the earliest one
+// is never held back by a wait file and a group of nodes cannot livelock.
 
 // MaxLeaseSize bounds what is read of one lease file.
 const MaxLeaseSize = 4096
 
 // LeaseDirName is the directory of leases inside a node's workdir.
 const LeaseDirName = ".leases"
+
+// WaitTTL is how long a wait file outlives its controller's last try:
+// several of its retries, so a live waiter keeps its place and a gone one
+// stops holding others back soon.
+const WaitTTL = 15 * time.Second
 
 // Lease is one controller's claim on a node, as its lease file records it.
 type Lease struct {
@@ -70,6 +84,9 @@ type Lease struct {
 	// State is what a listing found: live, expired (but its job runs) or
 	// stale.
 	State string `json:"state,omitempty"`
+	// Ticket orders waiting attempts: when the attempt first asked, in
+	// milliseconds by its controller's clock (0: now).
+	Ticket int64 `json:"-"`
 }
 
 // LeaseName is the file name (without .lease) of a lease on devices.
@@ -189,6 +206,8 @@ func ParseLease(name string, b []byte) Lease {
 			l.Since = unixTime(v)
 		case "expires":
 			l.Expires = unixTime(v)
+		case "ticket":
+			l.Ticket, _ = strconv.ParseInt(v, 10, 64)
 		case "state":
 			if v == "live" || v == "expired" || v == "stale" {
 				l.State = v
@@ -206,13 +225,18 @@ func unixTime(s string) time.Time {
 	return time.Unix(n, 0).UTC()
 }
 
-// BusyError is an acquisition refused because a live lease overlaps.
+// BusyError is an acquisition refused because a live lease overlaps, or
+// (Queued) because another controller asked first and waits.
 type BusyError struct {
 	Node   string
 	Holder Lease
+	Queued bool
 }
 
 func (e *BusyError) Error() string {
+	if e.Queued {
+		return e.Node + ": another controller asked first and waits for it: " + e.Holder.Holder()
+	}
 	return e.Node + ": held by another controller: " + e.Holder.Holder()
 }
 
@@ -288,16 +312,37 @@ lock || { echo "fleet: could not lock $L within a minute" >&2; exit 1; }
 const leaseHeader = "# shellcheck disable=SC2317\n"
 
 // acquireScript claims name for want (devices or all) with ttl seconds,
-// the holder's fields on stdin. It exits 10 printing the live lease in
-// the way after @@busy; it prints each stale lease it takes over after
-// @@stale and each lease of the same run and job it adopts after @@own.
-func acquireScript(base, name, token, want, run, job string, ttl int) string {
+// the holder's fields on stdin, for an attempt with ticket. It exits 10
+// printing the live lease in the way after @@busy, or the earlier waiter
+// after @@queued, and leaves its own wait file; it prints each stale
+// lease it takes over after @@stale and each lease of the same run and
+// job it adopts after @@own.
+func acquireScript(base, name, token, want, run, job string, ttl int, ticket int64) string {
 	q := shellquote.Quote
 	return leaseScript(base) + `tok=` + q(token) + `
 want=` + q(want) + `
 run=` + q(run) + `
 job=` + q(job) + `
+ticket=` + strconv.FormatInt(ticket, 10) + `
 now=$(date +%s)
+queue() {
+  t="$L/.tmp-$tok"
+  if { cat; echo "ticket=$ticket"; echo "expires=$((now + ` + strconv.Itoa(ttlSeconds(WaitTTL)) + `))"; } > "$t"; then mv -f -- "$t" "$L/$tok.wait"; else rm -f -- "$t"; fi
+}
+for w in "$L"/*.wait; do
+  [ -e "$w" ] || [ -L "$w" ] || continue
+  checked "$w" || exit 1
+  wtok=$(field token "$w")
+  [ "$wtok" = "$tok" ] && continue
+  if [ "$(num "$(field expires "$w")")" -lt "$now" ]; then rm -f -- "$w"; continue; fi
+  if [ "$(field run "$w")" = "$run" ] && [ "$(field job "$w")" = "$job" ]; then continue; fi
+  overlaps "$want" "$(field devices "$w")" || continue
+  wt=$(num "$(field ticket "$w")")
+  if [ "$wt" -lt "$ticket" ] || { [ "$wt" -eq "$ticket" ] && expr "x$wtok" \< "x$tok" >/dev/null; }; then
+    echo @@queued; head -c 4096 -- "$w"; echo
+    queue; exit 10
+  fi
+done
 for f in "$L"/*.lease; do
   [ -e "$f" ] || [ -L "$f" ] || continue
   checked "$f" || exit 1
@@ -314,10 +359,11 @@ for f in "$L"/*.lease; do
     continue
   fi
   echo @@busy; head -c 4096 -- "$f"; echo
-  exit 10
+  queue; exit 10
 done
 t="$L/.tmp-$tok"
 if { cat; echo "since=$now"; echo "expires=$((now + ` + strconv.Itoa(ttl) + `))"; } > "$t" && mv -f -- "$t" "$L"/` + q(name+".lease") + `; then
+  rm -f -- "$L/$tok.wait"
   echo @@ok; exit 0
 fi
 rm -f -- "$t"
@@ -440,7 +486,11 @@ func (t *Target) AcquireLease(ctx context.Context, l *Lease, ttl time.Duration) 
 		return nil, err
 	}
 	var out, errb bytes.Buffer
-	code, err := t.host.Exec(ctx, acquireScript(base, l.Name, l.Token, devicesOrAll(l.Devices), l.Run, l.Job, ttlSeconds(ttl)), strings.NewReader(body), &out, &errb)
+	ticket := l.Ticket
+	if ticket == 0 {
+		ticket = time.Now().UnixMilli()
+	}
+	code, err := t.host.Exec(ctx, acquireScript(base, l.Name, l.Token, devicesOrAll(l.Devices), l.Run, l.Job, ttlSeconds(ttl), ticket), strings.NewReader(body), &out, &errb)
 	if err != nil {
 		return nil, fmt.Errorf("%s: acquire lease: %w", t.Name(), err)
 	}
@@ -455,8 +505,8 @@ func (t *Target) AcquireLease(ctx context.Context, l *Lease, ttl time.Duration) 
 		return taken, nil
 	case 10:
 		for _, b := range blocks {
-			if b.tag == "busy" {
-				return taken, &BusyError{Node: t.Name(), Holder: b.lease}
+			if b.tag == "busy" || b.tag == "queued" {
+				return taken, &BusyError{Node: t.Name(), Holder: b.lease, Queued: b.tag == "queued"}
 			}
 		}
 		return taken, &BusyError{Node: t.Name()}

@@ -15,7 +15,7 @@ func TestRenderedLeaseShellMatchesGolden(t *testing.T) {
 		{"hostile", "/tmp/fleet work/" + hostile, hostile, hostile},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			shellgolden.Check(t, *update, tc.name+"-lease-acquire.sh", shellgolden.Sh+acquireScript(tc.base, "gpu-0-1", "tok123", "0,1", tc.run, tc.job, 120))
+			shellgolden.Check(t, *update, tc.name+"-lease-acquire.sh", shellgolden.Sh+acquireScript(tc.base, "gpu-0-1", "tok123", "0,1", tc.run, tc.job, 120, 1764000000000))
 			shellgolden.Check(t, *update, tc.name+"-lease-renew.sh", shellgolden.Sh+renewScript(tc.base, "node", "tok123", 120))
 			shellgolden.Check(t, *update, tc.name+"-lease-release.sh", shellgolden.Sh+releaseScript(tc.base, "node", "tok123"))
 			shellgolden.Check(t, *update, tc.name+"-lease-list.sh", shellgolden.Sh+LeaseListScript(shellquote.Quote(tc.base)))

@@ -50,6 +50,14 @@ func TestLeaseExcludesOverlapsAndAllowsDisjointDevices(t *testing.T) {
 				t.Fatalf("busy = %v (err %v), want %v", got, err, tc.busy)
 			}
 			if tc.busy {
+				if busy.Queued {
+					// The earlier refused case waits for its turn, and
+					// comes first.
+					if busy.Holder.Run != "runB" || !strings.HasPrefix(busy.Holder.Job, "j-") {
+						t.Errorf("queued behind %+v, want the earlier waiter of runB", busy.Holder)
+					}
+					return
+				}
 				if busy.Holder.Run != "runA" || busy.Holder.User != "alice" || busy.Holder.Expires.IsZero() {
 					t.Errorf("busy error names %+v, want runA's lease with its expiry", busy.Holder)
 				}
@@ -63,7 +71,11 @@ func TestLeaseExcludesOverlapsAndAllowsDisjointDevices(t *testing.T) {
 	if kept, err := tg.ReleaseLease(ctx, a); err != nil || kept {
 		t.Fatalf("release: kept %v, %v", kept, err)
 	}
-	if _, err := tg.AcquireLease(ctx, holder("runB", "j9", "tokB"), time.Minute); err != nil {
+	// The refused attempts above wait in the node's queue; one that asked
+	// before them all gets the node.
+	first := holder("runB", "j9", "tokB")
+	first.Ticket = 1
+	if _, err := tg.AcquireLease(ctx, first, time.Minute); err != nil {
 		t.Fatalf("after release, the whole node: %v", err)
 	}
 }
@@ -280,5 +292,82 @@ func TestLeaseName(t *testing.T) {
 		if got := shelltarget.LeaseName(tc.devices); got != tc.want {
 			t.Errorf("LeaseName(%v) = %q, want %q", tc.devices, got, tc.want)
 		}
+	}
+}
+
+// Controllers waiting for a node get it in the order they first asked:
+// one that asks later, even the moment the node frees, waits its turn; a
+// wait file whose controller stopped asking lapses.
+func TestLeaseIsGrantedInTheOrderControllersAsked(t *testing.T) {
+	tg, dir := leaseTarget(t)
+	ctx := context.Background()
+	a := holder("runA", "j1", "tokA")
+	if _, err := tg.AcquireLease(ctx, a, time.Minute); err != nil {
+		t.Fatalf("A: %v", err)
+	}
+	b := holder("runB", "j1", "tokB")
+	b.Ticket = 1000
+	var busy *shelltarget.BusyError
+	if _, err := tg.AcquireLease(ctx, b, time.Minute); !errors.As(err, &busy) || busy.Queued || busy.Holder.Run != "runA" {
+		t.Fatalf("B while A holds the node: %v, want busy with A's lease", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, shelltarget.LeaseDirName, "tokB.wait")); err != nil {
+		t.Fatalf("B, refused, left no wait file: %v", err)
+	}
+	if _, err := tg.ReleaseLease(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		l      *shelltarget.Lease
+		ticket int64
+		queued bool
+	}{
+		{"a later ticket waits behind B", holder("runA", "j2", "tokA2"), 2000, true},
+		{"an equal ticket is ordered by token", holder("runC", "j1", "tokC"), 1000, true},
+		{"a part of the node waits behind a whole-node waiter", holder("runD", "j1", "tokD", 0), 3000, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.l.Ticket = tc.ticket
+			_, err := tg.AcquireLease(ctx, tc.l, time.Minute)
+			if tc.queued {
+				if !errors.As(err, &busy) || !busy.Queued || busy.Holder.Ticket == 0 || busy.Holder.Ticket > tc.ticket || busy.Holder.Run == tc.l.Run && busy.Holder.Job == tc.l.Job {
+					t.Fatalf("err %v, want queued behind an earlier waiter", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err %v, want the lease", err)
+			}
+		})
+	}
+	if _, err := tg.AcquireLease(ctx, b, time.Minute); err != nil {
+		t.Fatalf("B in its turn: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, shelltarget.LeaseDirName, "tokB.wait")); !os.IsNotExist(err) {
+		t.Errorf("B's wait file is still there once it holds the lease: %v", err)
+	}
+	if _, err := tg.ReleaseLease(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+
+	// The waiters refused above (A2, C) left wait files; once they lapse,
+	// a newcomer is not held back by them.
+	for _, f := range []string{"tokA2.wait", "tokC.wait", "tokD.wait"} {
+		p := filepath.Join(dir, shelltarget.LeaseDirName, f)
+		body, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		old := strings.Replace(string(body), "expires=", "expires=1\nwas=", 1)
+		if err := os.WriteFile(p, []byte(old), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	late := holder("runE", "j1", "tokE")
+	late.Ticket = 9000
+	if _, err := tg.AcquireLease(ctx, late, time.Minute); err != nil {
+		t.Fatalf("after the waiters lapsed: %v", err)
 	}
 }

@@ -130,7 +130,26 @@ tok=tok123
 want=0,1
 run=20260101-120000
 job=sim70b_tp8_conc4
+ticket=1764000000000
 now=$(date +%s)
+queue() {
+  t="$L/.tmp-$tok"
+  if { cat; echo "ticket=$ticket"; echo "expires=$((now + 15))"; } > "$t"; then mv -f -- "$t" "$L/$tok.wait"; else rm -f -- "$t"; fi
+}
+for w in "$L"/*.wait; do
+  [ -e "$w" ] || [ -L "$w" ] || continue
+  checked "$w" || exit 1
+  wtok=$(field token "$w")
+  [ "$wtok" = "$tok" ] && continue
+  if [ "$(num "$(field expires "$w")")" -lt "$now" ]; then rm -f -- "$w"; continue; fi
+  if [ "$(field run "$w")" = "$run" ] && [ "$(field job "$w")" = "$job" ]; then continue; fi
+  overlaps "$want" "$(field devices "$w")" || continue
+  wt=$(num "$(field ticket "$w")")
+  if [ "$wt" -lt "$ticket" ] || { [ "$wt" -eq "$ticket" ] && expr "x$wtok" \< "x$tok" >/dev/null; }; then
+    echo @@queued; head -c 4096 -- "$w"; echo
+    queue; exit 10
+  fi
+done
 for f in "$L"/*.lease; do
   [ -e "$f" ] || [ -L "$f" ] || continue
   checked "$f" || exit 1
@@ -147,10 +166,11 @@ for f in "$L"/*.lease; do
     continue
   fi
   echo @@busy; head -c 4096 -- "$f"; echo
-  exit 10
+  queue; exit 10
 done
 t="$L/.tmp-$tok"
 if { cat; echo "since=$now"; echo "expires=$((now + 120))"; } > "$t" && mv -f -- "$t" "$L"/gpu-0-1.lease; then
+  rm -f -- "$L/$tok.wait"
   echo @@ok; exit 0
 fi
 rm -f -- "$t"

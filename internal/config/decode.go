@@ -27,6 +27,12 @@ type decoder struct {
 	maxJobs int
 	jobs    int
 	overAt  *hcl.Range // the search block where the count passed maxJobs
+
+	// The spec keys of the config being read, which its bands inherit
+	// (spec.go), its framework, and the config keys already reported.
+	specBase      specAttrs
+	specFramework string
+	specReported  map[*hcl.Attribute]bool
 }
 
 func (d *decoder) errorf(subject hcl.Range, summary, format string, args ...any) {

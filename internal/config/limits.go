@@ -108,7 +108,7 @@ func (d *decoder) countJobs(s *Search) {
 	case s.Multi != nil && s.Offload == nil && len(s.Conc) > 0:
 		d.jobs++ // one deployment runs the whole list (an agentic band: one job per concurrency)
 	default:
-		d.jobs += len(s.Conc)
+		d.jobs += len(s.Conc) * max(len(s.Spec), 1)
 	}
 	if d.maxJobs > 0 && d.jobs > d.maxJobs && d.overAt == nil {
 		d.overAt = s.Range.Ptr()

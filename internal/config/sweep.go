@@ -71,6 +71,7 @@ var configSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "image"}, {Name: "model"}, {Name: "model_prefix"}, {Name: "precision"}, {Name: "framework"},
 		{Name: "runner"}, {Name: "server_args"}, {Name: "env"},
+		{Name: "spec"}, {Name: "spec_tokens"}, {Name: "draft_model"}, {Name: "spec_accept_length"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "scenario", LabelNames: []string{"name"}},
@@ -87,7 +88,7 @@ var scenarioSchema = &hcl.BodySchema{
 var searchSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "tp"}, {Name: "ep"}, {Name: "pp"}, {Name: "dp_attn"}, {Name: "conc"}, {Name: "conc_start"}, {Name: "conc_end"},
-		{Name: "kv_transfer"},
+		{Name: "kv_transfer"}, {Name: "spec"}, {Name: "spec_tokens"}, {Name: "draft_model"}, {Name: "spec_accept_length"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "prefill"}, {Type: "decode"}, {Type: "router"}},
 }
@@ -338,6 +339,8 @@ func (d *decoder) config(b *hcl.Block, base Client) *BenchConfig {
 	d.strings(a, "server_args", false, &c.ServerArgs)
 	envAttr := d.stringMap(a, "env", &c.Env)
 	d.checkEnv(envAttr, c.Env, nil, nil)
+	d.specBase, d.specFramework = d.specKeys(a), c.Framework
+	defer func() { d.specBase, d.specFramework = specAttrs{}, "" }()
 
 	var clientSeen *hcl.Range
 	scenarios := map[string]hcl.Range{}
@@ -475,6 +478,7 @@ func (d *decoder) search(b *hcl.Block, agentic bool) *Search {
 		positive("pp", &s.PP)
 		d.boolean(a, "dp_attn", &s.DPAttn)
 	}
+	s.Spec = d.specs(d.specKeys(a), d.specBase, d.specFramework, s.Multi != nil)
 
 	listAttr := a["conc"]
 	startAttr, endAttr := a["conc_start"], a["conc_end"]
@@ -551,6 +555,7 @@ func (d *decoder) checkDuplicateJobs(c *BenchConfig) {
 		shape topology.Shape
 		list  string
 		kv    string // an agentic band's offload
+		spec  string // the speculative decoding method
 	}
 	seen := map[point]hcl.Range{}
 	for _, sc := range c.Scenarios {
@@ -570,18 +575,20 @@ func (d *decoder) checkDuplicateJobs(c *BenchConfig) {
 				seen[p] = s.Range
 				continue
 			}
-			for _, conc := range s.Conc {
-				p := point{seq: sc.Name, tp: s.TP, ep: s.EP, pp: s.PP, conc: conc, dpa: s.DPAttn, kv: kv}
-				if s.Multi != nil {
-					p.shape = *s.Multi
-					p.shape.Prefill.Nodes, p.shape.Decode.Nodes = 0, 0
+			for _, sp := range SpecsOf(s) {
+				for _, conc := range s.Conc {
+					p := point{seq: sc.Name, tp: s.TP, ep: s.EP, pp: s.PP, conc: conc, dpa: s.DPAttn, kv: kv, spec: sp.Method}
+					if s.Multi != nil {
+						p.shape = *s.Multi
+						p.shape.Prefill.Nodes, p.shape.Decode.Nodes = 0, 0
+					}
+					if prev, dup := seen[p]; dup {
+						d.errorf(s.Range, "Duplicate job",
+							"Scenario %q already has tp=%d ep=%d pp=%d dp_attn=%t conc=%d%s from the search at %s.", sc.Name, s.TP, s.EP, s.PP, s.DPAttn, conc, specWords(sp), shortRange(prev))
+						continue
+					}
+					seen[p] = s.Range
 				}
-				if prev, dup := seen[p]; dup {
-					d.errorf(s.Range, "Duplicate job",
-						"Scenario %q already has tp=%d ep=%d pp=%d dp_attn=%t conc=%d from the search at %s.", sc.Name, s.TP, s.EP, s.PP, s.DPAttn, conc, shortRange(prev))
-					continue
-				}
-				seen[p] = s.Range
 			}
 		}
 	}

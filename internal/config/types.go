@@ -171,7 +171,11 @@ type Search struct {
 	// Such a band is one job per concurrency, multi-node or not (a
 	// trace-replay client runs one concurrency at a time).
 	Offload *Offload
-	Range   hcl.Range
+	// Spec lists the band's speculative decoding settings (spec.go): one
+	// job per setting and concurrency. nil when neither the band nor its
+	// config names spec (SpecsOf gives such a band one unnamed setting).
+	Spec  []Spec
+	Range hcl.Range
 
 	tpRange hcl.Range
 }

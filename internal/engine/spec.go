@@ -122,6 +122,7 @@ func (e *Engine) jobFile(js *jobState, m *machine.Machine, slot slot) *jobspec.J
 	return &jobspec.Job{
 		RunID: e.opts.Run.ID(), JobID: j.ID, Node: m.Name,
 		Model: j.Model, ModelPrefix: j.ModelPrefix, Spec: j.Spec, Image: j.Image, Framework: j.Framework, Precision: j.Precision,
+		SpecTokens: j.SpecTokens, DraftModel: j.DraftModel, SpecAcceptLength: j.SpecAcceptLength,
 		TP: j.TP, EP: j.EP, PP: j.PP, DPAttn: j.DPAttn,
 		Conc: j.Conc, ISL: j.ISL, OSL: j.OSL, MaxModelLen: j.MaxModelLen, RangeRatio: j.RangeRatio,
 		NumPrompts: j.NumPrompts, NumWarmups: j.NumWarmups, Percentiles: j.Percentiles,

@@ -58,6 +58,11 @@ type Job struct {
 	PP          int    `json:"pp"`
 	DPAttn      bool   `json:"dp_attn"`
 
+	// The size of a drafting Spec (specdecode.go).
+	SpecTokens       int     `json:"num_spec_tokens,omitempty"`
+	DraftModel       string  `json:"draft_model,omitempty"`
+	SpecAcceptLength float64 `json:"spec_accept_length,omitempty"`
+
 	Conc        int       `json:"conc"`
 	ISL         int       `json:"isl"`
 	OSL         int       `json:"osl"`
@@ -235,6 +240,7 @@ func (j *Job) Validate() error {
 	if j.Agentic != nil {
 		j.Agentic.validate(bad)
 	}
+	j.validateSpec(bad)
 	return errors.Join(errs...)
 }
 
@@ -371,6 +377,7 @@ func (j *Job) Env() map[string]string {
 	for k, v := range contract {
 		env[k] = v
 	}
+	j.specEnv(env)
 	if j.InferenceX != nil {
 		j.InferenceX.env(env, j.HFHome)
 	}

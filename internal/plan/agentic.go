@@ -107,18 +107,21 @@ func agenticSpec(sw *config.Sweep, sc *config.Scenario, s *config.Search) *Agent
 // and the launchers serve at the model's native context.
 func expandAgentic(sw *config.Sweep, c *config.BenchConfig, sc *config.Scenario, s *config.Search) []*Job {
 	var jobs []*Job
-	for _, conc := range s.Conc {
-		var j *Job
-		if s.Multi != nil {
-			j = expandMulti(c, sc, s, 0)
-			j.Conc, j.ConcList = conc, []int{conc}
-		} else {
-			j = singleJob(c, sc, s, conc, 0)
+	for _, sp := range config.SpecsOf(s) {
+		for _, conc := range s.Conc {
+			var j *Job
+			if s.Multi != nil {
+				j = expandMulti(c, sc, s, 0)
+				j.Conc, j.ConcList = conc, []int{conc}
+			} else {
+				j = singleJob(c, sc, s, conc, 0)
+			}
+			j.NumPrompts, j.NumWarmups = 0, 0
+			j.Agentic = agenticSpec(sw, sc, s)
+			setSpec(j, sp)
+			j.ID = JobID(j)
+			jobs = append(jobs, j)
 		}
-		j.NumPrompts, j.NumWarmups = 0, 0
-		j.Agentic = agenticSpec(sw, sc, s)
-		j.ID = JobID(j)
-		jobs = append(jobs, j)
 	}
 	return jobs
 }

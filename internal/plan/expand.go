@@ -35,10 +35,13 @@ func Expand(sw *config.Sweep) []*Job {
 					}
 					continue
 				}
-				for _, conc := range s.Conc {
-					j := singleJob(c, sc, s, conc, maxLen)
-					j.ID = JobID(j)
-					jobs = append(jobs, j)
+				for _, sp := range config.SpecsOf(s) {
+					for _, conc := range s.Conc {
+						j := singleJob(c, sc, s, conc, maxLen)
+						setSpec(j, sp)
+						j.ID = JobID(j)
+						jobs = append(jobs, j)
+					}
 				}
 			}
 		}
@@ -80,6 +83,11 @@ func singleJob(c *config.BenchConfig, sc *config.Scenario, s *config.Search, con
 // sits: "tp8-ep1-dpafalse", with "-pp2" after ep only when pp is not 1, so
 // the common case reads like InferenceMAX's names.
 func point(j *Job) string {
+	return basePoint(j) + specPoint(j)
+}
+
+// basePoint is point without the speculative decoding part.
+func basePoint(j *Job) string {
 	pp := ""
 	if j.PP > 1 {
 		pp = fmt.Sprintf("-pp%d", j.PP)
@@ -140,7 +148,7 @@ func ResultName(j *Job, node string) string {
 	if j.Multi != nil {
 		return multiResultName(j, node)
 	}
-	return fmt.Sprintf("%s_%s_%s_%s_%s_conc%d_%s", j.ModelPrefix, j.Seq, j.Precision, j.Framework, point(j), j.Conc, node)
+	return fmt.Sprintf("%s_%s_%s_%s_%s%s_conc%d_%s", j.ModelPrefix, j.Seq, j.Precision, j.Framework, basePoint(j), specName(j), j.Conc, node)
 }
 
 // expandMulti makes a multi-node band's one job. Its TP, EP and DPAttn

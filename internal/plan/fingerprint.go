@@ -48,6 +48,12 @@ type fingerprintRecipe struct {
 	ClientArgs     []string          `json:"client_args"`
 	Multi          *topology.Shape   `json:"multi"`
 	Agentic        *AgenticSpec      `json:"agentic"`
+
+	// The size of a drafting spec; omitted when zero, so that the
+	// fingerprints of jobs without spec stayed as they were.
+	SpecTokens       int     `json:"spec_tokens,omitempty"`
+	DraftModel       string  `json:"draft_model,omitempty"`
+	SpecAcceptLength float64 `json:"spec_accept_length,omitempty"`
 }
 
 // Fingerprint is the job's recipe fingerprint: the hash of everything that
@@ -74,6 +80,7 @@ func Fingerprint(j *Job) (string, error) {
 		TP: j.TP, EP: max(j.EP, 1), PP: max(j.PP, 1), DPAttn: j.DPAttn,
 		ISL: j.ISL, OSL: j.OSL, MaxModelLen: j.MaxModelLen,
 		ServerArgs: orEmpty(j.ServerArgs), Env: maps.Clone(j.Env), Spec: j.Spec,
+		SpecTokens: j.SpecTokens, DraftModel: j.DraftModel, SpecAcceptLength: j.SpecAcceptLength,
 		RangeRatio: j.RangeRatio, Percentiles: slices.Clone(j.Percentiles), ClientArgs: orEmpty(j.ClientArgs),
 		Multi: j.Multi, Agentic: j.Agentic,
 	}

@@ -39,9 +39,13 @@ type Job struct {
 	Percentiles []float64 `json:"percentiles"`
 	ClientArgs  []string  `json:"client_args,omitempty"`
 
-	// Spec is the speculative decoding method (none, mtp, draft_model);
-	// empty for fleet's own configs, which have none.
-	Spec string `json:"spec,omitempty"`
+	// Spec is the speculative decoding method (none, mtp, eagle3,
+	// draft_model); empty for a fleet config that names no spec. The
+	// size fields are set when it drafts (spec.go).
+	Spec             string  `json:"spec,omitempty"`
+	SpecTokens       int     `json:"spec_tokens,omitempty"`
+	DraftModel       string  `json:"draft_model,omitempty"`
+	SpecAcceptLength float64 `json:"spec_accept_length,omitempty"`
 	// InferenceX is set for a job expanded from an InferenceX checkout: the
 	// generator's row, exactly as InferenceX's generator writes it.
 	InferenceX *inferencex.Job `json:"inferencex,omitempty"`

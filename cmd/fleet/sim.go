@@ -34,6 +34,8 @@ type simFlags struct {
 	startupTimeout                            time.Duration
 	prefill, decode, agg                      []string
 	prefillBootstrapPorts                     []string
+
+	spec simSpecFlags
 }
 
 func (a *App) simCmd() *cobra.Command {
@@ -185,6 +187,9 @@ func (sf *simFlags) config(flags *pflag.FlagSet, args []string) (sim.Config, err
 	if sf.noPrefixCaching {
 		cfg.PrefixCaching = false
 	}
+	if err := sf.spec.apply(&cfg); err != nil {
+		return cfg, err
+	}
 	if sf.role != "router" {
 		if cfg.Role, err = sim.ParseRole(sf.role); err != nil {
 			return cfg, usageError{fmt.Errorf("--role: %w", err)}
@@ -229,6 +234,7 @@ func (sf *simFlags) register(f *pflag.FlagSet) {
 	f.Float64Var(&sf.v.FailRatio, "fail-ratio", 0, "fault: fraction of requests answered 500")
 	f.Float64Var(&sf.v.DropRatio, "drop-ratio", 0, "fault: fraction of requests whose connection drops mid-stream")
 	f.DurationVar(&sf.v.StartupDelay, "startup-delay", 0, "fault: /health answers 503 and requests are refused for this long (scaled by --time-scale)")
+	sf.spec.register(f)
 	f.IntVar(&sf.v.ExitAfter, "exit-after", 0, "fault: exit (status 1) after this many completed requests, dropping the rest, like a crashed server")
 	// vLLM flags a launch script may pass: accepted and ignored, so that one
 	// command line serves both.

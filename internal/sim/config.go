@@ -114,6 +114,9 @@ type Config struct {
 	// --stream-interval); the first and last chunks go out at once. 0 means 1.
 	StreamInterval int
 
+	// Spec models speculative decoding (specdecode.go); off when zero.
+	Spec SpecDecode
+
 	// MeanOutputLen is the mean length of a natural answer when a request
 	// does not set ignore_eos: the end-of-sequence token comes at a seeded,
 	// geometrically distributed position after min_tokens. 0 means 256.
@@ -361,6 +364,10 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TimeScale < 0 {
 		errs = append(errs, fmt.Errorf("time scale must be positive, got %v", c.TimeScale))
+	}
+	var err error
+	if c.Spec, err = c.Spec.withDefaults(); err != nil {
+		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)
 }

@@ -34,6 +34,10 @@ type seq struct {
 	produced atomic.Int64 // tokens generated so far, published by the scheduler
 	aborted  atomic.Bool  // the client went away: drop it
 	notify   chan struct{}
+
+	// specCarry is speculative decoding's running fraction in the golden
+	// mode (specdecode.go); the scheduler's, or a fixed-timing handler's.
+	specCarry float64
 }
 
 // signal wakes the request's handler without ever blocking the scheduler:
@@ -109,6 +113,7 @@ type engine struct {
 	rng      *rand.Rand
 	nextStep time.Time
 	cache    *prefixCache // nil without prefix caching
+	spec     *drafter     // nil without speculative decoding
 	h2dFree  time.Time    // the CPU-to-GPU link is busy until then
 
 	nRunning, nWaiting, peakBatch, peakWaiting, steps atomic.Int64
@@ -291,6 +296,7 @@ func (e *engine) step(ctx context.Context) bool {
 	}
 
 	dur := e.stepCost(len(e.planned), prefillTokens, ctxTokens, prefillCtx)
+	dur = time.Duration(e.spec.stepCost(float64(dur), decodes))
 	end := start.Add(dur)
 	if e.clock.SleepUntil(ctx, end) != nil {
 		return true
@@ -313,7 +319,7 @@ func (e *engine) step(ctx context.Context) bool {
 				e.cache.register(s.kv, s.keys)
 			}
 		}
-		n := s.produced.Add(1)
+		n := e.decodeStep(s, p.prefill > 0)
 		s.signal()
 		if int(n) >= s.outLen {
 			finished = true

@@ -46,7 +46,7 @@ func (g *generation) advance() error {
 	// Fixed timing: chunk k is released at arrival + TTFT + k*ITL, on
 	// absolute deadlines so that time spent writing never accumulates.
 	cfg := &g.s.cfg
-	deadline := g.arrival.Add(cfg.scaled(cfg.TTFT) + time.Duration(g.tick)*cfg.scaled(cfg.ITL))
+	deadline := g.arrival.Add(cfg.scaled(cfg.TTFT) + time.Duration(g.tick)*g.stepITL())
 	if d := time.Until(deadline); d > 0 {
 		if g.timer == nil {
 			g.timer = time.NewTimer(d)
@@ -62,6 +62,11 @@ func (g *generation) advance() error {
 		case <-g.s.crash:
 			return errDropped
 		}
+	}
+	if g.s.spec != nil {
+		g.specRelease()
+		g.tick++
+		return nil
 	}
 	released := 1 + g.tick*cfg.StreamInterval
 	for i := range g.choices {
@@ -108,6 +113,9 @@ func (g *generation) stream() error {
 			produced := int(c.produced.Load())
 			for c.sent < c.outLen && !dropping {
 				end := chunkEnd(c.sent, c.outLen, interval)
+				if g.s.spec != nil {
+					end = specChunkEnd(c.sent, c.outLen, produced)
+				}
 				if end > produced {
 					break
 				}

@@ -68,6 +68,7 @@ func (s *Server) metrics(w http.ResponseWriter, _ *http.Request) {
 	metric("fleet_sim_kv_transfer_seconds_total", "counter", "Decode: time spent moving KV, queueing for the link included.", st.TransferSeconds)
 	metric("fleet_sim_kv_transfers_total", "counter", "Decode: KV transfers completed.", st.Transfers)
 	metric("fleet_sim_kv_transfer_errors_total", "counter", "Decode: KV pulls or releases that failed.", st.TransferErrors)
+	s.spec.specMetrics(&b, labels)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, _ = w.Write([]byte(b.String()))
 }

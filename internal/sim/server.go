@@ -71,6 +71,8 @@ type Server struct {
 	cfg   Config
 	words [][]byte // the text of token k is words[(offset+k)%vocabWords]
 
+	spec *drafter // nil without speculative decoding
+
 	eng      *engine // nil with fixed timing
 	engOnce  sync.Once
 	engStop  context.CancelFunc
@@ -118,8 +120,10 @@ func New(cfg Config) (*Server, error) {
 	for i := range s.words {
 		s.words[i] = []byte(" tok" + strconv.Itoa(i))
 	}
+	s.spec = newDrafter(cfg.Spec, cfg.Seed)
 	if cfg.Timing == TimingEngine {
 		s.eng = newEngine(&s.cfg, &realClock{})
+		s.eng.spec = s.spec
 	}
 	if cfg.Role == RolePrefill {
 		if _, port, err := net.SplitHostPort(cfg.BootstrapAddr); err != nil || port == "0" {

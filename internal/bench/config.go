@@ -99,6 +99,10 @@ type Config struct {
 	// the last request (the server must have been started with profiling
 	// enabled). Either call failing does not fail the run.
 	Profile bool
+	// SpecMetrics reads the server's speculative decoding counters from
+	// GET {base}/metrics before and after the measured requests and
+	// records the acceptance length (specdecode.go).
+	SpecMetrics bool
 
 	PercentileMetrics []string  // subset of ttft, tpot, itl, e2el
 	MetricPercentiles []float64 // e.g. 99, 99.9

@@ -512,6 +512,7 @@ func (r *Result) WriteSummary(w io.Writer) error {
 			}
 		}
 	}
+	r.writeSpecSummary(&b)
 	if len(r.FailedReasons) > 0 {
 		center("Failures", '-')
 		for _, f := range r.FailedReasons {

@@ -130,6 +130,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 			profileErrs = append(profileErrs, err.Error())
 		}
 	}
+	finishSpec := startSpec(ctx, cfg.SpecMetrics, client, base)
 	startWall := time.Now()
 	runStart, err := dispatch(ctx, q, cfg.MaxConcurrency, len(reqs), ds.Request, intervals, reqs, prog)
 	if err != nil {
@@ -141,6 +142,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		}
 	}
 	res := computeResult(&cfg, reqs, runStart)
+	finishSpec(res)
 	res.ProfileErrors = profileErrs
 	res.Date = formatDate(startWall)
 	res.BenchmarkStartTimeUnix = float64(startWall.UnixNano()) / 1e9

@@ -98,6 +98,7 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.UseChatTemplate, "use-chat-template", f.UseChatTemplate, "send each prompt as a chat turn: one user message to the chat completions endpoint, so the server applies the model's chat template (fleet has no tokenizer to render it itself)")
 	fs.BoolVar(&f.DSV4, "dsv4", f.DSV4, "with --use-chat-template: frame each prompt as DeepSeek-V4's user turn in thinking mode, rendered by fleet as text, prompt lengths 4 tokens shorter so the framed prompt has the target length")
 	fs.BoolVar(&c.Profile, "profile", c.Profile, "POST /start_profile after the warmups and /stop_profile after the run (the server must have profiling enabled); a failed call is reported, not fatal")
+	fs.BoolVar(&c.SpecMetrics, "spec-metrics", c.SpecMetrics, "read the server's speculative decoding counters (vLLM's vllm:spec_decode_*) from /metrics before and after the run and report the acceptance length (1 + accepted / drafts) as spec_accept_length")
 	fs.BoolVar(&f.DisableTqdm, "disable-tqdm", f.DisableTqdm, "accepted; no effect: the progress line is drawn only on a terminal")
 	fs.StringVar(&f.Dataset, "dataset-name", f.Dataset, "dataset: random, or an agentic trace replay: cc-traces, mooncake-trace (with --dataset-path)")
 	fs.IntVar(&c.Random.InputLen, "random-input-len", c.Random.InputLen, "input length in tokens (after the prefix)")

@@ -1,0 +1,271 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Speculative decoding: a server that drafts emits several tokens per
+// step, in one chunk. TPOT needs nothing new (it divides by
+// usage.completion_tokens); ITL stays bench_serving's, per chunk, and the
+// per-token ITL divides each chunk's gap by the tokens it carried
+// (computeResult). What the client adds is the acceptance length, read
+// from the server's own counters on GET /metrics just before and just
+// after the measured requests, so that warmups do not count.
+
+// SpecDecodeStats are a server's speculative decoding counters over the
+// measured requests.
+type SpecDecodeStats struct {
+	Source         string // the counters' family: "vllm"
+	Drafts         float64
+	DraftTokens    float64
+	AcceptedTokens float64
+}
+
+// AcceptLength is the mean tokens a decode step emitted: 1 + accepted /
+// drafts (vLLM's mean acceptance length). NaN without drafts.
+func (s SpecDecodeStats) AcceptLength() float64 {
+	if s.Drafts <= 0 {
+		return math.NaN()
+	}
+	return 1 + s.AcceptedTokens/s.Drafts
+}
+
+// AcceptRate is accepted / draft tokens. NaN without drafts.
+func (s SpecDecodeStats) AcceptRate() float64 {
+	if s.DraftTokens <= 0 {
+		return math.NaN()
+	}
+	return s.AcceptedTokens / s.DraftTokens
+}
+
+// specFamily names one server's spec-decode counters (Prometheus
+// families; the _total sample suffix is optional).
+type specFamily struct {
+	source                      string
+	drafts, draftTokens, accept string
+}
+
+// specFamilies are the servers whose counters fleet reads: vLLM's v1
+// spec-decode metrics.
+var specFamilies = []specFamily{
+	{source: "vllm", drafts: "vllm:spec_decode_num_drafts", draftTokens: "vllm:spec_decode_num_draft_tokens", accept: "vllm:spec_decode_num_accepted_tokens"},
+}
+
+// maxMetricsBody bounds a /metrics answer read for the counters.
+const maxMetricsBody = 8 << 20
+
+// specScrapeTimeout bounds one /metrics request: a server without the
+// endpoint must not hold up the benchmark.
+const specScrapeTimeout = 5 * time.Second
+
+// scrapeSpec reads the spec-decode counters from base/metrics; ok is
+// false when the server has no such endpoint or no such counters.
+func scrapeSpec(ctx context.Context, client *http.Client, base string) (SpecDecodeStats, bool) {
+	ctx, cancel := context.WithTimeout(ctx, specScrapeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return SpecDecodeStats{}, false
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return SpecDecodeStats{}, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return SpecDecodeStats{}, false
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMetricsBody))
+	if err != nil {
+		return SpecDecodeStats{}, false
+	}
+	return ParseSpecMetrics(body)
+}
+
+// ParseSpecMetrics finds the spec-decode counters in a Prometheus text
+// exposition, summing a family's samples over their labels (one per
+// engine or model); ok is false when no known family is there.
+func ParseSpecMetrics(body []byte) (SpecDecodeStats, bool) {
+	for _, f := range specFamilies {
+		var s SpecDecodeStats
+		found := false
+		sc := bufio.NewScanner(bytes.NewReader(body))
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if line == "" || line[0] == '#' {
+				continue
+			}
+			name, value, ok := sample(line)
+			if !ok {
+				continue
+			}
+			name = strings.TrimSuffix(name, "_total")
+			switch name {
+			case f.drafts:
+				s.Drafts += value
+			case f.draftTokens:
+				s.DraftTokens += value
+			case f.accept:
+				s.AcceptedTokens += value
+			default:
+				continue
+			}
+			found = true
+		}
+		if found {
+			s.Source = f.source
+			return s, true
+		}
+	}
+	return SpecDecodeStats{}, false
+}
+
+// sample splits a Prometheus sample line into its metric name and value
+// (labels and a timestamp are dropped).
+func sample(line string) (string, float64, bool) {
+	name, rest := line, ""
+	if i := strings.IndexAny(line, "{ "); i >= 0 {
+		name, rest = line[:i], line[i:]
+	}
+	if strings.HasPrefix(rest, "{") {
+		// Label values may hold spaces and braces inside quotes.
+		inQuote, esc, end := false, false, -1
+		for i := 1; i < len(rest) && end < 0; i++ {
+			switch c := rest[i]; {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inQuote = !inQuote
+			case c == '}' && !inQuote:
+				end = i
+			}
+		}
+		if end < 0 {
+			return "", 0, false
+		}
+		rest = rest[end+1:]
+	}
+	fields := strings.Fields(rest)
+	if len(fields) == 0 {
+		return "", 0, false
+	}
+	v, err := strconv.ParseFloat(fields[0], 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return name, v, true
+}
+
+// specDelta is the counters' growth between two scrapes; ok is false when
+// a counter went backwards (the server restarted) or nothing was drafted.
+func specDelta(before, after SpecDecodeStats) (SpecDecodeStats, bool) {
+	d := SpecDecodeStats{
+		Source:         after.Source,
+		Drafts:         after.Drafts - before.Drafts,
+		DraftTokens:    after.DraftTokens - before.DraftTokens,
+		AcceptedTokens: after.AcceptedTokens - before.AcceptedTokens,
+	}
+	if d.Drafts <= 0 || d.DraftTokens < 0 || d.AcceptedTokens < 0 {
+		return SpecDecodeStats{}, false
+	}
+	return d, true
+}
+
+// Result keys of the acceptance length (a top-level number, which fleet's
+// rows carry as spec_accept_length) and of the counters behind it.
+const (
+	KeySpecAcceptLength = "spec_accept_length"
+	KeySpecDecode       = "spec_decode"
+)
+
+// setSpec records the run's speculative decoding in the result's extra
+// keys, after fleet's own.
+func (r *Result) setSpec(s SpecDecodeStats) {
+	detail, _ := json.Marshal(struct {
+		Source         string  `json:"source"`
+		Drafts         float64 `json:"num_drafts"`
+		DraftTokens    float64 `json:"num_draft_tokens"`
+		AcceptedTokens float64 `json:"num_accepted_tokens"`
+		AcceptRate     float64 `json:"acceptance_rate"`
+	}{s.Source, s.Drafts, s.DraftTokens, s.AcceptedTokens, finiteOr0(s.AcceptRate())})
+	r.Extra = append(r.Extra,
+		RawKV{KeySpecAcceptLength, json.RawMessage(strconv.FormatFloat(s.AcceptLength(), 'g', -1, 64))},
+		RawKV{KeySpecDecode, detail})
+}
+
+func finiteOr0(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
+}
+
+// SpecDecode returns the speculative decoding counters the run measured,
+// if the server exposed them (also for a result read back from a file).
+func (r *Result) SpecDecode() (SpecDecodeStats, bool) {
+	for _, kv := range r.Extra {
+		if kv.Key != KeySpecDecode {
+			continue
+		}
+		var v struct {
+			Source         string  `json:"source"`
+			Drafts         float64 `json:"num_drafts"`
+			DraftTokens    float64 `json:"num_draft_tokens"`
+			AcceptedTokens float64 `json:"num_accepted_tokens"`
+		}
+		if json.Unmarshal(kv.Value, &v) != nil || v.Drafts <= 0 {
+			return SpecDecodeStats{}, false
+		}
+		return SpecDecodeStats{Source: v.Source, Drafts: v.Drafts, DraftTokens: v.DraftTokens, AcceptedTokens: v.AcceptedTokens}, true
+	}
+	return SpecDecodeStats{}, false
+}
+
+// writeSpecSummary adds the acceptance lines to the summary block.
+func (r *Result) writeSpecSummary(b *bytes.Buffer) {
+	s, ok := r.SpecDecode()
+	if !ok {
+		return
+	}
+	const title = "Speculative Decoding"
+	pad := 50 - len(title) - 2
+	fmt.Fprintf(b, "%s %s %s\n", strings.Repeat("-", pad/2), title, strings.Repeat("-", pad-pad/2))
+	fmt.Fprintf(b, "%-40s %-10.2f\n", "Acceptance length:", s.AcceptLength())
+	fmt.Fprintf(b, "%-40s %-10.2f\n", "Acceptance rate (%):", 100*finiteOr0(s.AcceptRate()))
+	fmt.Fprintf(b, "%-40s %-10v\n", "Drafts:", int64(s.Drafts))
+	fmt.Fprintf(b, "%-40s %-10v\n", "Draft tokens:", int64(s.DraftTokens))
+	fmt.Fprintf(b, "%-40s %-10v\n", "Accepted tokens:", int64(s.AcceptedTokens))
+}
+
+// startSpec reads the counters before the measured requests when on is
+// set; the function it returns reads them again after and records the
+// difference in res.
+func startSpec(ctx context.Context, on bool, client *http.Client, base string) func(res *Result) {
+	if !on {
+		return func(*Result) {}
+	}
+	before, _ := scrapeSpec(ctx, client, base)
+	return func(res *Result) {
+		after, ok := scrapeSpec(ctx, client, base)
+		if !ok {
+			return
+		}
+		if d, ok := specDelta(before, after); ok {
+			res.setSpec(d)
+		}
+	}
+}

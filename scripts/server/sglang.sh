@@ -28,6 +28,12 @@
 #     --page-size 64 --hicache-io-backend kernel --hicache-mem-layout
 #     page_first --hicache-write-policy write_through; other backends stop
 #     the launcher (exit 14).
+#   speculative decoding (SPEC_DECODING other than none, scripts/lib/spec.sh):
+#     --speculative-algorithm NEXTN (mtp), EAGLE3 or STANDALONE
+#     (draft_model) with --speculative-draft-model-path DRAFT_MODEL,
+#     --speculative-num-steps NUM_SPEC_TOKENS --speculative-eagle-topk 1
+#     --speculative-num-draft-tokens NUM_SPEC_TOKENS+1, and
+#     SGLANG_SIMULATE_ACC_LEN=SPEC_ACCEPT_LENGTH when it is set.
 #
 # With ROLE set (a process of a multi-node job, scripts/README.md
 # "Multi-node jobs"), on HOST:PORT:
@@ -56,6 +62,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/lib/roles.sh"
 # shellcheck source=scripts/lib/agentic.sh
 . "$here/lib/agentic.sh"
+# shellcheck source=scripts/lib/spec.sh
+. "$here/lib/spec.sh"
 
 host=127.0.0.1
 if [ -n "${ROLE:-}" ]; then
@@ -169,5 +177,6 @@ if [ -n "${ROLE:-}" ] && fleet_role_spans; then
 	fleet_require WORKER_LEADER WORKER_RANK
 	args+=(--dist-init-addr "$WORKER_LEADER" --nnodes "$WORKER_NODES" --node-rank "$WORKER_RANK")
 fi
+if fleet_spec_on; then fleet_spec_sglang_args; fi
 
 fleet_serve python3 "${args[@]}" "$@"

@@ -23,12 +23,20 @@
 # args' --kv-bytes-per-token or 327680 (Llama-70B's bf16 KV). The
 # simulator models one generic CPU tier: every KV_OFFLOAD_BACKEND maps
 # to it. Server args go last and override any of these.
+#
+# Speculative decoding (SPEC_DECODING other than none, scripts/lib/spec.sh):
+# --spec-method SPEC_DECODING --spec-tokens NUM_SPEC_TOKENS, and
+# --spec-accept-length SPEC_ACCEPT_LENGTH when it is set (the golden
+# mode); the acceptance otherwise is the simulator's default
+# (--spec-acceptance 0.7) or the server args'.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib/runtime.sh
 . "$here/lib/runtime.sh"
 # shellcheck source=scripts/lib/agentic.sh
 . "$here/lib/agentic.sh"
+# shellcheck source=scripts/lib/spec.sh
+. "$here/lib/spec.sh"
 
 # kvargs: the agentic KV flags, from the environment and the server args.
 kvargs=()
@@ -53,6 +61,9 @@ if fleet_agentic; then
 fi
 ctx=${MAX_MODEL_LEN:-}
 if fleet_agentic; then ctx=1048576; fi
+args=()
+if fleet_spec_on; then fleet_spec_sim_args; fi
+specargs=("${args[@]}")
 
 if [ -z "${ROLE:-}" ]; then
 	fleet_require PORT MODEL
@@ -62,7 +73,7 @@ if [ -z "${ROLE:-}" ]; then
 		--port "$PORT" \
 		--model "$MODEL" \
 		--max-model-len "$ctx" \
-		"${kvargs[@]}" "$@"
+		"${kvargs[@]}" "${specargs[@]}" "$@"
 fi
 
 # shellcheck source=scripts/lib/roles.sh
@@ -83,7 +94,7 @@ router)
 *)
 	fleet_require MODEL
 	[ -n "$ctx" ] || fleet_require MAX_MODEL_LEN
-	args+=(--model "$MODEL" --max-model-len "$ctx" "${kvargs[@]}")
+	args+=(--model "$MODEL" --max-model-len "$ctx" "${kvargs[@]}" "${specargs[@]}")
 	if [ "$ROLE" != agg ]; then
 		fleet_require BOOTSTRAP_PORT
 		args+=(--bootstrap-port "$BOOTSTRAP_PORT")

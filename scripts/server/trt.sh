@@ -29,6 +29,12 @@
 #       DeepSeek fp8: CUTLASS.
 #       gpt-oss: TRTLLM on Blackwell, TRITON on Hopper (TRTLLM's MoE
 #         kernels are Blackwell-only).
+#   speculative decoding (SPEC_DECODING other than none, scripts/lib/spec.sh):
+#     speculative_config with decoding_type MTP and num_nextn_predict_layers
+#     NUM_SPEC_TOKENS (mtp), or Eagle3 / DraftTarget with max_draft_len
+#     NUM_SPEC_TOKENS and speculative_model_dir DRAFT_MODEL; a whole
+#     SPEC_ACCEPT_LENGTH L sets TLLM_SPEC_DECODE_FORCE_NUM_ACCEPTED_TOKENS
+#     to L-1 (a fractional one stops the launcher, exit 14).
 # An agentic job (AGENTIC=true, scripts/README.md "Agentic jobs"): no
 # --max_seq_len (native context), --max_num_tokens 8192 with
 # enable_chunked_prefill (ISL and OSL are not set), and kv_cache_config
@@ -64,6 +70,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/lib/roles.sh"
 # shellcheck source=scripts/lib/agentic.sh
 . "$here/lib/agentic.sh"
+# shellcheck source=scripts/lib/spec.sh
+. "$here/lib/spec.sh"
 
 host=127.0.0.1
 if [ -n "${ROLE:-}" ]; then
@@ -166,6 +174,11 @@ prefill | decode)
 	;;
 esac
 
+spec=false
+if fleet_spec_on; then
+	spec=true
+	fleet_spec_trt_env
+fi
 extra=$(fleet_role_file trtllm-extra yaml)
 {
 	echo "# TensorRT-LLM options of job ${FLEET_JOB_ID:-?}, written by scripts/server/trt.sh"
@@ -210,6 +223,7 @@ extra=$(fleet_role_file trtllm-extra yaml)
 	# A context server hands each request over after its first token:
 	# overlapping the next step's scheduling would only delay that.
 	[ "${ROLE:-}" != prefill ] || echo "disable_overlap_scheduler: true"
+	[ "$spec" = false ] || fleet_spec_trt_yaml
 } >"$extra"
 fleet_log "TensorRT-LLM extra options $extra:"
 cat "$extra" >&2

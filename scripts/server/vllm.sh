@@ -39,6 +39,10 @@
 #         MOONCAKE_DEVICE or none);
 #     other backends stop the launcher (exit 14), as does offload on a
 #     prefill or decode worker (its connector is the PD one).
+#   speculative decoding (SPEC_DECODING other than none, scripts/lib/spec.sh):
+#     speculative-config {"method":M,["model":DRAFT_MODEL,]
+#     "num_speculative_tokens":NUM_SPEC_TOKENS}; SPEC_ACCEPT_LENGTH stops
+#     the launcher (vLLM cannot pin the acceptance);
 #   gpt-oss: cudagraph mode PIECEWISE with cuda-graph-sizes 2048 on NVIDIA,
 #     FULL_AND_PIECEWISE with block size 64 on AMD.
 # AMD environment (each kept when the sweep or node sets it):
@@ -77,6 +81,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/lib/roles.sh"
 # shellcheck source=scripts/lib/agentic.sh
 . "$here/lib/agentic.sh"
+# shellcheck source=scripts/lib/spec.sh
+. "$here/lib/spec.sh"
 
 host=127.0.0.1
 if [ -n "${ROLE:-}" ]; then
@@ -187,6 +193,9 @@ mooncake)
 	;;
 esac
 
+spec_conf=""
+if fleet_spec_on; then spec_conf=$(fleet_spec_vllm_json) || exit; fi
+
 config=$(fleet_role_file vllm-config yaml)
 {
 	echo "# vLLM settings of job ${FLEET_JOB_ID:-?}, written by scripts/server/vllm.sh"
@@ -205,6 +214,7 @@ config=$(fleet_role_file vllm-config yaml)
 		echo "no-enable-prefix-caching: true"
 	fi
 	[ -z "$offload_conf" ] || echo "kv-transfer-config: '$offload_conf'"
+	[ -z "$spec_conf" ] || echo "speculative-config: '$spec_conf'"
 	if [ "$offload" = vllm-native ]; then
 		echo "kv-offloading-backend: native"
 		echo "kv-offloading-size: $TOTAL_CPU_DRAM_GB"

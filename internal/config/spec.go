@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"slices"
 	"strings"
 
@@ -66,16 +67,20 @@ func (d *decoder) specKeys(a hcl.Attributes) specAttrs {
 			d.errorf(attr.Expr.Range(), "Invalid value", "spec must name at least one method: one of %s, or a list of them such as [\"none\", \"mtp\"].", strings.Join(SpecMethods, ", "))
 		}
 		seen := map[string]bool{}
+		kept := s.methods[:0]
 		for _, m := range s.methods {
-			if !slices.Contains(SpecMethods, m) {
+			switch {
+			case !slices.Contains(SpecMethods, m):
 				d.errorf(attr.Expr.Range(), "Invalid value", "%q is not a speculative decoding method; valid values: %s.%s", m, strings.Join(SpecMethods, ", "), didYouMean(m, SpecMethods))
-				continue
-			}
-			if seen[m] {
+			case seen[m]:
+				// Reported once here, not again as duplicate jobs.
 				d.errorf(attr.Expr.Range(), "Invalid value", "spec lists %q twice.", m)
+			default:
+				kept = append(kept, m)
 			}
 			seen[m] = true
 		}
+		s.methods = kept
 	}
 	if attr := d.integer(a, "spec_tokens", &s.tokens); attr != nil {
 		s.tokensAt = attr
@@ -170,8 +175,18 @@ func (d *decoder) specs(band, base specAttrs, framework string, multi bool) []Sp
 	if s.tokensAt == nil {
 		tokens = DefaultSpecTokens
 	}
-	if s.acceptAt != nil && s.acceptLength > float64(tokens+1) {
-		d.errorf(s.acceptAt.Expr.Range(), "Invalid value", "spec_accept_length %g is more than spec_tokens + 1 = %d, the most one step can emit.", s.acceptLength, tokens+1)
+	if s.acceptAt != nil && anyOn {
+		switch {
+		case s.acceptLength > float64(tokens+1):
+			d.errorf(s.acceptAt.Expr.Range(), "Invalid value", "spec_accept_length %g is more than spec_tokens + 1 = %d, the most one step can emit.", s.acceptLength, tokens+1)
+		case framework == "vllm":
+			d.errorf(s.acceptAt.Expr.Range(), "Unsupported spec", "vLLM has no setting that pins the acceptance length: leave spec_accept_length out of vllm configs (SGLang, TensorRT-LLM and sim have one).")
+		case framework == "trt" && s.acceptLength != math.Trunc(s.acceptLength):
+			d.errorf(s.acceptAt.Expr.Range(), "Invalid value", "TensorRT-LLM forces a whole number of accepted tokens: spec_accept_length %g must be a whole number for trt.", s.acceptLength)
+		}
+	}
+	if s.draftAt != nil && strings.ContainsAny(s.draft, "\"'\\\n") {
+		d.errorf(s.draftAt.Expr.Range(), "Invalid value", "draft_model %q holds a quote, backslash or line break; a model id or path has none (the launchers write it into JSON and YAML).", s.draft)
 	}
 	out := make([]Spec, 0, len(s.methods))
 	for _, m := range s.methods {

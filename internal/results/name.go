@@ -18,10 +18,10 @@ type NameInfo struct {
 	Node        string // empty when the name stops after the concurrency
 }
 
-// resultName matches `<model_prefix>_<seq>_<precision>_<framework>_tp<TP>-ep<EP>[-pp<PP>]-dpa<bool>_conc<C>[_<node>]`.
+// resultName matches `<model_prefix>_<seq>_<precision>_<framework>_tp<TP>-ep<EP>[-pp<PP>]-dpa<bool>[_spec-<method>]_conc<C>[_<node>]`.
 // The model prefix is greedy so that the fixed-shape fields that follow
 // anchor the match; node names may hold '_' themselves (h200-cw_0).
-var resultName = regexp.MustCompile(`^(.+)_([A-Za-z0-9-]+)_([^_]+)_([^_]+)_tp(\d+)-ep(\d+)(?:-pp(\d+))?-dpa(true|false)_conc(\d+)(?:_(.+))?$`)
+var resultName = regexp.MustCompile(`^(.+)_([A-Za-z0-9-]+)_([^_]+)_([^_]+)_tp(\d+)-ep(\d+)(?:-pp(\d+))?-dpa(true|false)(?:_spec-[a-z0-9_]+?)?_conc(\d+)(?:_(.+))?$`)
 
 // ParseResultName reads an InferenceMAX result file name (with or without
 // its .json extension).

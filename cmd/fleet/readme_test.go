@@ -386,6 +386,15 @@ var readmeChecks = map[string]readmeCheck{
 		}
 		return nil
 	},
+	"fleet plan sweeps/spec-sim.hcl": func(_ *readmeRun, out string) error {
+		// Both methods of the swept spec, in ids and result names.
+		for _, want := range []string{"-spec-mtp_conc4 ", "_spec-none_conc4_local", "_spec-mtp_conc16_local", "speculative decoding mtp, 3 draft tokens per step", "5 jobs on 1 machine"} {
+			if !strings.Contains(out, want) {
+				return fmt.Errorf("no %q", want)
+			}
+		}
+		return nil
+	},
 	"fleet inferencex matrix": func(_ *readmeRun, out string) error {
 		// The generator's rows: a JSON array, each with its exp-name.
 		var rows []map[string]any

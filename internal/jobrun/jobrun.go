@@ -255,7 +255,7 @@ func (r *runner) benchFlags() (*benchflags.Flags, error) {
 	c.Random.InputLen, c.Random.OutputLen, c.Random.RangeRatio = j.ISL, j.OSL, j.RangeRatio
 	c.NumPrompts, c.MaxConcurrency, c.NumWarmups = j.NumPrompts, j.Conc, j.NumWarmups
 	c.IgnoreEOS = true
-	c.SpecMetrics = j.SpecOn()
+	specClient(j, fl)
 	// No request may outlive the benchmark it belongs to: its limit is
 	// the benchmark's (the bench timeout still decides how the job ends,
 	// since it started first). extra_args may set a shorter one.

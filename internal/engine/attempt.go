@@ -319,6 +319,7 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 	if err != nil {
 		return nil, err
 	}
+	setEnergy(row, raw, jobDir, j.GPUs(), singleNodeSamples())
 	return row, writeRow(jobDir, row)
 }
 

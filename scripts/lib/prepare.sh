@@ -20,7 +20,7 @@ _fleet_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # GPUs to check or watch.
 _fleet_no_gpu() {
 	[ "${FRAMEWORK:-}" = sim ] && return 0
-	! command -v nvidia-smi >/dev/null 2>&1 && ! command -v rocm-smi >/dev/null 2>&1
+	! command -v nvidia-smi >/dev/null 2>&1 && ! command -v rocm-smi >/dev/null 2>&1 && ! command -v amd-smi >/dev/null 2>&1
 }
 
 # fleet_check_gpus_idle fails when a process holds one of the job's GPUs.

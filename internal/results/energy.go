@@ -86,3 +86,34 @@ func (r *Row) PowerReasons() []string {
 	_ = json.Unmarshal(r.Extra[KeyPowerReasons], &out)
 	return out
 }
+
+// anyPowerValid says whether a row of rows has a valid energy measurement:
+// the tables then show the energy columns.
+func anyPowerValid(rows []*Row) bool {
+	for _, r := range rows {
+		if r.PowerValid() {
+			return true
+		}
+	}
+	return false
+}
+
+// energyHead is the energy columns' header, when shown.
+func energyHead(show bool) string {
+	if !show {
+		return ""
+	}
+	return "J/OUT-TOK\tW/GPU\t"
+}
+
+// energyCells are a row's energy cells, when shown: joules per output
+// token and average power per GPU, "-" when its power is invalid.
+func energyCells(r *Row, show bool) string {
+	if !show {
+		return ""
+	}
+	if !r.PowerValid() {
+		return "-\t-\t"
+	}
+	return metric(r, KeyJoulesPerOutTok, 1, 4) + "\t" + metric(r, KeyAvgPowerW, 1, 1) + "\t"
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fleetbench/fleet/internal/energy"
+	"github.com/fleetbench/fleet/internal/inferencex/ixresult"
 	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/results"
 	"github.com/fleetbench/fleet/internal/topology"
@@ -77,4 +78,18 @@ func monitorZone(path string) *time.Location {
 		return time.UTC
 	}
 	return time.FixedZone("", offset)
+}
+
+// setIXEnergyDetail adds to an InferenceX job's row what its aggregated
+// row lacks of the power measurement (results.Row.SetEnergyDetail): why
+// it is invalid, the window, the samples and the peak power.
+func setIXEnergyDetail(row *results.Row, raw []byte, power *ixresult.PowerInput, gpus int) {
+	var tel []energy.Telemetry
+	if power != nil {
+		tel = append(tel, energy.Telemetry{CSV: power.CSV, Location: power.Location})
+		if power.ExpectedGPUs > 0 {
+			gpus = power.ExpectedGPUs
+		}
+	}
+	row.SetEnergyDetail(energy.Measure(raw, gpus, tel...))
 }

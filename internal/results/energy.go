@@ -77,6 +77,30 @@ func (r *Row) SetEnergy(m *energy.Measurement) {
 	r.Extra[KeyPowerReasons] = b
 }
 
+// SetEnergyDetail writes what an InferenceX row lacks of a power
+// measurement: the reasons, the window, the sample count and, when
+// valid, the peak power. The row's own figures stay as InferenceX's
+// processing rounded them.
+func (r *Row) SetEnergyDetail(m *energy.Measurement) {
+	if r.Metrics == nil {
+		r.Metrics = map[string]float64{}
+	}
+	if r.Extra == nil {
+		r.Extra = map[string]json.RawMessage{}
+	}
+	delete(r.Metrics, KeyPeakPowerW)
+	if w := m.Window; w != nil {
+		r.Metrics[KeyPowerWindowStart] = w.Start
+		r.Metrics[KeyPowerWindowEnd] = w.End
+		r.Metrics[KeyPowerSamples] = float64(m.InWindow)
+	}
+	if mt, ok := m.Metrics(); ok {
+		r.Metrics[KeyPeakPowerW] = mt.PeakPowerW
+	}
+	b, _ := json.Marshal(append([]string{}, m.Reasons...))
+	r.Extra[KeyPowerReasons] = b
+}
+
 // PowerValid says whether the row carries a valid energy measurement.
 func (r *Row) PowerValid() bool { return r.Metrics[KeyPowerValid] == 1 }
 

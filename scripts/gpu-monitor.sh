@@ -10,7 +10,8 @@
 # The file has nvidia-smi's CSV columns, header "timestamp, index,
 # power.draw [W], clocks.current.sm [MHz], clocks.current.memory [MHz],
 # memory.used [MiB], utilization.gpu [%]", power in watts ("[N/A]" when
-# the tool has no reading). NVIDIA: nvidia-smi's own output. AMD: rocm-smi's
+# the tool has no reading). NVIDIA: nvidia-smi's own output (only its
+# first three columns where the driver refuses the others). AMD: rocm-smi's
 # CSV (or amd-smi's where rocm-smi is gone) turned into those columns,
 # milliwatts into watts. Timestamps are the node's local time, as
 # nvidia-smi writes them, without a zone: the monitor records the zone's
@@ -123,8 +124,14 @@ if [ "$(fleet_gpu_vendor)" = nvidia ]; then
 	# on its own clock.
 	loop=(-l "$interval")
 	[[ $interval =~ ^[0-9]+$ ]] || loop=(-lms "$(awk -v s="$interval" 'BEGIN { printf "%d", s * 1000 }')")
-	nvidia-smi "${sel[@]}" --query-gpu=timestamp,index,power.draw,clocks.sm,clocks.mem,memory.used,utilization.gpu \
-		--format=csv "${loop[@]}" >>"$out" &
+	# A driver that refuses a field (an old one, a GPU without clocks)
+	# still gets its power sampled: the columns energy needs, alone.
+	fields=timestamp,index,power.draw,clocks.sm,clocks.mem,memory.used,utilization.gpu
+	if ! nvidia-smi "${sel[@]}" --query-gpu="$fields" --format=csv,noheader >/dev/null 2>&1; then
+		echo "gpu-monitor.sh: nvidia-smi refuses --query-gpu=$fields; sampling timestamp, index and power only" >&2
+		fields=timestamp,index,power.draw
+	fi
+	nvidia-smi "${sel[@]}" --query-gpu="$fields" --format=csv "${loop[@]}" >>"$out" &
 	sampler=$!
 else
 	echo "timestamp, index, power.draw [W], clocks.current.sm [MHz], clocks.current.memory [MHz], memory.used [MiB], utilization.gpu [%]" >>"$out"

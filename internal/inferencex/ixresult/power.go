@@ -16,7 +16,9 @@ type PowerInput struct {
 	// id column (named index, gpu, gpu_id, gpu_index, card or device).
 	// Timestamps are nvidia-smi's YYYY/MM/DD HH:MM:SS[.f] or ISO 8601
 	// without a zone in Location, ISO 8601 with one, or epoch seconds or
-	// milliseconds.
+	// milliseconds. internal/energy reads it: power in milliwatts (a
+	// header or cell saying mW) counts as milliwatts, where InferenceX's
+	// reader would take the number for watts (nvidia-smi writes watts).
 	CSV []byte
 	// Source names the file in the sidecar's telemetry_source.
 	Source string

@@ -76,3 +76,12 @@ func energyTip(label string, r *results.Row) string {
 // energyCompareMetric is the energy delta `fleet compare` shows: joules
 // per output token, lower is better, informative only.
 var energyCompareMetric = CompareMetric{Key: results.KeyJoulesPerOutTok, Label: "J/OUT-TOK", Scale: 1, Unit: "J/tok", Informative: true}
+
+// energyCell is a power figure of a row for the HTML table, "–" when
+// its power is invalid.
+func energyCell(r *results.Row, key string, prec int) htmlCell {
+	if !r.PowerValid() {
+		return cell(math.NaN(), 1, prec)
+	}
+	return cell(metric(r, key), 1, prec)
+}

@@ -84,6 +84,16 @@ func TestEnergyChartAndTable(t *testing.T) {
 	if !strings.Contains(strings.Join(paths, " "), ChartTputEnergy+".svg") {
 		t.Errorf("charts written: %v", paths)
 	}
+	b.Reset()
+	if err := rep.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Throughput per GPU vs energy per output token") {
+		t.Errorf("the HTML report lacks the energy chart")
+	}
+	if !strings.Contains(b.String(), "<th class=\"n\" data-type=\"num\">J/output tok</th>") || !strings.Contains(b.String(), ">0.6000</td>") {
+		t.Errorf("the HTML results table lacks the energy columns")
+	}
 }
 
 func rowsCharts(rep *Report) []string {

@@ -16,7 +16,7 @@ client {
   range_ratio      = 0.8
   prompts_per_conc = 4
   warmups_per_conc = 1
-  percentiles      = [50, 90, 99]
+  percentiles      = [50, 90, 99, 99.9]
 }
 
 settings {

@@ -312,12 +312,13 @@ locals {
 }
 
 # InferenceMAX's client: request lengths drawn from [0.8, 1] x isl/osl,
-# 10 x conc prompts after 2 x conc warmups, p99 next to the medians.
+# 10 x conc prompts after 2 x conc warmups, and InferenceX's percentiles
+# (p90, p99, p99.9) next to the medians.
 client {
   range_ratio      = 0.8
   prompts_per_conc = 10
   warmups_per_conc = 2
-  percentiles      = [99]
+  percentiles      = [90, 99, 99.9]
 }
 
 settings {

@@ -308,7 +308,7 @@ client {
 		t.Errorf("settings defaults: retries %d, timeouts %+v", sw.Retries, sw.Timeouts)
 	}
 	c := sw.Configs[0]
-	wantClient := Client{RangeRatio: 0.5, PromptsPerConc: 20, WarmupsPerConc: 3, Percentiles: []float64{99}, ExtraArgs: []string{"--seed", "1"}}
+	wantClient := Client{RangeRatio: 0.5, PromptsPerConc: 20, WarmupsPerConc: 3, Percentiles: []float64{90, 99, 99.9}, ExtraArgs: []string{"--seed", "1"}}
 	if !reflect.DeepEqual(c.Client, wantClient) {
 		t.Errorf("merged client:\n got %+v\nwant %+v", c.Client, wantClient)
 	}

@@ -14,9 +14,10 @@ import (
 // own simulator.
 var Frameworks = []string{"vllm", "sglang", "trt", "sim", "torch-smoke", "dynamo-vllm", "dynamo-sglang", "dynamo-trt"}
 
-// DefaultClient is InferenceMAX's client setup.
+// DefaultClient is InferenceMAX's client setup, with InferenceX's
+// percentiles (90, 99 and 99.9 of every metric).
 func DefaultClient() Client {
-	return Client{RangeRatio: 0.8, PromptsPerConc: 10, WarmupsPerConc: 2, Percentiles: []float64{99}}
+	return Client{RangeRatio: 0.8, PromptsPerConc: 10, WarmupsPerConc: 2, Percentiles: []float64{90, 99, 99.9}}
 }
 
 // DefaultTimeouts bound a job when the sweep's settings do not.

@@ -116,7 +116,7 @@ type Client struct {
 	RangeRatio     float64   // 0.8
 	PromptsPerConc int       // 10
 	WarmupsPerConc int       // 2
-	Percentiles    []float64 // [99]
+	Percentiles    []float64 // [90, 99, 99.9]
 	ExtraArgs      []string  // passed to fleet bench as they are
 }
 

@@ -320,6 +320,7 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 		return nil, err
 	}
 	row.SetSpec(j.Spec, raw)
+	setEnergy(row, raw, jobDir, j.GPUs(), singleNodeSamples())
 	return row, writeRow(jobDir, row)
 }
 
@@ -365,6 +366,7 @@ func (e *Engine) aggregateIX(js *jobState, m *machine.Machine, jobDir, name stri
 	_ = json.Unmarshal(raw, &counts)
 	row.RunID, row.JobID, row.Node, row.Completed, row.Failed = e.opts.Run.ID(), js.job.ID, m.Name, counts.Completed, counts.Failed
 	row.SetFingerprint(js.job.Fingerprint)
+	setIXEnergyDetail(row, raw, power, p.GPUs())
 	return row, writeRow(jobDir, row)
 }
 

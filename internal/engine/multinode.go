@@ -223,7 +223,7 @@ func multiOutputs(j *plan.Job, l topology.Layout, resultName string) []string {
 			out = append(out, jobspec.NodeLogPath(n.Rank), jobspec.NodeGPUMetricsPath(n.Rank))
 		}
 	}
-	return out
+	return append(out, zoneFiles(multiNodeSamples(l))...)
 }
 
 // concList is a multi-node job's concurrencies: its list, or its one.
@@ -277,6 +277,7 @@ func (e *Engine) aggregateMulti(js *jobState, m *machine.Machine, jobDir, name s
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
+		setEnergy(row, raw, jobDir, j.Multi.GPUs(), multiNodeSamples(l))
 		rows = append(rows, row)
 	}
 	if err := results.WriteRows(filepath.Join(jobDir, run.RowFile), rows); err != nil {

@@ -29,7 +29,7 @@ func (js *jobState) outputs(m *machine.Machine) []string {
 		// own names; its client logs into the script's own log.
 		return []string{result, "logs/server.log", jobspec.GPUMetricsPath, jobspec.GPUMetricsZonePath, jobspec.ScriptLogPath, "job.log"}
 	}
-	return []string{result, "logs/server.log", "logs/client.log", "logs/gpu.csv", "job.log"}
+	return append([]string{result, "logs/server.log", "logs/client.log", "logs/gpu.csv", "job.log"}, zoneFiles(singleNodeSamples())...)
 }
 
 // jobCommand starts a job in its work directory, on every target.

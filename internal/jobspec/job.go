@@ -70,7 +70,7 @@ type Job struct {
 	RangeRatio  float64   `json:"range_ratio"`
 	NumPrompts  int       `json:"num_prompts"`
 	NumWarmups  int       `json:"num_warmups"`
-	Percentiles []float64 `json:"percentiles,omitempty"` // empty: 99
+	Percentiles []float64 `json:"percentiles,omitempty"` // empty: 90, 99, 99.9
 	// ResultFilename names results/<ResultFilename>.json, without .json.
 	ResultFilename string `json:"result_filename"`
 
@@ -307,11 +307,11 @@ func Read(path string) (*Job, error) {
 	return &j, nil
 }
 
-// PercentileList is the client's --metric-percentiles value ("99" when the
-// job names none).
+// PercentileList is the client's --metric-percentiles value ("90,99,99.9",
+// InferenceX's, when the job names none).
 func (j *Job) PercentileList() string {
 	if len(j.Percentiles) == 0 {
-		return "99"
+		return "90,99,99.9"
 	}
 	ps := make([]string, len(j.Percentiles))
 	for i, p := range j.Percentiles {

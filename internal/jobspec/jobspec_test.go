@@ -136,8 +136,8 @@ func TestEnvContract(t *testing.T) {
 			t.Errorf("%s set without devices or a cache", k)
 		}
 	}
-	if env["PERCENTILES"] != "99" {
-		t.Errorf("PERCENTILES = %q without percentiles, want 99", env["PERCENTILES"])
+	if env["PERCENTILES"] != "90,99,99.9" {
+		t.Errorf("PERCENTILES = %q without percentiles, want InferenceX's 90,99,99.9", env["PERCENTILES"])
 	}
 }
 

@@ -153,6 +153,9 @@ func (rep *Report) charts() []*chart {
 	if a := rep.agenticChart(); a != nil {
 		out = append(out, a)
 	}
+	if e := rep.energyChart(); e != nil {
+		out = append(out, e)
+	}
 	return out
 }
 

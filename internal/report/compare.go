@@ -21,16 +21,21 @@ type CompareMetric struct {
 	HigherBetter bool    `json:"higher_is_better"`
 	Scale        float64 `json:"-"` // to the unit shown
 	Unit         string  `json:"unit"`
+	// Informative metrics are shown but never make a configuration
+	// regressed or improved (power readings are noisier than timings).
+	Informative bool `json:"informative,omitempty"`
 }
 
 // CompareMetrics are the metrics `fleet compare` reads: throughput per
-// GPU, median TTFT, TPOT, interactivity and end-to-end latency.
+// GPU, median TTFT, TPOT, interactivity and end-to-end latency, and
+// (informative) joules per output token where both rows have valid power.
 var CompareMetrics = []CompareMetric{
 	{Key: "tput_per_gpu", Label: "TPUT/GPU", HigherBetter: true, Scale: 1, Unit: "tok/s"},
 	{Key: keyTTFT, Label: "TTFT", Scale: 1000, Unit: "ms"},
 	{Key: keyTPOT, Label: "TPOT", Scale: 1000, Unit: "ms"},
 	{Key: keyIntvty, Label: "INTVTY", HigherBetter: true, Scale: 1, Unit: "tok/s/user"},
 	{Key: keyE2EL, Label: "E2EL", Scale: 1, Unit: "s"},
+	energyCompareMetric,
 }
 
 func (m CompareMetric) value(r *results.Row) float64 {
@@ -240,8 +245,8 @@ func Compare(runA, runB string, a, b []*results.Row, jobsB []JobStatus, threshol
 				worse = -worse
 			}
 			// A tiny epsilon keeps a change of exactly the threshold noise.
-			dl.Regressed = worse > threshold+1e-12
-			dl.Improved = -worse > threshold+1e-12
+			dl.Regressed = worse > threshold+1e-12 && !m.Informative
+			dl.Improved = -worse > threshold+1e-12 && !m.Informative
 			d.Regressed = d.Regressed || dl.Regressed
 			d.Improved = d.Improved || dl.Improved
 			d.Deltas = append(d.Deltas, dl)

@@ -63,7 +63,9 @@ func (rep *Report) WriteHTML(w io.Writer) error {
 		page.Rows = append(page.Rows, htmlRow{Row: r, Key: keyOf[r], Frontier: onFrontier[r],
 			TTFT: cell(metric(r, keyTTFT), 1000, 1), TPOT: cell(metric(r, keyTPOT), 1000, 2),
 			Intvty: cell(metric(r, keyIntvty), 1, 1), E2EL: cell(metric(r, keyE2EL), 1, 2),
-			Tput: cell(r.TputPerGPU, 1, 1), OutTput: cell(r.OutputTputPerGPU, 1, 1)})
+			Tput: cell(r.TputPerGPU, 1, 1), OutTput: cell(r.OutputTputPerGPU, 1, 1), JPOT: energyCell(r, results.KeyJoulesPerOutTok, 4),
+			Watts: energyCell(r, results.KeyAvgPowerW, 1)})
+		page.Energy = page.Energy || r.PowerValid()
 	}
 	sort.Strings(hws)
 	jobs, done := 0, 0
@@ -128,6 +130,9 @@ type htmlPage struct {
 	Agentic   []htmlAgentic
 	// HasReasons is set when some job failed or was cancelled.
 	HasReasons bool
+	// Energy is set when a row has valid power: the results table gains
+	// joules per output token and watts per GPU.
+	Energy bool
 }
 
 type htmlCard struct{ Label, Value, Note string }
@@ -164,6 +169,7 @@ type htmlRow struct {
 	Key                                     string
 	Frontier                                bool
 	TTFT, TPOT, Intvty, E2EL, Tput, OutTput htmlCell
+	JPOT, Watts                             htmlCell // "–" without valid power
 }
 
 // htmlAgentic is an agentic run's row of the page (hit rates in percent).
@@ -307,9 +313,9 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:10px 0 3
 <h2>All results</h2>
 <p class="note">Click a column to sort. <span class="star">★</span> marks configurations on their GPU's Pareto frontier.</p>
 <div class="scroll"><table id="results" class="sortable">
-<thead><tr>{{if .Multi}}<th>Run</th>{{end}}<th>GPU</th><th>Framework</th><th>Precision</th><th>ISL/OSL</th>{{if .Shapes}}<th>Shape</th>{{end}}<th class="n" data-type="num">TP</th><th class="n" data-type="num">EP</th><th>DPA</th><th class="n" data-type="num">Conc</th><th class="n" data-type="num">TTFT ms</th><th class="n" data-type="num">TPOT ms</th><th class="n" data-type="num">Interactivity</th><th class="n" data-type="num">E2EL s</th><th class="n" data-type="num">Tput/GPU</th><th class="n" data-type="num">Output tput/GPU</th><th class="n" data-type="num">Failed req.</th><th>Node</th></tr></thead>
+<thead><tr>{{if .Multi}}<th>Run</th>{{end}}<th>GPU</th><th>Framework</th><th>Precision</th><th>ISL/OSL</th>{{if .Shapes}}<th>Shape</th>{{end}}<th class="n" data-type="num">TP</th><th class="n" data-type="num">EP</th><th>DPA</th><th class="n" data-type="num">Conc</th><th class="n" data-type="num">TTFT ms</th><th class="n" data-type="num">TPOT ms</th><th class="n" data-type="num">Interactivity</th><th class="n" data-type="num">E2EL s</th><th class="n" data-type="num">Tput/GPU</th><th class="n" data-type="num">Output tput/GPU</th>{{if .Energy}}<th class="n" data-type="num">J/output tok</th><th class="n" data-type="num">W/GPU</th>{{end}}<th class="n" data-type="num">Failed req.</th><th>Node</th></tr></thead>
 <tbody>
-{{range .Rows}}<tr data-key="{{.Key}}">{{if $.Multi}}<td>{{.RunID}}</td>{{end}}<td>{{.HW}}</td><td>{{.Framework}}</td><td>{{.Precision}}</td><td>{{.ISL}}/{{.OSL}}</td>{{if $.Shapes}}<td>{{or .Shape "-"}}</td>{{end}}<td class="n">{{.TP}}</td><td class="n">{{.EP}}</td><td>{{.DPAttention}}</td><td class="n">{{.Conc}}</td><td class="n" data-v="{{.TTFT.Value}}">{{.TTFT.Text}}</td><td class="n" data-v="{{.TPOT.Value}}">{{.TPOT.Text}}</td><td class="n" data-v="{{.Intvty.Value}}">{{.Intvty.Text}}</td><td class="n" data-v="{{.E2EL.Value}}">{{.E2EL.Text}}</td><td class="n" data-v="{{.Tput.Value}}">{{if .Frontier}}<span class="star" title="on its GPU's Pareto frontier">★</span> {{end}}{{.Tput.Text}}</td><td class="n" data-v="{{.OutTput.Value}}">{{.OutTput.Text}}</td><td class="n">{{.Failed}}</td><td>{{.Node}}</td></tr>
+{{range .Rows}}<tr data-key="{{.Key}}">{{if $.Multi}}<td>{{.RunID}}</td>{{end}}<td>{{.HW}}</td><td>{{.Framework}}</td><td>{{.Precision}}</td><td>{{.ISL}}/{{.OSL}}</td>{{if $.Shapes}}<td>{{or .Shape "-"}}</td>{{end}}<td class="n">{{.TP}}</td><td class="n">{{.EP}}</td><td>{{.DPAttention}}</td><td class="n">{{.Conc}}</td><td class="n" data-v="{{.TTFT.Value}}">{{.TTFT.Text}}</td><td class="n" data-v="{{.TPOT.Value}}">{{.TPOT.Text}}</td><td class="n" data-v="{{.Intvty.Value}}">{{.Intvty.Text}}</td><td class="n" data-v="{{.E2EL.Value}}">{{.E2EL.Text}}</td><td class="n" data-v="{{.Tput.Value}}">{{if .Frontier}}<span class="star" title="on its GPU's Pareto frontier">★</span> {{end}}{{.Tput.Text}}</td><td class="n" data-v="{{.OutTput.Value}}">{{.OutTput.Text}}</td>{{if $.Energy}}<td class="n" data-v="{{.JPOT.Value}}">{{.JPOT.Text}}</td><td class="n" data-v="{{.Watts.Value}}">{{.Watts.Text}}</td>{{end}}<td class="n">{{.Failed}}</td><td>{{.Node}}</td></tr>
 {{end}}</tbody>
 </table></div>
 </main>

@@ -51,7 +51,9 @@ func SortRows(rows []*Row) {
 // "agg 2x8"; "-" for a single-node row), so that disaggregated and
 // aggregated points of equal tp read apart. A REUSED FROM column appears
 // when a row was taken from an earlier run (Row.ReusedFrom) rather than
-// measured, naming that run.
+// measured, naming that run. J/OUT-TOK and W/GPU columns (joules per
+// output token, average power per GPU) appear when a row has a valid
+// energy measurement; "-" marks a row without one.
 func WriteTable(w io.Writer, rows []*Row) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	withSpec, withShape, withReused := false, false, false
@@ -60,6 +62,7 @@ func WriteTable(w io.Writer, rows []*Row) error {
 		withShape = withShape || r.MultiNode()
 		withReused = withReused || r.ReusedFrom() != nil
 	}
+	withEnergy := anyPowerValid(rows)
 	specHead, shapeHead, reusedHead := "", "", ""
 	if withReused {
 		reusedHead = "REUSED FROM\t"
@@ -70,7 +73,7 @@ func WriteTable(w io.Writer, rows []*Row) error {
 	if withShape {
 		shapeHead = "SHAPE\t"
 	}
-	fmt.Fprintln(tw, "HW\tFRAMEWORK\tPRECISION\t"+specHead+"ISL/OSL\t"+shapeHead+"TP\tEP\tCONC\tTTFT ms\tTPOT ms\tE2EL s\tTPUT/GPU\tINTVTY\tFAILED\t"+reusedHead)
+	fmt.Fprintln(tw, "HW\tFRAMEWORK\tPRECISION\t"+specHead+"ISL/OSL\t"+shapeHead+"TP\tEP\tCONC\tTTFT ms\tTPOT ms\tE2EL s\tTPUT/GPU\tINTVTY\t"+energyHead(withEnergy)+"FAILED\t"+reusedHead)
 	// A row's text may come from an imported file or a copied run
 	// directory: one sanitised line per cell.
 	cell := func(s string) string { return termtext.Line(s, maxCell) }
@@ -94,11 +97,11 @@ func WriteTable(w io.Writer, rows []*Row) error {
 				reused = cell(u.Run) + "\t"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%d/%d\t%s%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%d/%d\t%s%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s%d\t%s\n",
 			cell(r.HW), cell(r.Framework), cell(r.Precision), spec, r.ISL, r.OSL, shape, r.TP, r.EP, r.Conc,
 			metric(r, "median_ttft", 1000, 1), metric(r, "median_tpot", 1000, 2),
 			metric(r, "median_e2el", 1, 2), fmtFloat(r.TputPerGPU, 1),
-			metric(r, "median_intvty", 1, 1), r.Failed, reused)
+			metric(r, "median_intvty", 1, 1), energyCells(r, withEnergy), r.Failed, reused)
 	}
 	return tw.Flush()
 }

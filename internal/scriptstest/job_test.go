@@ -2,6 +2,7 @@ package scriptstest
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -247,24 +248,41 @@ func TestDownloadModel(t *testing.T) {
 }
 
 func TestGPUMonitor(t *testing.T) {
+	noRocm := []string{"amd-smi"}
+	for _, n := range fakeNames {
+		if n != "rocm-smi" {
+			noRocm = append(noRocm, n)
+		}
+	}
 	tests := []struct {
 		name, gpu string
+		tools     []string // nil: every fake
 		vars      []string
-		wantRow   string
 		wantRows  int    // rows per sample
 		wantIndex string // GPU indices of a sample
+		wantNA    bool   // a sample of no reading, [N/A]
+		wantLoop  []string
+		header    string // "": all seven columns
+		columns   int    // 0: 7
 	}{
-		{"NVIDIA, all GPUs", "H200", nil, ", 612.50 W, 1980 MHz, 3201 MHz, 120000 MiB, 100 %", 8, "0,1,2,3,4,5,6,7"},
-		{"NVIDIA, the job's GPUs", "H200", []string{"GPUS=2,3"}, ", 3, 612.50 W", 2, "2,3"},
-		{"AMD", "MI355X", nil, ", 7, 701.0 W, 2400 MHz, 1900 MHz, 122880 MiB, 100 %", 8, "0,1,2,3,4,5,6,7"},
+		{name: "NVIDIA, all GPUs", gpu: "H200", wantRows: 8, wantIndex: "0,1,2,3,4,5,6,7", wantLoop: []string{"-l", "1"}},
+		{name: "NVIDIA, the job's GPUs, twice a second", gpu: "H200", vars: []string{"GPUS=2,3", "FLEET_GPU_MONITOR_INTERVAL=0.5"},
+			wantRows: 2, wantIndex: "2,3", wantLoop: []string{"-lms", "500"}},
+		{name: "NVIDIA, a driver without clock fields", gpu: "H200", vars: []string{"FAKE_SMI_NO_CLOCKS=1"},
+			header: "timestamp, index, power.draw [W]", columns: 3, wantRows: 8, wantIndex: "0,1,2,3,4,5,6,7"},
+		{name: "AMD, rocm-smi", gpu: "MI355X", wantRows: 8, wantIndex: "0,1,2,3,4,5,6,7"},
+		{name: "AMD, amd-smi in milliwatts with an N/A", gpu: "MI355X", tools: noRocm, vars: []string{"FAKE_AMD_SMI_NA=1"},
+			wantRows: 9, wantIndex: "0,1,2,3,4,5,6,7,8", wantNA: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := newRig(t, tt.gpu)
+			r := newRig(t, tt.gpu, tt.tools...)
 			// The monitor's parent is a shell that ends after 2.5 s: the
-			// monitor must notice and stop with it.
-			s := r.start(r.env(1, tt.vars...), "bash", "-c", "bash scripts/gpu-monitor.sh --parent $$ logs/gpu.csv & sleep 2.5")
+			// monitor must notice and stop with it. Its node is 3 h east
+			// of UTC.
+			vars := append([]string{"TZ=Etc/GMT-3"}, tt.vars...)
+			s := r.start(r.env(1, vars...), "bash", "-c", "bash scripts/gpu-monitor.sh --parent $$ logs/gpu.csv & sleep 2.5")
 			s.wait(t, 10*time.Second)
 			if left := r.waitGone(5 * time.Second); len(left) > 0 {
 				t.Errorf("monitor still running after its parent: %v", left)
@@ -272,24 +290,80 @@ func TestGPUMonitor(t *testing.T) {
 			b, err := os.ReadFile(filepath.Join(r.work, "logs", "gpu.csv"))
 			must(t, err)
 			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-			if lines[0] != "timestamp, index, power.draw [W], clocks.current.sm [MHz], clocks.current.memory [MHz], memory.used [MiB], utilization.gpu [%]" {
-				t.Errorf("header %q", lines[0])
+			header, columns := tt.header, tt.columns
+			if header == "" {
+				header, columns = "timestamp, index, power.draw [W], clocks.current.sm [MHz], clocks.current.memory [MHz], memory.used [MiB], utilization.gpu [%]", 7
+			}
+			if lines[0] != header {
+				t.Errorf("header %q, want %q", lines[0], header)
+			}
+			zone, err := os.ReadFile(filepath.Join(r.work, "logs", "gpu.zone"))
+			if err != nil || strings.TrimSpace(string(zone)) != "10800" {
+				t.Errorf("zone file %q (%v), want 10800 (UTC+3)", zone, err)
 			}
 			// A sample cut short by the stop may end the file.
 			rows := lines[1:]
-			if len(rows) < tt.wantRows || !strings.Contains(string(b), tt.wantRow) {
-				t.Errorf("%d rows (want at least %d, one with %q):\n%s", len(rows), tt.wantRows, tt.wantRow, b)
+			if len(rows) < tt.wantRows {
+				t.Fatalf("%d rows, want at least %d:\n%s", len(rows), tt.wantRows, b)
 			}
 			var idx []string
-			for _, row := range rows[:min(len(rows), tt.wantRows)] {
-				if f := strings.Split(row, ", "); len(f) == 7 {
-					idx = append(idx, f[1])
+			sawNA := false
+			for _, row := range rows[:tt.wantRows] {
+				f := strings.Split(row, ", ")
+				if len(f) != columns {
+					t.Errorf("row %q: want %d columns", row, columns)
+					continue
+				}
+				idx = append(idx, f[1])
+				// In the node's clock: 3 h ahead of UTC.
+				ts, err := time.Parse("2006/01/02 15:04:05.000", f[0])
+				if d := time.Since(ts.Add(-3 * time.Hour)); err != nil || d < 0 || d > time.Hour {
+					t.Errorf("timestamp %q is not this node's clock in UTC+3", f[0])
+				}
+				if f[2] == "[N/A]" {
+					sawNA = true
+					continue
+				}
+				// The fakes draw 600 W + 10 W per GPU index, + 20 W in odd
+				// seconds, in watts whatever unit the tool gave.
+				var w float64
+				var i int
+				_, err1 := fmt.Sscanf(f[2], "%f W", &w)
+				_, err2 := fmt.Sscan(f[1], &i)
+				if err1 != nil || err2 != nil || (w != float64(600+10*i) && w != float64(620+10*i)) {
+					t.Errorf("GPU %s draws %q, want %d or %d W", f[1], f[2], 600+10*i, 620+10*i)
 				}
 			}
 			if want := tt.wantIndex; strings.Join(idx, ",") != want {
 				t.Errorf("first sample covers GPUs %v, want %s", idx, want)
 			}
+			if sawNA != tt.wantNA {
+				t.Errorf("[N/A] sample seen %v, want %v", sawNA, tt.wantNA)
+			}
+			if tt.wantLoop != nil {
+				calls := r.callsOf("nvidia-smi", "")
+				if len(calls) == 0 || !strings.Contains(strings.Join(calls[len(calls)-1].argv, " "), strings.Join(tt.wantLoop, " ")) {
+					t.Errorf("nvidia-smi not asked to sample with %v: %v", tt.wantLoop, calls)
+				}
+			}
 		})
+	}
+}
+
+// TestGPUMonitorBoundsItsFile: a monitor whose file reaches
+// FLEET_GPU_MONITOR_MAX_BYTES stops sampling on its own, the file at most
+// one second of samples over the bound.
+func TestGPUMonitorBoundsItsFile(t *testing.T) {
+	r := newRig(t, "H200")
+	s := r.start(r.env(1, "FLEET_GPU_MONITOR_MAX_BYTES=300"), "bash", "-c", "bash scripts/gpu-monitor.sh logs/gpu.csv; echo monitor ended")
+	s.wait(t, 20*time.Second)
+	b, err := os.ReadFile(filepath.Join(r.work, "logs", "gpu.csv"))
+	must(t, err)
+	if len(b) <= 300 || len(b) > 300+2*8*100 {
+		t.Errorf("file of %d bytes, want just over 300", len(b))
+	}
+	if out := s.out.String(); !strings.Contains(out, "reached FLEET_GPU_MONITOR_MAX_BYTES=300 bytes") || !strings.Contains(out, "monitor ended") {
+		t.Errorf("output:\n%s", out)
 	}
 }
 

@@ -20,7 +20,7 @@ _fleet_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # GPUs to check or watch.
 _fleet_no_gpu() {
 	[ "${FRAMEWORK:-}" = sim ] && return 0
-	! command -v nvidia-smi >/dev/null 2>&1 && ! command -v rocm-smi >/dev/null 2>&1
+	! command -v nvidia-smi >/dev/null 2>&1 && ! command -v rocm-smi >/dev/null 2>&1 && ! command -v amd-smi >/dev/null 2>&1
 }
 
 # fleet_check_gpus_idle fails when a process holds one of the job's GPUs.
@@ -111,16 +111,21 @@ fleet_download_model() {
 
 _fleet_monitor=""
 
-# fleet_monitor_start FILE: sample the GPUs into FILE every second until
-# fleet_monitor_stop (or until this shell exits).
+# fleet_monitor_start FILE: sample the GPUs into FILE every second
+# (FLEET_GPU_MONITOR_INTERVAL) until fleet_monitor_stop (or until this
+# shell exits).
 fleet_monitor_start() {
 	_fleet_no_gpu && return 0
 	bash "$_fleet_lib/../gpu-monitor.sh" --parent "$$" "$1" 2>>"${1%.csv}-monitor.log" &
 	_fleet_monitor=$!
 }
 
+# The monitor runs one sampling interval (and a little) past the job, so
+# that a sample follows the end of the benchmark: the energy of its window
+# is only measured when samples bracket it (README: Energy).
 fleet_monitor_stop() {
 	[ -n "$_fleet_monitor" ] || return 0
+	kill -0 "$_fleet_monitor" 2>/dev/null && sleep "$(awk -v s="${FLEET_GPU_MONITOR_INTERVAL:-1}" 'BEGIN { s += 0.5; if (s > 10.5) s = 10.5; print s }')"
 	kill -TERM "$_fleet_monitor" 2>/dev/null || true
 	wait "$_fleet_monitor" 2>/dev/null || true
 	_fleet_monitor=""

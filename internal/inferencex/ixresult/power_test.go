@@ -235,28 +235,3 @@ func TestPower(t *testing.T) {
 		})
 	}
 }
-
-func TestParseTimestampLocalTime(t *testing.T) {
-	// nvidia-smi writes the wall clock of the machine: the same text is an
-	// hour earlier in UTC+1.
-	plus1 := time.FixedZone("X", 3600)
-	for _, c := range []struct {
-		in   string
-		loc  *time.Location
-		want float64
-		ok   bool
-	}{
-		{"2023/11/14 22:13:20", time.UTC, 1700000000, true},
-		{"2023/11/14 23:13:20.25", plus1, 1700000000.25, true},
-		{"2023-11-14T23:13:20", plus1, 1700000000, true},
-		{"2023-11-14T23:13:20+01:00", time.UTC, 1700000000, true},
-		{"1700000000500", time.UTC, 1700000000.5, true},
-		{"2023/11/14 22:13:20.1234567", time.UTC, 0, false}, // more than microseconds
-		{"[N/A]", time.UTC, 0, false},
-	} {
-		got, ok := parseTimestamp(c.in, c.loc)
-		if got != c.want || ok != c.ok {
-			t.Errorf("parseTimestamp(%q) = %v, %v; want %v, %v", c.in, got, ok, c.want, c.ok)
-		}
-	}
-}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -273,15 +272,4 @@ func routerMetadata(s string) (*object, error) {
 		}
 	}
 	return o, nil
-}
-
-// jsonInt reads an integer literal the way Python's json does: a number
-// without fraction or exponent (1.0 is a float there).
-func jsonInt(v json.RawMessage) (int, bool) {
-	s := strings.TrimSpace(string(v))
-	if s == "" || strings.ContainsAny(s, ".eE") {
-		return 0, false
-	}
-	n, err := strconv.Atoi(s)
-	return n, err == nil
 }

@@ -3,6 +3,7 @@ package sse
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -167,6 +168,51 @@ func BenchmarkReader(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/event")
+}
+
+// TestParseChunkAgreesWithEncodingJSON reads the shapes servers send, and
+// a few they should not, with the scanner and with encoding/json.
+func TestParseChunkAgreesWithEncodingJSON(t *testing.T) {
+	for _, in := range []string{
+		`{"choices":[{"index":0,"text":" Paris","finish_reason":null}],"usage":null}`,
+		`{"choices":[{"index":0,"delta":{}}]}`,
+		`{"choices":[{"index":0,"delta":{"role":"assistant"}}]}`,
+		`{"choices":[{"index":0,"delta":{"content":null,"reasoning_content":"think"}}]}`,
+		`{"choices":[{"index":0,"delta":{"content":"x","reasoning_content":"think"}}]}`,
+		`{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":16,"total_tokens":21}}`,
+		`{"choices":[{"index":0,"delta":{"content":"\u00e9\ud83d\ude00 \"quoted\" \\ back\/slash"}}]}`,
+		`{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\":[1,{\"b\":\"]}\"}]}"}}]}}]}`,
+		`{"choices":[{"index":0,"delta":{},"finish_reason":"stop","stop_reason":null}],"usage":{"completion_tokens":7}}`,
+		`{"choices":[{"index":0,"text":"","finish_reason":"length"}]}`,
+		`{"choices":[{"index":0,"text":"a"},{"index":1,"text":"b"}]}`,
+		`{"choices":[{"text":"a","text":"b"}],"usage":{"completion_tokens":1},"usage":null}`,
+		` { "choices" : [ { "text" : "spaced" } ] , "usage" : { "completion_tokens" : 3 } } `,
+		`{"error":{"message":"boom","code":500}}`,
+		`{"error":null,"choices":[{"text":"ok"}]}`,
+		`{"choices":[{"text":"cut`,
+		`{"choices":[{"text":"a"}]}}`,
+		`{"choices":[{"text":"a"}],}`,
+		`{"usage":{"completion_tokens":1.5}}`,
+		`[1,2]`,
+		``,
+	} {
+		var c Chunk
+		err := ParseChunk([]byte(in), &c)
+		var m map[string]any
+		d := json.NewDecoder(strings.NewReader(in))
+		d.UseNumber()
+		jerr := d.Decode(&m)
+		if jerr == nil && !json.Valid([]byte(in)) {
+			jerr = errors.New("trailing data")
+		}
+		if (err == nil) != (jerr == nil) {
+			t.Errorf("%q: scanner error %v, encoding/json %v", in, err, jerr)
+			continue
+		}
+		if err == nil {
+			checkAgainstReference(t, []byte(in), m, &c)
+		}
+	}
 }
 
 // FuzzParseChunk compares the scanner with encoding/json on every

@@ -299,6 +299,9 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 	if js.job.Multi != nil && js.job.Agentic == nil {
 		return e.aggregateMulti(js, m, jobDir, name)
 	}
+	if js.job.Eval != nil && js.job.Eval.Only {
+		return e.aggregateEval(js, m, jobDir, nil)
+	}
 	raw, err := os.ReadFile(filepath.Join(jobDir, "results", name+".json"))
 	if err != nil {
 		return nil, fmt.Errorf("no result file: %w", err)
@@ -318,6 +321,9 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 	}, raw)
 	if err != nil {
 		return nil, err
+	}
+	if j.Eval != nil {
+		return e.aggregateEval(js, m, jobDir, row)
 	}
 	return row, writeRow(jobDir, row)
 }

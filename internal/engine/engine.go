@@ -77,6 +77,8 @@ type Engine struct {
 
 	ix     ixBundle
 	traces traces
+	// evalData are the eval datasets the run's jobs ship (eval.go).
+	evalData evalDatasets
 	// canaryIDs are the ids of this run's canary jobs.
 	canaryIDs map[string]bool
 }

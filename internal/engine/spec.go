@@ -29,7 +29,11 @@ func (js *jobState) outputs(m *machine.Machine) []string {
 		// own names; its client logs into the script's own log.
 		return []string{result, "logs/server.log", jobspec.GPUMetricsPath, jobspec.GPUMetricsZonePath, jobspec.ScriptLogPath, "job.log"}
 	}
-	return []string{result, "logs/server.log", "logs/client.log", "logs/gpu.csv", "job.log"}
+	out := []string{result, "logs/server.log", "logs/client.log", "logs/gpu.csv", "job.log"}
+	if js.job.Eval != nil {
+		out = append(out, evalOutputs()...)
+	}
+	return out
 }
 
 // jobCommand starts a job in its work directory, on every target.
@@ -54,6 +58,14 @@ func (e *Engine) buildSpec(js *jobState, m *machine.Machine, bin agentbin.Binary
 			return nil, err
 		}
 		job.Agentic = section
+		files = append(files, ship...)
+	}
+	if js.job.Eval != nil {
+		section, ship, err := e.evalSection(js)
+		if err != nil {
+			return nil, err
+		}
+		job.Eval = section
 		files = append(files, ship...)
 	}
 	// An InferenceX multi-node or agentic row runs fleet's launchers and

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -227,5 +229,30 @@ func TestRunBoundsAndFailures(t *testing.T) {
 	}
 	if _, err := Run(context.Background(), Config{BaseURL: flaky.URL, Task: "t", Examples: ex, Shots: 4}, nil); err == nil {
 		t.Error("4 shots of 4 examples accepted")
+	}
+}
+
+// TestSimAnswersFromTheDataset: one JSONL file is both the eval's dataset
+// and the simulator's answers (sim_answer), as the sim sweep uses it.
+func TestSimAnswersFromTheDataset(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.jsonl")
+	data := `{"question":"one?","answer":"#### 1"}
+{"question":"two?","answer":"#### 2","sim_answer":"It is 2."}
+{"question":"three?","answer":"#### 3","sim_answer":"#### 4"}
+`
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := ReadDataset(path)
+	if err != nil || len(ex) != 3 {
+		t.Fatalf("dataset: %d examples, %v", len(ex), err)
+	}
+	ans, err := sim.ReadAnswers(path)
+	if err != nil || len(ans) != 2 {
+		t.Fatalf("answers %v, %v; want the two with sim_answer", ans, err)
+	}
+	o, err := Run(context.Background(), Config{BaseURL: simServer(t, ans), Model: "sim", Task: "gsm8k", Examples: ex, Shots: 1, Concurrency: 2, MaxTokens: 16}, nil)
+	if err != nil || o.N != 2 || o.Correct != 1 {
+		t.Errorf("outcome %+v, %v; want 1 of 2", o, err)
 	}
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -20,7 +21,11 @@ type Answers map[string]string
 // maxAnswersBytes bounds an answers file.
 const maxAnswersBytes = 64 << 20
 
-// ReadAnswers reads an answers file: a JSON object, question -> answer.
+// ReadAnswers reads an answers file: a JSON object, question -> answer;
+// or an eval dataset (JSONL), whose lines with a "sim_answer" beside
+// their "question" are answered with it (fleet's eval runner ignores
+// that field, so one file is both the eval's dataset and the
+// simulator's answers).
 func ReadAnswers(path string) (Answers, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -35,7 +40,9 @@ func ReadAnswers(path string) (Answers, error) {
 	}
 	var a Answers
 	if err := json.Unmarshal(b, &a); err != nil {
-		return nil, fmt.Errorf("answers %s: want a JSON object of question -> answer: %w", path, err)
+		if a, err = readDatasetAnswers(b); err != nil {
+			return nil, fmt.Errorf("answers %s: want a JSON object of question -> answer, or JSONL lines with question and sim_answer: %w", path, err)
+		}
 	}
 	for q := range a {
 		if strings.TrimSpace(q) == "" {
@@ -94,4 +101,25 @@ func (s *Server) answer(w http.ResponseWriter, req *request, model, text string)
 		[]choiceResult{{index: 0, text: text, finish: "stop", eos: true}}, usage{prompt: prompt, completion: words + 1}, nil)
 	s.completed.Add(1)
 	writeJSON(w, http.StatusOK, body)
+}
+
+// readDatasetAnswers reads the sim_answer of each JSONL line that has one.
+func readDatasetAnswers(b []byte) (Answers, error) {
+	a := Answers{}
+	for i, line := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var l struct {
+			Question  string  `json:"question"`
+			SimAnswer *string `json:"sim_answer"`
+		}
+		if err := json.Unmarshal(line, &l); err != nil {
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
+		}
+		if l.SimAnswer != nil {
+			a[l.Question] = *l.SimAnswer
+		}
+	}
+	return a, nil
 }

@@ -23,6 +23,10 @@
 # args' --kv-bytes-per-token or 327680 (Llama-70B's bf16 KV). The
 # simulator models one generic CPU tier: every KV_OFFLOAD_BACKEND maps
 # to it. Server args go last and override any of these.
+#
+# A job that evals with fleet's built-in runner has its dataset at
+# evals/dataset.jsonl: the simulator answers the questions there that
+# carry a sim_answer (--answers), so that a sim sweep's score is known.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib/runtime.sh
@@ -54,6 +58,11 @@ fi
 ctx=${MAX_MODEL_LEN:-}
 if fleet_agentic; then ctx=1048576; fi
 
+# A job that evals with fleet's runner has its dataset here: its
+# questions with a sim_answer are answered so (fleet sim --answers).
+answers=()
+if [ -f evals/dataset.jsonl ]; then answers=(--answers evals/dataset.jsonl); fi
+
 if [ -z "${ROLE:-}" ]; then
 	fleet_require PORT MODEL
 	[ -n "$ctx" ] || fleet_require MAX_MODEL_LEN
@@ -62,7 +71,7 @@ if [ -z "${ROLE:-}" ]; then
 		--port "$PORT" \
 		--model "$MODEL" \
 		--max-model-len "$ctx" \
-		"${kvargs[@]}" "$@"
+		"${kvargs[@]}" "${answers[@]}" "$@"
 fi
 
 # shellcheck source=scripts/lib/roles.sh

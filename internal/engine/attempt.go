@@ -398,8 +398,9 @@ func describeExit(ex target.Exit, jobDir string) string {
 		what = "job script failed: " + ex.String()
 	}
 	// A job without one server (a multi-node job: many processes on many
-	// nodes) says itself why it failed, in its last progress line.
-	if _, err := os.Stat(filepath.Join(jobDir, "logs", "server.log")); err != nil {
+	// nodes) says itself why it failed, in its last progress line; so
+	// does a failed eval (its scores and thresholds).
+	if _, err := os.Stat(filepath.Join(jobDir, "logs", "server.log")); err != nil || ex.Code == jobspec.ExitEvalFailed {
 		if tail, err := filetail.Read(filepath.Join(jobDir, "job.log"), 16<<10); err == nil {
 			if p, ok := jobspec.LastProgress(tail); ok && p.Phase == jobspec.PhaseDone && p.Reason != "" {
 				return what + ": " + p.Reason

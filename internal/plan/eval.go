@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -116,4 +117,17 @@ func evalSpec(sw *config.Sweep, e *config.Eval, modelPrefix string) *EvalSpec {
 		}
 	}
 	return s
+}
+
+// fingerprintEval is the eval as a recipe fingerprint sees it: the
+// dataset by its file name.
+func fingerprintEval(e *EvalSpec) *EvalSpec {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	if c.Dataset != "" {
+		c.Dataset = filepath.Base(c.Dataset)
+	}
+	return &c
 }

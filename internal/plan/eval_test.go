@@ -145,3 +145,44 @@ func TestEvalSpec(t *testing.T) {
 		}
 	}
 }
+
+// A job that evals is another recipe than the same job without: a stored
+// row without scores must not stand in for it. Jobs that do not eval keep
+// their fingerprints.
+func TestEvalEntersTheFingerprint(t *testing.T) {
+	jobs := evalPlan(t, `dataset = "d.jsonl"
+    shots = 1`)
+	var with, without *Job
+	for _, j := range jobs {
+		if j.Eval != nil && with == nil {
+			with = j
+		} else if j.Eval == nil && j.Agentic == nil && without == nil {
+			without = j
+		}
+	}
+	fp := func(j *Job) string {
+		s, err := Fingerprint(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before, plain := fp(with), fp(without)
+	c := *with
+	c.Eval = nil
+	if fp(&c) == before {
+		t.Error("dropping the eval left the fingerprint as it was")
+	}
+	d := *with
+	e := *with.Eval
+	e.Dataset = "/elsewhere/d.jsonl"
+	d.Eval = &e
+	if fp(&d) != before {
+		t.Error("moving the dataset changed the fingerprint")
+	}
+	// That jobs without an eval keep their fingerprints is
+	// fingerprint_test.go's golden value.
+	if plain == before {
+		t.Error("a job that evals has the fingerprint of one that does not")
+	}
+}

@@ -48,6 +48,11 @@ type fingerprintRecipe struct {
 	ClientArgs     []string          `json:"client_args"`
 	Multi          *topology.Shape   `json:"multi"`
 	Agentic        *AgenticSpec      `json:"agentic"`
+	// Eval is absent for a job that does not eval, so that such jobs
+	// keep their fingerprints; a job that evals is a different recipe
+	// (its row carries scores, or is eval-only). The dataset enters by
+	// name, not by where the controller keeps it.
+	Eval *EvalSpec `json:"eval,omitempty"`
 }
 
 // Fingerprint is the job's recipe fingerprint: the hash of everything that
@@ -75,7 +80,7 @@ func Fingerprint(j *Job) (string, error) {
 		ISL: j.ISL, OSL: j.OSL, MaxModelLen: j.MaxModelLen,
 		ServerArgs: orEmpty(j.ServerArgs), Env: maps.Clone(j.Env), Spec: j.Spec,
 		RangeRatio: j.RangeRatio, Percentiles: slices.Clone(j.Percentiles), ClientArgs: orEmpty(j.ClientArgs),
-		Multi: j.Multi, Agentic: j.Agentic,
+		Multi: j.Multi, Agentic: j.Agentic, Eval: fingerprintEval(j.Eval),
 	}
 	if r.Env == nil {
 		r.Env = map[string]string{}

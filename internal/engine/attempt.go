@@ -299,8 +299,8 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 	if js.job.Multi != nil && js.job.Agentic == nil {
 		return e.aggregateMulti(js, m, jobDir, name)
 	}
-	if js.job.Eval != nil && js.job.Eval.Only {
-		return e.aggregateEval(js, m, jobDir, nil)
+	if evalOnly(js.job) {
+		return e.aggregateEval(js, m, jobDir, nil, true)
 	}
 	raw, err := os.ReadFile(filepath.Join(jobDir, "results", name+".json"))
 	if err != nil {
@@ -311,7 +311,11 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 		return e.aggregateAgentic(js, m, jobDir, raw)
 	}
 	if j.InferenceX != nil {
-		return e.aggregateIX(js, m, jobDir, name, raw)
+		row, err := e.aggregateIX(js, m, jobDir, name, raw)
+		if err != nil || !ixEvals(j) {
+			return row, err
+		}
+		return e.aggregateEval(js, m, jobDir, row, false)
 	}
 	row, err := results.Aggregate(results.Meta{
 		RunID: e.opts.Run.ID(), JobID: j.ID, Node: m.Name, HW: m.GPU,
@@ -323,7 +327,7 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 		return nil, err
 	}
 	if j.Eval != nil {
-		return e.aggregateEval(js, m, jobDir, row)
+		return e.aggregateEval(js, m, jobDir, row, false)
 	}
 	return row, writeRow(jobDir, row)
 }

@@ -63,13 +63,13 @@ func evalOutputs() []string {
 
 // aggregateEval gives a job's row its eval scores; an eval-only job,
 // which has no benchmark result, gets a row of its own.
-func (e *Engine) aggregateEval(js *jobState, m *machine.Machine, jobDir string, row *results.Row) (*results.Row, error) {
+func (e *Engine) aggregateEval(js *jobState, m *machine.Machine, jobDir string, row *results.Row, only bool) (*results.Row, error) {
 	scores, err := results.ReadEvalFile(jobDir)
 	if err != nil {
 		return nil, err
 	}
 	j := js.job
-	if j.Eval.Only {
+	if only {
 		if len(scores) == 0 {
 			return nil, fmt.Errorf("no eval scores (%s)", filepath.FromSlash(results.EvalFile))
 		}

@@ -27,7 +27,11 @@ func (js *jobState) outputs(m *machine.Machine) []string {
 	if js.job.InferenceX != nil {
 		// An InferenceX script logs its server and GPU monitor under its
 		// own names; its client logs into the script's own log.
-		return []string{result, "logs/server.log", jobspec.GPUMetricsPath, jobspec.GPUMetricsZonePath, jobspec.ScriptLogPath, "job.log"}
+		out := []string{result, "logs/server.log", jobspec.GPUMetricsPath, jobspec.GPUMetricsZonePath, jobspec.ScriptLogPath, "job.log"}
+		if ixEvals(js.job) {
+			out = append(out, evalOutputs()...)
+		}
+		return out
 	}
 	out := []string{result, "logs/server.log", "logs/client.log", "logs/gpu.csv", "job.log"}
 	if js.job.Eval != nil {
@@ -77,6 +81,9 @@ func (e *Engine) buildSpec(js *jobState, m *machine.Machine, bin agentbin.Binary
 		}
 		job.InferenceX = section
 		files = append(files, bundle)
+		if job.Eval, err = e.ixEval(js.job.InferenceX); err != nil {
+			return nil, err
+		}
 	}
 	nodes := 1
 	gpus, devices := j.GPUs(), slot.devices

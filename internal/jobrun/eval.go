@@ -52,11 +52,21 @@ func (r *runner) evaluate(ctx context.Context) error {
 		}
 		return fail(jobspec.ExitEvalFailed, "eval (%s): %w", e.Runner, err)
 	}
+	return r.judge(scores)
+}
+
+// judge sets each score's threshold (the job's for its task, else its
+// MinScore), logs the scores, writes them (results.EvalFile), and fails
+// the job with ExitEvalFailed when one is under its threshold.
+func (r *runner) judge(scores []results.EvalScore) error {
+	e := r.j.Eval
 	var under []string
 	for i := range scores {
 		s := &scores[i]
 		if t, ok := e.Thresholds[s.Task]; ok {
 			s.Judge(t)
+		} else if e.MinScore > 0 {
+			s.Judge(e.MinScore)
 		}
 		verdict := "no threshold"
 		if s.Passed != nil {

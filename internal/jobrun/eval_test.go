@@ -163,3 +163,61 @@ func TestEvalLMEval(t *testing.T) {
 		})
 	}
 }
+
+// TestInferenceXEval: an InferenceX script that runs its own lm-eval
+// (RUN_EVAL, EVAL_ONLY) leaves results*.json in its workspace; fleet job
+// copies them out and judges every task, against the job's threshold for
+// it or MinScore, as InferenceX's gate does.
+func TestInferenceXEval(t *testing.T) {
+	const results = `printf '{"results": {"gsm8k": {"exact_match,strict-match": 0.93, "exact_match,flexible-extract": 0.95}, "gpqa": {"exact_match,none": 0.9}}, "n-samples": {"gsm8k": {"effective": 1319}}}' > results_2026-12-03T10-00-00.json
+`
+	const bench = "echo '{}' > res.json\n"
+	for _, tt := range []struct {
+		name, script string
+		only         bool
+		thresholds   map[string]float64
+		want         int
+		says         string
+	}{
+		{"run-eval: scores judged", bench + results, false, map[string]float64{"gsm8k": 0.91}, jobspec.ExitOK, ""},
+		{"eval-only: no result file needed", results, true, map[string]float64{"gsm8k": 0.91}, jobspec.ExitOK, ""},
+		{"a task the thresholds do not name is judged against MinScore", bench + strings.Replace(results, `"exact_match,none": 0.9`, `"exact_match,none": 0.8`, 1), false,
+			map[string]float64{"gsm8k": 0.91, "other": 0.1}, jobspec.ExitEvalFailed, "gpqa scored 0.8 (exact_match,none, n=0), under its threshold 0.85"},
+		{"the model's threshold fails gsm8k", results, true, map[string]float64{"gsm8k": 0.94}, jobspec.ExitEvalFailed, "gsm8k scored 0.93 (exact_match,strict-match, n=1319), under its threshold 0.94"},
+		{"no eval results", bench, false, nil, jobspec.ExitEvalFailed, "ended without eval results"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			script := "benchmarks/single_node/fixed_seq_len/x_fp8_h200.sh"
+			dir := ixWorkDir(t, map[string]string{script: "#!/usr/bin/env bash\n" + tt.script})
+			j := testJob(freePort(t), "sim")
+			j.Runtime = "none"
+			j.InferenceX = &jobspec.InferenceX{Bundle: "bundle.tar", Workspace: "ix", Script: script, Client: jobspec.ClientInferenceX,
+				ResultFilename: "res", Env: map[string]string{"MODEL": "sim-model", "CONC": "16"}}
+			j.Eval = &jobspec.Eval{Runner: jobspec.EvalInferenceX, Only: tt.only, Thresholds: tt.thresholds, MinScore: 0.85}
+			must(t, j.Validate())
+			out, err := run(t, dir, j)
+			if got := code(err); got != tt.want {
+				t.Fatalf("exit %d (%v), want %d\n%s", got, err, tt.want, out)
+			}
+			if tt.says != "" {
+				if !strings.Contains(err.Error(), tt.says) {
+					t.Errorf("reason %q does not say %q", err, tt.says)
+				}
+				if tt.want == jobspec.ExitEvalFailed && strings.Contains(tt.says, "scored") {
+					if s := readScores(t, dir); len(s) != 2 || s[0].Failed() == s[1].Failed() {
+						t.Errorf("scores %+v: want one of the two failed", s)
+					}
+				}
+				return
+			}
+			s := readScores(t, dir)
+			if len(s) != 2 || s[0].Task != "gpqa" || s[0].Threshold == nil || *s[0].Threshold != 0.85 || !*s[0].Passed ||
+				s[1].Task != "gsm8k" || *s[1].Threshold != 0.91 || s[1].Conc != 16 {
+				t.Errorf("scores %+v: want gpqa judged against MinScore, gsm8k against its own", s)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "results", "lm-eval", "results_2026-12-03T10-00-00.json")); err != nil {
+				t.Errorf("lm-eval's results not kept: %v", err)
+			}
+		})
+	}
+}

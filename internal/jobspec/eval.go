@@ -28,12 +28,20 @@ type Eval struct {
 	Thresholds map[string]float64 `json:"thresholds,omitempty"`
 	// Only skips the benchmark: the job starts the server, evals, stops.
 	Only bool `json:"only,omitempty"`
+	// MinScore is the threshold of a task Thresholds does not name (an
+	// InferenceX job's, as its gate has one); 0: such a task is not
+	// judged.
+	MinScore float64 `json:"min_score,omitempty"`
 }
 
 // Eval runners.
 const (
 	EvalBuiltin = "builtin"
 	EvalLMEval  = "lm-eval"
+	// EvalInferenceX: an InferenceX script runs lm-eval itself (RUN_EVAL,
+	// EVAL_ONLY); fleet job collects the results files it leaves in the
+	// workspace and judges them.
+	EvalInferenceX = "inferencex"
 )
 
 // EvalDatasetPath is where the controller puts a job's eval dataset in its
@@ -59,7 +67,7 @@ var taskName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 func ValidTask(s string) bool { return taskName.MatchString(s) }
 
 func (e *Eval) validate(bad func(field, format string, args ...any)) {
-	if len(e.Tasks) == 0 {
+	if len(e.Tasks) == 0 && e.Runner != EvalInferenceX {
 		bad("eval.tasks", "want at least one task")
 	}
 	for _, t := range e.Tasks {
@@ -79,9 +87,12 @@ func (e *Eval) validate(bad func(field, format string, args ...any)) {
 		if e.Dataset == "" || path.IsAbs(c) || c == "." || c == ".." || strings.HasPrefix(c, "../") {
 			bad("eval.dataset", "%q: want a path inside the work directory", e.Dataset)
 		}
-	case EvalLMEval:
+	case EvalLMEval, EvalInferenceX:
 	default:
 		bad("eval.runner", "%q: want %s or %s", e.Runner, EvalBuiltin, EvalLMEval)
+	}
+	if !(e.MinScore >= 0 && e.MinScore <= 1) {
+		bad("eval.min_score", "%v: want a score from 0 to 1", e.MinScore)
 	}
 	for t, v := range e.Thresholds {
 		if !(v >= 0 && v <= 1) {

@@ -33,6 +33,25 @@ type EvalLine struct {
 	results.EvalScore
 }
 
+// Verdict is "passed", "FAILED", or "-" when the score was not judged.
+func (l EvalLine) Verdict() string {
+	switch {
+	case l.Passed == nil:
+		return "-"
+	case *l.Passed:
+		return "passed"
+	}
+	return "FAILED"
+}
+
+// ThresholdText is the threshold, or "-" without one.
+func (l EvalLine) ThresholdText() string {
+	if l.Threshold == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*l.Threshold, 'g', 4, 64)
+}
+
 // evalOnly says whether a row is an eval-only job's: scores, no
 // benchmark. Such rows stay out of the summary table and frontiers.
 func evalOnly(r *results.Row) bool {
@@ -86,22 +105,12 @@ func (rep *Report) writeEvals(w io.Writer) error {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "TP\tEP\tCONC\tTASK\tMETRIC\tSCORE\tTHRESHOLD\tRESULT\tN\tRUNNER")
 		for _, l := range t.Lines {
-			th, verdict := "-", "-"
-			if l.Threshold != nil {
-				th = strconv.FormatFloat(*l.Threshold, 'g', 4, 64)
-			}
-			if l.Passed != nil {
-				verdict = "passed"
-				if !*l.Passed {
-					verdict = "FAILED"
-				}
-			}
 			conc := strconv.Itoa(l.Conc)
 			if l.EvalOnly {
 				conc += " (eval only)"
 			}
 			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%.4f\t%s\t%s\t%d\t%s\n", l.TP, l.EP, conc, textCell(l.Task), textCell(l.Metric),
-				l.Score, th, verdict, l.N, textCell(l.Runner))
+				l.Score, l.ThresholdText(), l.Verdict(), l.N, textCell(l.Runner))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

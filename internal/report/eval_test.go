@@ -45,6 +45,15 @@ func TestReportEvalTables(t *testing.T) {
 			t.Errorf("report text lacks %q:\n%s", w, text.String())
 		}
 	}
+	var page bytes.Buffer
+	if err := rep.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"<h2>Accuracy evals: h200 m vllm fp8</h2>", "<td>gsm8k</td>", "0.8500", "FAILED", "64 (eval only)"} {
+		if !strings.Contains(page.String(), w) {
+			t.Errorf("HTML report lacks %q", w)
+		}
+	}
 	var js bytes.Buffer
 	if err := rep.WriteJSON(&js); err != nil {
 		t.Fatal(err)

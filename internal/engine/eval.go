@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/machine"
+	"github.com/fleetbench/fleet/internal/plan"
 	"github.com/fleetbench/fleet/internal/results"
 	"github.com/fleetbench/fleet/internal/target"
 )
@@ -86,4 +88,14 @@ func (e *Engine) aggregateEval(js *jobState, m *machine.Machine, jobDir string, 
 	}
 	row.Evals = scores
 	return row, writeRow(jobDir, row)
+}
+
+// evalTimeout is what an eval after a benchmark adds to a job's timeout:
+// the eval has a benchmark timeout of its own on the node. An eval-only
+// job's eval takes the benchmark's place.
+func (e *Engine) evalTimeout(j *plan.Job) time.Duration {
+	if j.Eval == nil || j.Eval.Only {
+		return 0
+	}
+	return e.opts.Timeouts.Benchmark
 }

@@ -4,9 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/fleetbench/fleet/internal/config"
 	"github.com/fleetbench/fleet/internal/inferencex"
 	"github.com/fleetbench/fleet/internal/jobspec"
+	"github.com/fleetbench/fleet/internal/plan"
 )
 
 func TestIXEval(t *testing.T) {
@@ -60,5 +63,29 @@ func TestIXEval(t *testing.T) {
 	got, err := e.ixEval(&inferencex.Job{RunEval: &yes})
 	if err != nil || got == nil || got.Thresholds != nil || got.MinScore != 0.85 {
 		t.Errorf("no thresholds file: %+v, %v", got, err)
+	}
+}
+
+// A canary of a job that evals benchmarks and never evals; the job itself
+// gets the eval's own benchmark timeout on top of its job timeout.
+func TestEvalCanaryAndTimeout(t *testing.T) {
+	yes := true
+	e := New(nil, Options{Canary: config.Canary{Enabled: true, Prompts: 3, Conc: 2},
+		Timeouts: config.Timeouts{ServerStart: time.Minute, Benchmark: 10 * time.Minute, Job: 30 * time.Minute}})
+	j := &plan.Job{ID: "x", Conc: 8, Eval: &plan.EvalSpec{Tasks: []string{"gsm8k"}, Runner: "builtin", Only: true},
+		InferenceX: &inferencex.Job{RunEval: &yes, EvalOnly: &yes}}
+	c := e.canaryJob(j)
+	if c.Eval != nil || c.InferenceX.RunEval != nil || c.InferenceX.EvalOnly != nil || evalOnly(c) {
+		t.Errorf("canary evals: %+v %+v", c.Eval, c.InferenceX)
+	}
+	if j.Eval == nil || j.InferenceX.EvalOnly == nil {
+		t.Error("cutting the canary changed its job")
+	}
+	if got := e.jobTimeout(j); got != 30*time.Minute {
+		t.Errorf("eval-only job timeout %s, want the job's 30m", got)
+	}
+	j.Eval.Only = false
+	if got := e.jobTimeout(j); got != 40*time.Minute {
+		t.Errorf("benchmark+eval job timeout %s, want 30m + the eval's 10m", got)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/fleetbench/fleet/internal/jobspec"
 	"github.com/fleetbench/fleet/internal/results"
+	"github.com/fleetbench/fleet/internal/sim"
 )
 
 // evalSweepDir copies sweeps/eval-sim.hcl and its eval files into a
@@ -106,4 +108,54 @@ func TestEvalSimSweep(t *testing.T) {
 			t.Errorf("eval-only row %+v", r)
 		}
 	})
+}
+
+// TestEvalCommand scores the sim sweep's dataset against a simulator that
+// answers it, as `fleet eval` would a real server.
+func TestEvalCommand(t *testing.T) {
+	data := filepath.Join("..", "..", "sweeps", "evals", "gsm8k-sim.jsonl")
+	ans, err := sim.ReadAnswers(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := sim.DefaultConfig()
+	cfg.Answers = ans
+	srv, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	defer srv.Close()
+	<-srv.Ready()
+	th := filepath.Join(t.TempDir(), "th.yaml")
+	if err := os.WriteFile(th, []byte("default: {gsm8k: 0.9}\nmodels: {m7: {gsm8k: 0.5}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	samples := filepath.Join(t.TempDir(), "s.jsonl")
+	base := []string{"eval", "--base-url", ts.URL, "--model", "sim", "--dataset", data, "--shots", "3", "--concurrency", "4"}
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{"scored", []string{"--samples", samples}, ExitOK, "gsm8k: exact_match 0.8000 (8 of 10 right, 0 without a reply)\n"},
+		{"the model's threshold", []string{"--thresholds", th, "--model-prefix", "m7"}, ExitOK, "threshold 0.5: passed"},
+		{"the default threshold", []string{"--thresholds", th}, ExitFailed, "threshold 0.9: FAILED"},
+		{"json", []string{"--json", "--limit", "5"}, ExitOK, `"eval_n": 5`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runFleet(t, nil, append(base, tt.args...)...)
+			if code != tt.code || !strings.Contains(stdout, tt.out) {
+				t.Errorf("exit %d, want %d; stdout %q, want %q; stderr %s", code, tt.code, stdout, tt.out, stderr)
+			}
+		})
+	}
+	if b, _ := os.ReadFile(samples); strings.Count(string(b), "\n") != 10 {
+		t.Errorf("samples file: %q", b)
+	}
+	if code, _, _ := runFleet(t, nil, "eval", "--base-url", ts.URL, "--model", "sim"); code != ExitUsage {
+		t.Errorf("no dataset: exit %d, want %d", code, ExitUsage)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 )
 
 // EvalScore is one accuracy eval of a job: a task scored against the
@@ -100,4 +102,46 @@ func EvalOnlyRow(m Meta, evals []EvalScore) *Row {
 	}
 	r.SetFingerprint(m.Fingerprint)
 	return r
+}
+
+// evalTasks is the union of the rows' eval tasks, sorted.
+func evalTasks(rows []*Row) []string {
+	var tasks []string
+	for _, r := range rows {
+		for _, e := range r.Evals {
+			if !slices.Contains(tasks, e.Task) {
+				tasks = append(tasks, e.Task)
+			}
+		}
+	}
+	slices.Sort(tasks)
+	return tasks
+}
+
+// evalCSVHeader is a CSV's eval columns: eval_<task> (the score) and
+// eval_<task>_passed (true, false, or empty when not judged) per task.
+func evalCSVHeader(tasks []string) []string {
+	var out []string
+	for _, t := range tasks {
+		out = append(out, CSVText("eval_"+t), CSVText("eval_"+t+"_passed"))
+	}
+	return out
+}
+
+// evalCSVCells are a row's cells under evalCSVHeader(tasks).
+func evalCSVCells(r *Row, tasks []string) []string {
+	out := make([]string, 0, 2*len(tasks))
+	for _, t := range tasks {
+		score, passed := "", ""
+		for _, e := range r.Evals {
+			if e.Task == t {
+				score = strconv.FormatFloat(e.Score, 'g', -1, 64)
+				if e.Passed != nil {
+					passed = strconv.FormatBool(*e.Passed)
+				}
+			}
+		}
+		out = append(out, score, passed)
+	}
+	return out
 }

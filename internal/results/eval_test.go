@@ -63,3 +63,31 @@ func TestEvalScoreChecks(t *testing.T) {
 		t.Error("a row with a score of 2 passed its check")
 	}
 }
+
+func TestCSVEvalColumns(t *testing.T) {
+	e := EvalScore{Task: "gsm8k", Score: 0.8, N: 10}
+	e.Judge(0.9)
+	rows := []*Row{
+		{HW: "h200", JobID: "a", Metrics: map[string]float64{}, Evals: []EvalScore{e, {Task: "gpqa", Score: 0.4, N: 1}}},
+		{HW: "h200", JobID: "b", Metrics: map[string]float64{}},
+	}
+	var b strings.Builder
+	if err := WriteCSV(&b, rows); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if !strings.HasSuffix(lines[0], ",failed,eval_gpqa,eval_gpqa_passed,eval_gsm8k,eval_gsm8k_passed") {
+		t.Errorf("header %s", lines[0])
+	}
+	if !strings.HasSuffix(lines[1], ",0.4,,0.8,false") || !strings.HasSuffix(lines[2], ",,,,") {
+		t.Errorf("rows:\n%s", b.String())
+	}
+	// Without evals, the columns stay as they were.
+	b.Reset()
+	if err := WriteCSV(&b, rows[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "eval_") {
+		t.Errorf("eval columns without evals: %s", b.String())
+	}
+}

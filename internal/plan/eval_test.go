@@ -11,8 +11,9 @@ import (
 	"github.com/fleetbench/fleet/internal/config"
 )
 
-// evalPlan expands a sweep of one config with two tp bands, concurrencies
-// 1..64 and 4..32, an agentic block, and the eval block body.
+// evalPlan expands a sweep of one config with two tp bands (six distinct
+// concurrencies in all: an even count tells the median's index apart), an
+// agentic block, and the eval block body.
 func evalPlan(t *testing.T, body string) []*Job {
 	t.Helper()
 	dir := t.TempDir()
@@ -53,7 +54,7 @@ config "c" {
     }
     search {
       tp   = 2
-      conc = [4, 32]
+      conc = [4, 32, 128]
     }
   }
   scenario "8k1k" {
@@ -96,16 +97,16 @@ func TestMarkEvals(t *testing.T) {
 		jobs       int // in the plan
 	}{
 		{"highest by default, per scenario, agentic jobs never", `dataset = "d.jsonl"
-    shots = 1`, []string{"1k1k/tp1/c64", "8k1k/tp1/c8"}, 7},
-		{"median of the distinct concurrencies of all bands", `dataset = "d.jsonl"
+    shots = 1`, []string{"1k1k/tp2/c128", "8k1k/tp1/c8"}, 8},
+		{"median: index n/2 of the distinct concurrencies of all bands", `dataset = "d.jsonl"
     shots = 1
-    conc = "median"`, []string{"1k1k/tp2/c4", "8k1k/tp1/c8"}, 7},
+    conc = "median"`, []string{"1k1k/tp2/c32", "8k1k/tp1/c8"}, 8},
 		{"a named concurrency, in the bands that run it", `dataset = "d.jsonl"
     shots = 1
-    conc = 32`, []string{"1k1k/tp2/c32"}, 7},
+    conc = 32`, []string{"1k1k/tp2/c32"}, 8},
 		{"eval only drops the jobs that do not eval", `dataset = "d.jsonl"
     shots = 1
-    only = true`, []string{"1k1k/tp1/c64", "8k1k/tp1/c8"}, 2},
+    only = true`, []string{"1k1k/tp2/c128", "8k1k/tp1/c8"}, 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			jobs := evalPlan(t, tt.body)

@@ -5,7 +5,7 @@ package scripts
 
 import "embed"
 
-// FS holds job.sh, the GPU monitor, lib/*.sh and server/*.sh.
+// FS holds job.sh, the GPU monitor, lib/*.sh, server/*.sh and eval/*.sh.
 //
-//go:embed job.sh gpu-monitor.sh lib/*.sh server/*.sh
+//go:embed job.sh gpu-monitor.sh lib/*.sh server/*.sh eval/*.sh
 var FS embed.FS

@@ -269,6 +269,9 @@ func writePlanText(w io.Writer, inv *config.Inventory, p *plan.Placement) error 
 		if l := plan.SpecLine(j); l != "" {
 			out.WriteString(l + "\n")
 		}
+		if j.Eval != nil {
+			out.WriteString("  " + j.Eval.Describe() + "\n")
+		}
 	}
 	if _, err := io.WriteString(w, out.String()); err != nil {
 		return fmt.Errorf("write plan: %w", err)

@@ -379,6 +379,18 @@ var readmeChecks = map[string]readmeCheck{
 		}
 		return nil
 	},
+	"fleet eval": func(_ *readmeRun, out string) error {
+		if !strings.Contains(out, "gsm8k: exact_match 0.8000 (8 of 10 right, 0 without a reply); threshold 0.7: passed") {
+			return fmt.Errorf("no score of 8 of 10, passing sim70b's threshold")
+		}
+		return nil
+	},
+	"fleet plan sweeps/eval-sim.hcl": func(_ *readmeRun, out string) error {
+		if !strings.Contains(out, "eval gsm8k (builtin, 3 shots); thresholds gsm8k >= 0.7") || !strings.Contains(out, "2 jobs on 1 machine") {
+			return fmt.Errorf("no eval line under the eval job, or not its 2 jobs")
+		}
+		return nil
+	},
 	"fleet plan": func(_ *readmeRun, out string) error {
 		m := regexp.MustCompile(`(?m)^(\d+) jobs on \d+ machines`).FindStringSubmatch(out)
 		if m == nil || m[1] == "0" {

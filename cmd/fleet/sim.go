@@ -36,6 +36,8 @@ type simFlags struct {
 	prefillBootstrapPorts                     []string
 
 	spec simSpecFlags
+	// answers is --answers: a file of question -> answer.
+	answers string
 }
 
 func (a *App) simCmd() *cobra.Command {
@@ -164,6 +166,13 @@ func (sf *simFlags) config(flags *pflag.FlagSet, args []string) (sim.Config, err
 	set("drop-ratio", func() { cfg.DropRatio = sf.v.DropRatio })
 	set("startup-delay", func() { cfg.StartupDelay = sf.v.StartupDelay })
 	set("exit-after", func() { cfg.ExitAfter = sf.v.ExitAfter })
+	if sf.answers != "" {
+		a, err := sim.ReadAnswers(sf.answers)
+		if err != nil {
+			return cfg, usageError{fmt.Errorf("--answers: %w", err)}
+		}
+		cfg.Answers = a
+	}
 	var err error
 	if cfg.Format, err = sim.ParseFormat(sf.format); err != nil {
 		return cfg, usageError{fmt.Errorf("--format: %w", err)}
@@ -235,6 +244,7 @@ func (sf *simFlags) register(f *pflag.FlagSet) {
 	f.Float64Var(&sf.v.DropRatio, "drop-ratio", 0, "fault: fraction of requests whose connection drops mid-stream")
 	f.DurationVar(&sf.v.StartupDelay, "startup-delay", 0, "fault: /health answers 503 and requests are refused for this long (scaled by --time-scale)")
 	sf.spec.register(f)
+	f.StringVar(&sf.answers, "answers", "", "answer known questions with fixed text: a JSON file of question -> answer (accuracy evals against the simulator; non-streaming requests only)")
 	f.IntVar(&sf.v.ExitAfter, "exit-after", 0, "fault: exit (status 1) after this many completed requests, dropping the rest, like a crashed server")
 	// vLLM flags a launch script may pass: accepted and ignored, so that one
 	// command line serves both.

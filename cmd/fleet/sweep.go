@@ -66,7 +66,7 @@ func (f *ixFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.singleNode, "single-node", false, "with --inferencex: only single-node configs")
 	fl.BoolVar(&f.multiNode, "multi-node", false, "with --inferencex: only multi-node configs")
 	fl.BoolVar(&f.noEvals, "no-evals", false, "with --inferencex: mark no job for an accuracy eval")
-	fl.BoolVar(&f.evalsOnly, "evals-only", false, "with --inferencex: only the eval jobs (eval-only)")
+	fl.BoolVar(&f.evalsOnly, "evals-only", false, "only the eval jobs, which eval without a benchmark: the sweep's eval blocks (as with only = true) and, with --inferencex, InferenceX's eval-only selection")
 	fl.BoolVar(&f.allEvals, "all-evals", false, "with --inferencex: evals on every eligible job, eval jobs only")
 	fl.StringVar(&f.client, "client", "", "with --inferencex: the benchmark client, inferencex (the checkout's) or fleet (fleet bench, same flags); default the sweep's, else inferencex")
 }
@@ -87,6 +87,9 @@ func (f *ixFlags) apply(sw *config.Sweep) error {
 	if f.client != "" && !slices.Contains(config.IXClients, f.client) {
 		return usageError{fmt.Errorf("--client %q: want one of %s", f.client, strings.Join(config.IXClients, ", "))}
 	}
+	if f.evalsOnly && evalOnlyBlocks(sw) && sw.InferenceX == nil && f.dir == "" {
+		n-- // the sweep's own eval blocks took it
+	}
 	src := sw.InferenceX
 	if f.dir != "" {
 		if src == nil {
@@ -102,7 +105,7 @@ func (f *ixFlags) apply(sw *config.Sweep) error {
 	}
 	if src == nil {
 		if len(f.configFiles) > 0 || f.runnerConfig != "" || len(f.configKeys) > 0 || f.singleNode || f.multiNode || n > 0 || f.client != "" {
-			return usageError{errors.New("--config-file, --runner-config, --config-key, --single-node, --multi-node, the eval flags and --client select InferenceX jobs: give --inferencex DIR (or a sweep with an inferencex block)")}
+			return usageError{errors.New("--config-file, --runner-config, --config-key, --single-node, --multi-node, the eval flags and --client select InferenceX jobs: give --inferencex DIR (or a sweep with an inferencex block; --evals-only also takes the sweep's eval blocks)")}
 		}
 		return nil
 	}

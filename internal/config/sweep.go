@@ -36,6 +36,7 @@ var sweepSchema = &hcl.BodySchema{
 		{Type: "settings"},
 		{Type: "config", LabelNames: []string{"name"}},
 		{Type: "inferencex"},
+		{Type: "eval"},
 	},
 }
 
@@ -78,6 +79,7 @@ var configSchema = &hcl.BodySchema{
 		{Type: "scenario", LabelNames: []string{"name"}},
 		{Type: "agentic", LabelNames: []string{"name"}},
 		{Type: "client"},
+		{Type: "eval"},
 	},
 }
 
@@ -119,6 +121,7 @@ func (l *Loader) Sweep(path string, inv *Inventory) (*Sweep, hcl.Diagnostics) {
 	sw.Path = path
 	if !dec.diags.HasErrors() {
 		dec.diags = append(dec.diags, l.checkTraces(sw)...)
+		dec.diags = append(dec.diags, l.checkEvals(sw)...)
 	}
 	if inv != nil && !dec.diags.HasErrors() {
 		dec.checkFit(sw, inv)
@@ -151,6 +154,12 @@ func (d *decoder) sweep(body hcl.Body) *Sweep {
 				continue
 			}
 			sw.InferenceX = d.inferencex(b)
+		case "eval":
+			if sw.Eval != nil {
+				d.diags = append(d.diags, duplicate("eval block", "eval", b.DefRange, sw.Eval.Range))
+				continue
+			}
+			sw.Eval = d.eval(b)
 		case "settings":
 			if settingsSeen != nil {
 				d.diags = append(d.diags, duplicate("settings block", "settings", b.DefRange, *settingsSeen))
@@ -179,6 +188,11 @@ func (d *decoder) sweep(body hcl.Body) *Sweep {
 		sw.Configs = append(sw.Configs, d.config(b, sw.Client))
 		if d.jobs > countCeiling*d.maxJobs {
 			break
+		}
+	}
+	for _, c := range sw.Configs {
+		if c.Eval == nil {
+			c.Eval = sw.Eval // nil when the sweep has none
 		}
 	}
 	d.checkJobCount()
@@ -354,6 +368,12 @@ func (d *decoder) config(b *hcl.Block, base Client) *BenchConfig {
 			}
 			clientSeen = sb.DefRange.Ptr()
 			c.Client = d.client(sb, base)
+		case "eval":
+			if c.Eval != nil {
+				d.diags = append(d.diags, duplicate("eval block", "eval", sb.DefRange, c.Eval.Range))
+				continue
+			}
+			c.Eval = d.eval(sb)
 		case "scenario", "agentic":
 			// One name space: the name is the jobs' seq either way.
 			name := sb.Labels[0]

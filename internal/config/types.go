@@ -86,6 +86,8 @@ type Sweep struct {
 	// InferenceX is the sweep's inferencex block, when it has one: jobs
 	// expanded from an InferenceX checkout's own master configs.
 	InferenceX *InferenceXSource
+	// Eval is the sweep's eval block, for configs without their own.
+	Eval *Eval
 }
 
 // ExpandHome turns a leading ~ (alone or before /) into the user's home
@@ -141,6 +143,9 @@ type BenchConfig struct {
 	Env         map[string]string
 	Client      Client // defaults merged with per-config overrides
 	Range       hcl.Range
+
+	// Eval is the config's eval block, or the sweep's; nil: no evals.
+	Eval *Eval
 
 	runnerRange hcl.Range
 }

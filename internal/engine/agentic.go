@@ -171,5 +171,5 @@ func (e *Engine) jobTimeout(j *plan.Job) time.Duration {
 	if d, ok := e.canaryTimeout(j); ok {
 		return d
 	}
-	return e.opts.Timeouts.Job + e.benchTimeout(j) - e.opts.Timeouts.Benchmark
+	return e.opts.Timeouts.Job + e.benchTimeout(j) - e.opts.Timeouts.Benchmark + e.evalTimeout(j)
 }

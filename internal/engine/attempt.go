@@ -299,6 +299,9 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 	if js.job.Multi != nil && js.job.Agentic == nil {
 		return e.aggregateMulti(js, m, jobDir, name)
 	}
+	if evalOnly(js.job) {
+		return e.aggregateEval(js, m, jobDir, nil, true)
+	}
 	raw, err := os.ReadFile(filepath.Join(jobDir, "results", name+".json"))
 	if err != nil {
 		return nil, fmt.Errorf("no result file: %w", err)
@@ -308,7 +311,11 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 		return e.aggregateAgentic(js, m, jobDir, raw)
 	}
 	if j.InferenceX != nil {
-		return e.aggregateIX(js, m, jobDir, name, raw)
+		row, err := e.aggregateIX(js, m, jobDir, name, raw)
+		if err != nil || !ixEvals(j) {
+			return row, err
+		}
+		return e.aggregateEval(js, m, jobDir, row, false)
 	}
 	row, err := results.Aggregate(results.Meta{
 		RunID: e.opts.Run.ID(), JobID: j.ID, Node: m.Name, HW: m.GPU,
@@ -321,6 +328,9 @@ func (e *Engine) aggregate(js *jobState, m *machine.Machine, jobDir string) (*re
 	}
 	row.SetSpec(j.Spec, raw)
 	setEnergy(row, raw, jobDir, j.GPUs(), singleNodeSamples())
+	if j.Eval != nil {
+		return e.aggregateEval(js, m, jobDir, row, false)
+	}
 	return row, writeRow(jobDir, row)
 }
 
@@ -395,8 +405,9 @@ func describeExit(ex target.Exit, jobDir string) string {
 		what = "job script failed: " + ex.String()
 	}
 	// A job without one server (a multi-node job: many processes on many
-	// nodes) says itself why it failed, in its last progress line.
-	if _, err := os.Stat(filepath.Join(jobDir, "logs", "server.log")); err != nil {
+	// nodes) says itself why it failed, in its last progress line; so
+	// does a failed eval (its scores and thresholds).
+	if _, err := os.Stat(filepath.Join(jobDir, "logs", "server.log")); err != nil || ex.Code == jobspec.ExitEvalFailed {
 		if tail, err := filetail.Read(filepath.Join(jobDir, "job.log"), 16<<10); err == nil {
 			if p, ok := jobspec.LastProgress(tail); ok && p.Phase == jobspec.PhaseDone && p.Reason != "" {
 				return what + ": " + p.Reason

@@ -61,9 +61,12 @@ func (e *Engine) canaryJob(j *plan.Job) *plan.Job {
 	}
 	// A multi-node job runs its client once per concurrency: once is enough.
 	c.ConcList = nil
+	// A canary checks that the recipe serves: it benchmarks, never evals.
+	c.Eval = nil
 	if j.InferenceX != nil {
 		row := *j.InferenceX
 		row.Conc = []int{c.Conc}
+		row.RunEval, row.EvalOnly = nil, nil
 		c.InferenceX = &row
 	}
 	return &c

@@ -77,6 +77,10 @@ type Engine struct {
 
 	ix     ixBundle
 	traces traces
+	// evalData are the eval datasets the run's jobs ship (eval.go).
+	evalData evalDatasets
+	// ixThresh is the InferenceX checkout's eval thresholds (ixeval.go).
+	ixThresh ixThresholds
 	// canaryIDs are the ids of this run's canary jobs.
 	canaryIDs map[string]bool
 }

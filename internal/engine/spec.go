@@ -27,9 +27,17 @@ func (js *jobState) outputs(m *machine.Machine) []string {
 	if js.job.InferenceX != nil {
 		// An InferenceX script logs its server and GPU monitor under its
 		// own names; its client logs into the script's own log.
-		return []string{result, "logs/server.log", jobspec.GPUMetricsPath, jobspec.GPUMetricsZonePath, jobspec.ScriptLogPath, "job.log"}
+		out := []string{result, "logs/server.log", jobspec.GPUMetricsPath, jobspec.GPUMetricsZonePath, jobspec.ScriptLogPath, "job.log"}
+		if ixEvals(js.job) {
+			out = append(out, evalOutputs()...)
+		}
+		return out
 	}
-	return append([]string{result, "logs/server.log", "logs/client.log", "logs/gpu.csv", "job.log"}, zoneFiles(singleNodeSamples())...)
+	out := append([]string{result, "logs/server.log", "logs/client.log", "logs/gpu.csv", "job.log"}, zoneFiles(singleNodeSamples())...)
+	if js.job.Eval != nil {
+		out = append(out, evalOutputs()...)
+	}
+	return out
 }
 
 // jobCommand starts a job in its work directory, on every target.
@@ -56,6 +64,14 @@ func (e *Engine) buildSpec(js *jobState, m *machine.Machine, bin agentbin.Binary
 		job.Agentic = section
 		files = append(files, ship...)
 	}
+	if js.job.Eval != nil {
+		section, ship, err := e.evalSection(js)
+		if err != nil {
+			return nil, err
+		}
+		job.Eval = section
+		files = append(files, ship...)
+	}
 	// An InferenceX multi-node or agentic row runs fleet's launchers and
 	// client (InferenceX runs those with tools of its own).
 	if js.job.InferenceX != nil && js.job.Multi == nil && js.job.Agentic == nil {
@@ -65,6 +81,9 @@ func (e *Engine) buildSpec(js *jobState, m *machine.Machine, bin agentbin.Binary
 		}
 		job.InferenceX = section
 		files = append(files, bundle)
+		if job.Eval, err = e.ixEval(js.job.InferenceX); err != nil {
+			return nil, err
+		}
 	}
 	nodes := 1
 	gpus, devices := j.GPUs(), slot.devices

@@ -83,6 +83,9 @@ func (r *runner) runInferenceX(ctx context.Context) error {
 		r.printTail(scriptLog)
 		return fail(jobspec.ExitScriptFailed, "InferenceX script %s exited (%s) %s: %s", x.Script, st, when, lastLines(scriptLog, 3))
 	}
+	if r.j.Eval != nil && r.j.Eval.Only {
+		return r.collectIXEval(ws) // an eval-only script leaves no result
+	}
 	name := x.ResultFilename + ".json"
 	err = copyOut(filepath.Join(ws, name), filepath.Join(r.o.Dir, "results", name), maxResultBytes, false)
 	if err != nil {
@@ -94,6 +97,9 @@ func (r *runner) runInferenceX(ctx context.Context) error {
 		return fail(jobspec.ExitNoResult, "InferenceX script %s ended (status 0) without its result: %v: %s", x.Script, err, lastLines(scriptLog, 3))
 	}
 	r.logf("result saved in %s", filepath.Join("results", name))
+	if r.j.Eval != nil {
+		return r.collectIXEval(ws)
+	}
 	return nil
 }
 

@@ -227,10 +227,16 @@ func (r *runner) run(ctx context.Context) error {
 		return r.clash()
 	}
 
-	if j.Agentic != nil {
+	switch {
+	case j.Agentic != nil:
 		err = r.replay(ctx)
-	} else {
+	case j.Eval != nil && j.Eval.Only:
+		// An eval-only job measures accuracy, not speed.
+	default:
 		err = r.benchmark(ctx, fl, ResultPath(j))
+	}
+	if err == nil && j.Eval != nil {
+		err = r.evaluate(ctx)
 	}
 	if err == nil && !r.alive() && r.portClash() {
 		err = r.clash()

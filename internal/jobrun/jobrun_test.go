@@ -72,6 +72,7 @@ func fakeServer(mode string) int {
 	cfg := sim.DefaultConfig()
 	cfg.Model = os.Getenv("MODEL")
 	cfg.Timing, cfg.TTFT, cfg.ITL = sim.TimingFixed, time.Millisecond, time.Millisecond
+	var err error
 	for _, o := range strings.Split(opts, ",") {
 		k, v, _ := strings.Cut(o, "=")
 		switch k {
@@ -81,6 +82,11 @@ func fakeServer(mode string) int {
 			cfg.FailRatio, _ = strconv.ParseFloat(v, 64)
 		case "itl":
 			cfg.ITL, _ = time.ParseDuration(v)
+		case "answers":
+			if cfg.Answers, err = sim.ReadAnswers(v); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 2
+			}
 		case "die":
 			// die=NAME@DURATION: the process of a multi-node job called
 			// NAME exits with status 1 after DURATION.

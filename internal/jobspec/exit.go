@@ -24,6 +24,7 @@ const (
 	ExitScriptFailed  = 19
 	ExitNoResult      = 20
 	ExitNodeLost      = 21
+	ExitEvalFailed    = 22
 )
 
 // ExitCode is one row of the exit code table.
@@ -64,6 +65,9 @@ var exits = []ExitCode{
 	// answering its head (or a head its nodes cannot reach) ends the job,
 	// and a retry takes a fresh group.
 	{ExitNodeLost, "node-lost", "a node of the multi-node job stopped answering", true, true},
+	// A score under its threshold is the model's or the recipe's, not
+	// the machine's: another try gives the same answers.
+	{ExitEvalFailed, "eval-failed", "an accuracy eval scored under its threshold, or could not be run", false, false},
 }
 
 // Exits returns the exit code table, ordered by code.

@@ -102,6 +102,8 @@ type Job struct {
 	Multi *Multi `json:"multi,omitempty"`
 	// Agentic is set for a job whose client replays agent sessions.
 	Agentic *Agentic `json:"agentic,omitempty"`
+	// Eval is set for a job that scores the model's accuracy (eval.go).
+	Eval *Eval `json:"eval,omitempty"`
 }
 
 // InferenceX is how a job runs an InferenceX benchmark script the way
@@ -241,6 +243,9 @@ func (j *Job) Validate() error {
 		j.Agentic.validate(bad)
 	}
 	j.validateSpec(bad)
+	if j.Eval != nil {
+		j.Eval.validate(bad)
+	}
 	return errors.Join(errs...)
 }
 

@@ -46,7 +46,7 @@ func Expand(sw *config.Sweep) []*Job {
 			}
 		}
 	}
-	return jobs
+	return markEvals(sw, jobs)
 }
 
 // singleJob is a single-node band's job at one concurrency (its ID not

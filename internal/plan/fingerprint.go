@@ -54,6 +54,11 @@ type fingerprintRecipe struct {
 	SpecTokens       int     `json:"spec_tokens,omitempty"`
 	DraftModel       string  `json:"draft_model,omitempty"`
 	SpecAcceptLength float64 `json:"spec_accept_length,omitempty"`
+	// Eval is absent for a job that does not eval, so that such jobs
+	// keep their fingerprints; a job that evals is a different recipe
+	// (its row carries scores, or is eval-only). The dataset enters by
+	// name, not by where the controller keeps it.
+	Eval *EvalSpec `json:"eval,omitempty"`
 }
 
 // Fingerprint is the job's recipe fingerprint: the hash of everything that
@@ -82,7 +87,7 @@ func Fingerprint(j *Job) (string, error) {
 		ServerArgs: orEmpty(j.ServerArgs), Env: maps.Clone(j.Env), Spec: j.Spec,
 		SpecTokens: j.SpecTokens, DraftModel: j.DraftModel, SpecAcceptLength: j.SpecAcceptLength,
 		RangeRatio: j.RangeRatio, Percentiles: slices.Clone(j.Percentiles), ClientArgs: orEmpty(j.ClientArgs),
-		Multi: j.Multi, Agentic: j.Agentic,
+		Multi: j.Multi, Agentic: j.Agentic, Eval: fingerprintEval(j.Eval),
 	}
 	if r.Env == nil {
 		r.Env = map[string]string{}

@@ -55,6 +55,8 @@ type Job struct {
 	Multi    *topology.Shape `json:"multi,omitempty"`
 	ConcList []int           `json:"conc_list,omitempty"`
 	Agentic  *AgenticSpec    `json:"agentic,omitempty"`
+	// Eval is set for a job that scores the model's accuracy (eval.go).
+	Eval *EvalSpec `json:"eval,omitempty"`
 	// Fingerprint is the job's recipe fingerprint (Fingerprint), set
 	// once the job is placed (SetFingerprints).
 	Fingerprint string `json:"fingerprint,omitempty"`

@@ -75,6 +75,8 @@ type ConfigDelta struct {
 	Deltas    []Delta `json:"deltas"`
 	Regressed bool    `json:"regressed"`
 	Improved  bool    `json:"improved"`
+	// Evals compare the eval tasks both rows have (eval.go).
+	Evals []EvalDelta `json:"evals,omitempty"`
 }
 
 // Lost is a configuration that produced a result in A and failed in B.
@@ -251,6 +253,10 @@ func Compare(runA, runB string, a, b []*results.Row, jobsB []JobStatus, threshol
 			d.Improved = d.Improved || dl.Improved
 			d.Deltas = append(d.Deltas, dl)
 		}
+		d.Evals = evalDeltas(p.a, p.b)
+		for _, e := range d.Evals {
+			d.Regressed = d.Regressed || e.FailedB
+		}
 		if d.Regressed {
 			c.Regressions++
 		} else if d.Improved {
@@ -332,6 +338,9 @@ func (c *Comparison) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "\t%s\n", verdict)
 	}
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := c.writeEvalDeltas(w); err != nil {
 		return err
 	}
 	if len(c.Lost) > 0 {

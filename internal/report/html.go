@@ -98,6 +98,7 @@ func (rep *Report) WriteHTML(w io.Writer) error {
 			TTFT: num(p.MedianTTFT, 1000, 1), P90TTFT: num(p.P90TTFT, 1000, 1), ITL: num(p.MedianITL, 1000, 2), Intvty: num(p.Interactivity, 1, 1),
 			Theo: num(p.TheoreticalHit, 100, 1), Server: num(p.ServerHit, 100, 1)})
 	}
+	page.Evals = rep.Evals
 	for _, f := range rep.Frontiers {
 		hf := htmlFrontier{Frontier: f}
 		for _, p := range f.Points {
@@ -128,6 +129,7 @@ type htmlPage struct {
 	Success   []htmlSuccess
 	Rows      []htmlRow
 	Agentic   []htmlAgentic
+	Evals     []EvalTable // accuracy evals (eval.go)
 	// HasReasons is set when some job failed or was cancelled.
 	HasReasons bool
 	// Energy is set when a row has valid power: the results table gains
@@ -310,7 +312,14 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:10px 0 3
 {{end}}</tbody>
 </table></div>
 {{end}}
-<h2>All results</h2>
+{{range .Evals}}<h2>Accuracy evals: {{.Key}}</h2>
+<div class="scroll"><table class="sortable evals">
+<thead><tr><th class="n" data-type="num">TP</th><th class="n" data-type="num">EP</th><th class="n" data-type="num">Conc</th><th>Task</th><th>Metric</th><th class="n" data-type="num">Score</th><th class="n" data-type="num">Threshold</th><th>Result</th><th class="n" data-type="num">N</th><th>Runner</th></tr></thead>
+<tbody>
+{{range .Lines}}<tr><td class="n">{{.TP}}</td><td class="n">{{.EP}}</td><td class="n">{{.Conc}}{{if .EvalOnly}} (eval only){{end}}</td><td>{{.Task}}</td><td>{{.Metric}}</td><td class="n">{{printf "%.4f" .Score}}</td><td class="n">{{.ThresholdText}}</td><td>{{.Verdict}}</td><td class="n">{{.N}}</td><td>{{.Runner}}</td></tr>
+{{end}}</tbody>
+</table></div>
+{{end}}<h2>All results</h2>
 <p class="note">Click a column to sort. <span class="star">★</span> marks configurations on their GPU's Pareto frontier.</p>
 <div class="scroll"><table id="results" class="sortable">
 <thead><tr>{{if .Multi}}<th>Run</th>{{end}}<th>GPU</th><th>Framework</th><th>Precision</th><th>ISL/OSL</th>{{if .Shapes}}<th>Shape</th>{{end}}<th class="n" data-type="num">TP</th><th class="n" data-type="num">EP</th><th>DPA</th><th class="n" data-type="num">Conc</th><th class="n" data-type="num">TTFT ms</th><th class="n" data-type="num">TPOT ms</th><th class="n" data-type="num">Interactivity</th><th class="n" data-type="num">E2EL s</th><th class="n" data-type="num">Tput/GPU</th><th class="n" data-type="num">Output tput/GPU</th>{{if .Energy}}<th class="n" data-type="num">J/output tok</th><th class="n" data-type="num">W/GPU</th>{{end}}<th class="n" data-type="num">Failed req.</th><th>Node</th></tr></thead>

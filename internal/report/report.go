@@ -42,6 +42,8 @@ type Report struct {
 	// Agentic are the agentic trace-replay runs, apart from Rows and
 	// their frontiers: their numbers compare with each other only.
 	Agentic []AgenticPoint `json:"agentic,omitempty"`
+	// Evals are the accuracy evals, a table per configuration (eval.go).
+	Evals []EvalTable `json:"evals,omitempty"`
 
 	groups  []*group
 	agentic []*results.Row
@@ -137,6 +139,8 @@ func Build(in Input) *Report {
 	}
 	results.SortRows(rep.Rows)
 	sort.SliceStable(rep.Rows, func(i, j int) bool { return runOrder[rep.Rows[i].RunID] < runOrder[rep.Rows[j].RunID] })
+	rep.Evals = evalTables(rep.Rows, multi)
+	rep.Rows, _ = splitEvalOnly(rep.Rows)
 	rep.Rows, rep.agentic = splitAgentic(rep.Rows)
 	if rep.Rows == nil {
 		rep.Rows = []*results.Row{}

@@ -53,6 +53,9 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if err := rep.writeAgentic(w); err != nil {
 		return err
 	}
+	if err := rep.writeEvals(w); err != nil {
+		return err
+	}
 	fmt.Fprintln(w, "Pareto frontier: throughput per GPU against median interactivity")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	// A SHAPE column, as in the summary table, when a point is multi-node.

@@ -69,6 +69,8 @@ type Row struct {
 	Node      string `json:"node,omitempty"`
 	Completed int    `json:"completed"`
 	Failed    int    `json:"failed"`
+	// Evals are the job's accuracy evals (eval.go), when it ran any.
+	Evals []EvalScore `json:"evals,omitempty"`
 }
 
 // Aggregate computes the row for one job from its client result file's
@@ -236,7 +238,7 @@ func (r *Row) MarshalJSON() ([]byte, error) {
 var (
 	imaxKeys = []string{"hw", "tp", "ep", "dp_attention", "conc", "model", "framework", "precision", "isl", "osl", "image",
 		"tput_per_gpu", "output_tput_per_gpu", "input_tput_per_gpu"}
-	fleetKeys = []string{"run_id", "job_id", "node", "completed", "failed"}
+	fleetKeys = []string{"run_id", "job_id", "node", "completed", "failed", "evals"}
 )
 
 // UnmarshalJSON reads a row back, metrics and extra keys included.

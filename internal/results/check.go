@@ -52,7 +52,7 @@ func (r *Row) Check() error {
 			return err
 		}
 	}
-	return nil
+	return r.checkEvals()
 }
 
 func checkFloat(name string, v, lo, hi float64) error {

@@ -16,8 +16,9 @@ var csvFixed = []string{"run_id", "job_id", "node", "hw", "tp", "ep", "dp_attent
 	"isl", "osl", "image", "tput_per_gpu", "output_tput_per_gpu", "input_tput_per_gpu", "completed", "failed"}
 
 // WriteCSV writes rows as CSV: fixed columns, a shape column when a row
-// is multi-node (Row.Shape, empty for a single-node row), then the union
-// of all metrics in sorted order (empty where a row lacks one).
+// is multi-node (Row.Shape, empty for a single-node row), eval columns
+// when a row has evals (evalCSVHeader), then the union of all metrics in
+// sorted order (empty where a row lacks one).
 func WriteCSV(w io.Writer, rows []*Row) error {
 	names := metricNames(rows)
 	withShape := false
@@ -29,6 +30,8 @@ func WriteCSV(w io.Writer, rows []*Row) error {
 	if withShape {
 		header = append(header, "shape")
 	}
+	tasks := evalTasks(rows)
+	header = append(header, evalCSVHeader(tasks)...)
 	for _, n := range names {
 		header = append(header, CSVText(n)) // an imported row names its own metrics
 	}
@@ -51,6 +54,7 @@ func WriteCSV(w io.Writer, rows []*Row) error {
 		if withShape {
 			rec = append(rec, r.Shape())
 		}
+		rec = append(rec, evalCSVCells(r, tasks)...)
 		for _, n := range names {
 			if v, ok := r.Metrics[n]; ok {
 				rec = append(rec, f(v))

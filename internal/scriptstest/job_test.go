@@ -377,7 +377,7 @@ func TestShellcheck(t *testing.T) {
 		t.Fatal("shellcheck is not installed (apt-get install shellcheck)")
 	}
 	var files []string
-	for _, pat := range []string{"scripts/*.sh", "scripts/server/*.sh", "scripts/lib/*.sh", "scripts/testrig/*.sh", "scripts/testrig/fake/*", "scripts/testdata/fakebin/fake"} {
+	for _, pat := range []string{"scripts/*.sh", "scripts/server/*.sh", "scripts/lib/*.sh", "scripts/eval/*.sh", "scripts/testrig/*.sh", "scripts/testrig/fake/*", "scripts/testdata/fakebin/fake"} {
 		m, err := filepath.Glob(filepath.Join(repo, pat))
 		must(t, err)
 		files = append(files, m...)

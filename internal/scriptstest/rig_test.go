@@ -66,7 +66,7 @@ func testMain(m *testing.M) int {
 
 // fakeNames are the programs the fake stands in for.
 var fakeNames = []string{"docker", "enroot", "nvidia-smi", "rocm-smi", "vllm", "python3", "trtllm-serve", "mpirun", "hf", "huggingface-cli",
-	"vllm-router", "etcd", "nats-server", "fleet"}
+	"vllm-router", "etcd", "nats-server", "fleet", "lm_eval"}
 
 // rig is one machine: a work dir with the scripts, a directory of fakes
 // first on PATH, and the fakes' records.
@@ -91,7 +91,7 @@ func newRig(t *testing.T, gpu string, names ...string) *rig {
 		must(t, os.MkdirAll(d, 0o755))
 	}
 	copyTree(t, filepath.Join(repo, "scripts"), filepath.Join(r.work, "scripts"), func(rel string) bool {
-		return rel == "job.sh" || rel == "gpu-monitor.sh" || strings.HasPrefix(rel, "server/") || strings.HasPrefix(rel, "lib/")
+		return rel == "job.sh" || rel == "gpu-monitor.sh" || strings.HasPrefix(rel, "server/") || strings.HasPrefix(rel, "lib/") || strings.HasPrefix(rel, "eval/")
 	})
 	src, err := os.ReadFile(filepath.Join(repo, "scripts", "testdata", "fakebin", "fake"))
 	must(t, err)

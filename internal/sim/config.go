@@ -85,6 +85,9 @@ type Config struct {
 	Model           string
 	ServedModelName string
 	MaxModelLen     int // context length; 0 means 32768
+	// Answers, when set, answers known questions with fixed text
+	// (answers.go).
+	Answers Answers
 
 	Timing Timing // "" means engine
 

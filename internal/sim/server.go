@@ -362,6 +362,10 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, ep endpoint) {
 		s.refuse(w, aerr)
 		return
 	}
+	if text, ok := s.cfg.Answers.lookup(body); ok {
+		s.answer(w, req, model, text)
+		return
+	}
 
 	// Every random choice about this request comes from its own stream,
 	// seeded by the server seed and the request's number, so that a run

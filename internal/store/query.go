@@ -188,7 +188,10 @@ func fillRows(ctx context.Context, q queryer, jobs []*Job, runIDs []string) erro
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read rows: %w", err)
 	}
-	return fillMetrics(ctx, q, byKey, runIDs)
+	if err := fillMetrics(ctx, q, byKey, runIDs); err != nil {
+		return err
+	}
+	return fillEvals(ctx, q, byKey, runIDs)
 }
 
 func fillMetrics(ctx context.Context, q queryer, byKey map[rowKey]*results.Row, runIDs []string) error {

@@ -148,7 +148,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			return fmt.Errorf("record metric %s of job %s: %w", name, j.ID, err)
 		}
 	}
-	return nil
+	return insertEvals(ctx, tx, j, n, r)
 }
 
 func upsertAttempt(ctx context.Context, tx *sql.Tx, a Attempt) error {

@@ -247,6 +247,7 @@ ALTER TABLE jobs DROP COLUMN input_tput_per_gpu;
 ALTER TABLE jobs DROP COLUMN completed;
 ALTER TABLE jobs DROP COLUMN failed;
 ALTER TABLE jobs DROP COLUMN extra;`},
+	{"eval scores", evalsMigration},
 }
 
 func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }

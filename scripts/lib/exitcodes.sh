@@ -17,3 +17,4 @@ FLEET_EXIT_PORT_CLASH=18 # the server could not listen on its port (address alre
 FLEET_EXIT_SCRIPT_FAILED=19 # the InferenceX benchmark script failed
 FLEET_EXIT_NO_RESULT=20 # the InferenceX benchmark script ended without its result file
 FLEET_EXIT_NODE_LOST=21 # a node of the multi-node job stopped answering
+FLEET_EXIT_EVAL_FAILED=22 # an accuracy eval scored under its threshold, or could not be run

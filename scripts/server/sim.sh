@@ -29,6 +29,9 @@
 # --spec-accept-length SPEC_ACCEPT_LENGTH when it is set (the golden
 # mode); the acceptance otherwise is the simulator's default
 # (--spec-acceptance 0.7) or the server args'.
+# A job that evals with fleet's built-in runner has its dataset at
+# evals/dataset.jsonl: the simulator answers the questions there that
+# carry a sim_answer (--answers), so that a sim sweep's score is known.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib/runtime.sh
@@ -65,6 +68,11 @@ args=()
 if fleet_spec_on; then fleet_spec_sim_args; fi
 specargs=("${args[@]}")
 
+# A job that evals with fleet's runner has its dataset here: its
+# questions with a sim_answer are answered so (fleet sim --answers).
+answers=()
+if [ -f evals/dataset.jsonl ]; then answers=(--answers evals/dataset.jsonl); fi
+
 if [ -z "${ROLE:-}" ]; then
 	fleet_require PORT MODEL
 	[ -n "$ctx" ] || fleet_require MAX_MODEL_LEN
@@ -73,7 +81,7 @@ if [ -z "${ROLE:-}" ]; then
 		--port "$PORT" \
 		--model "$MODEL" \
 		--max-model-len "$ctx" \
-		"${kvargs[@]}" "${specargs[@]}" "$@"
+		"${kvargs[@]}" "${specargs[@]}" "${answers[@]}" "$@"
 fi
 
 # shellcheck source=scripts/lib/roles.sh

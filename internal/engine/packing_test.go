@@ -13,6 +13,7 @@ import (
 
 	"github.com/fleetbench/fleet/internal/machine"
 	"github.com/fleetbench/fleet/internal/plan"
+	"github.com/fleetbench/fleet/internal/topology"
 )
 
 // simulation runs the scheduler's placement policy against a clock of its
@@ -135,6 +136,15 @@ func shaped(name string, tp, minutes int) *plan.Job {
 	return j
 }
 
+// grouped is a disaggregated job of one 8-GPU prefill and one 8-GPU
+// decode worker, two whole nodes of 8, expected to run for minutes.
+func grouped(name string, minutes int) *plan.Job {
+	j := shaped(name, 8, minutes)
+	j.Multi = &topology.Shape{Prefill: topology.Pool{Workers: 1, TP: 8}, Decode: topology.Pool{Workers: 1, TP: 8}}
+	j.ConcList = []int{1}
+	return j
+}
+
 func estimated(j *plan.Job) time.Duration { return expected(j) }
 
 func TestLPTOrder(t *testing.T) {
@@ -211,6 +221,15 @@ func TestPlacementChoices(t *testing.T) {
 			running: []running{{0, 8, 60}, {1, 6, 120}},
 			queue:   []*plan.Job{shaped("wide8", 8, 90), shaped("long2", 2, 200)},
 			want:    map[string]string{"long2": "node1"},
+		},
+		{
+			name:    "a multi-node job waiting for whole nodes keeps the two free soonest",
+			gpus:    []int{8, 8, 8},
+			running: []running{{0, 8, 60}, {1, 2, 30}},
+			// node2 is idle now and node1 at 30 minutes: the group has
+			// them then; the short job fits before, the long one nowhere.
+			queue: []*plan.Job{grouped("p1x8-d1x8", 90), shaped("long1", 1, 200), shaped("short1", 1, 20)},
+			want:  map[string]string{"short1": "node1"},
 		},
 		{
 			name:     "past maxBypass narrow jobs, only spare GPUs remain open",

@@ -21,10 +21,11 @@ package engine
 // may still start on the reserved machine, but only if it is expected to
 // end by the shadow time, or if it fits in the extra: either way it does
 // not delay the reserved job. Jobs placed on other machines are free to
-// go. The reservation is recomputed at every scheduling pass from what
-// runs, so it follows jobs that end early; a job that overruns its
+// go. The reservation's time is recomputed at every scheduling pass from
+// what runs, so it follows jobs that end early; a job that overruns its
 // estimate is counted as ending now, which closes backfilling by time
-// on its machine until it ends.
+// on its machine until it ends. The machine stays the same while the
+// same job waits and the machine can still take it.
 //
 // Estimates can be wrong, so backfilling by time is also capped in job
 // count: once maxBypass jobs have started on the reserved machine under
@@ -113,9 +114,11 @@ type busy struct {
 // packer is the policy's memory between scheduling passes.
 type packer struct {
 	busy map[*jobState]busy
-	// head is the job that held the last reservation, and bypassed how
-	// many jobs started under its shadow-time rule since it got it.
+	// head is the job that held the last reservation, on the machines on,
+	// and bypassed how many jobs started under its shadow-time rule since
+	// it got it.
 	head     *jobState
+	on       []*machineState
 	bypassed int
 }
 
@@ -231,6 +234,61 @@ func (s *scheduler) reserve(js *jobState, now time.Time) *reservation {
 	if js.reattach != nil {
 		return nil
 	}
+	// A job keeps the machines it was given while they can still take
+	// it: were it to move to another machine that looks sooner (its
+	// jobs overran their estimates too), the jobs started on the first
+	// one meanwhile, which nothing held back, could delay it again.
+	if js == s.pack.head {
+		if r := s.reserveOn(js, s.pack.on, now); r != nil {
+			return r
+		}
+	}
+	r := s.reserveFresh(js, now)
+	s.pack.on = nil
+	if r != nil {
+		for ms := range r.extra {
+			s.pack.on = append(s.pack.on, ms)
+		}
+	}
+	return r
+}
+
+// reserveOn is js's reservation on mss (one machine, or the nodes of a
+// group); nil when they cannot take it.
+func (s *scheduler) reserveOn(js *jobState, mss []*machineState, now time.Time) *reservation {
+	if len(mss) == 0 {
+		return nil
+	}
+	r := &reservation{js: js, extra: map[*machineState]int{}}
+	for _, ms := range mss {
+		if ms == nil || ms.aside {
+			return nil
+		}
+		need := needUnits(ms, js.job)
+		if js.job.Multi != nil {
+			// A node of a group is taken whole; a cluster gives node slots.
+			need = ms.m.Capacity()
+			if ms.m.Cluster {
+				l, err := layout(js.job, ms.m.GPUs)
+				if err != nil {
+					return nil
+				}
+				need = l.NodeCount()
+			}
+		} else if ms.m.Packing && ms.m.GPUs < js.job.GPUs() {
+			return nil
+		}
+		at, extra, ok := s.readyAt(ms, need, now)
+		if !ok {
+			return nil
+		}
+		r.at, r.extra[ms] = later(r.at, at), extra
+	}
+	return r
+}
+
+// reserveFresh chooses where js will start soonest.
+func (s *scheduler) reserveFresh(js *jobState, now time.Time) *reservation {
 	var r *reservation
 	spare := 0 // r's extra units, all machines together
 	consider := func(at time.Time, extra map[*machineState]int) {

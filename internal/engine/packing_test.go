@@ -175,6 +175,7 @@ func TestPlacementChoices(t *testing.T) {
 		running  []running
 		queue    []*plan.Job       // in queue order (LPT)
 		bypassed int               // narrow jobs already let past the first in queue
+		kept     []int             // nodes the first in queue was given before
 		want     map[string]string // config -> node; the others wait
 	}{
 		{
@@ -232,6 +233,23 @@ func TestPlacementChoices(t *testing.T) {
 			want:  map[string]string{"short1": "node1"},
 		},
 		{
+			name:    "the waiting job keeps the node it was given, though another now looks sooner",
+			gpus:    []int{8, 8},
+			running: []running{{0, 6, 60}, {1, 6, 120}},
+			kept:    []int{1},
+			// Reserved on node1 in an earlier pass: node0 stays open to
+			// the long job, node1 is held.
+			queue: []*plan.Job{shaped("wide8", 8, 90), shaped("long2", 2, 200)},
+			want:  map[string]string{"long2": "node0"},
+		},
+		{
+			name:    "given a node afresh, the job takes the one free soonest",
+			gpus:    []int{8, 8},
+			running: []running{{0, 6, 60}, {1, 6, 120}},
+			queue:   []*plan.Job{shaped("wide8", 8, 90), shaped("long2", 2, 200)},
+			want:    map[string]string{"long2": "node1"},
+		},
+		{
 			name:     "past maxBypass narrow jobs, only spare GPUs remain open",
 			gpus:     []int{8},
 			running:  []running{{0, 4, 60}},
@@ -262,6 +280,9 @@ func TestPlacementChoices(t *testing.T) {
 				s.pending = append(s.pending, &jobState{job: j})
 			}
 			s.pack.head, s.pack.bypassed = s.pending[0], tc.bypassed
+			for _, n := range tc.kept {
+				s.pack.on = append(s.pack.on, s.machines[fmt.Sprintf("node%d", n)])
+			}
 			got := map[string]string{}
 			s.choose(now, func(js *jobState, pl *placement) { got[js.job.Config] = pl.m.Name })
 			if !maps.Equal(got, tc.want) {
@@ -314,7 +335,8 @@ func TestAWideJobIsNotStarvedByAStreamOfNarrowOnes(t *testing.T) {
 
 // TestSimulatedMakespanIsNearTheLowerBound checks both benchmark instances
 // on 4 nodes of 8 GPUs without the wall clock: the policy alone must come
-// within 1.1x of the lower bound, where first fit did not.
+// within 1.1x of the lower bound (the first fit it replaced took 1.21x on
+// mixed60).
 func TestSimulatedMakespanIsNearTheLowerBound(t *testing.T) {
 	for _, in := range []struct {
 		name string
@@ -326,8 +348,8 @@ func TestSimulatedMakespanIsNearTheLowerBound(t *testing.T) {
 			}
 			lower := lowerBound(in.jobs, 32)
 			got, _ := simulate(t, nodes(4, 8), in.jobs, estimated, nil, true)
-			old, _ := simulate(t, nodes(4, 8), in.jobs, estimated, firstFit, true)
-			t.Logf("makespan %.3fx the lower bound (first fit: %.3fx)", got.Hours()/lower, old.Hours()/lower)
+			old, _ := simulate(t, nodes(4, 8), in.jobs, estimated, firstFit, false)
+			t.Logf("makespan %.3fx the lower bound (the first fit it replaced: %.3fx)", got.Hours()/lower, old.Hours()/lower)
 			if got.Hours() > 1.1*lower {
 				t.Errorf("makespan %.2f h is %.3fx the lower bound %.2f h, want at most 1.1x", got.Hours(), got.Hours()/lower, lower)
 			}

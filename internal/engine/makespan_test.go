@@ -115,10 +115,11 @@ func lowerBound(jobs []*plan.Job, gpus int) float64 {
 // <instance>/engine-packing and engine-exclusive run the real engine on
 // scripted targets whose jobs sleep for their estimate, scaled so that
 // the lower bound lasts about 3 s of wall time. They add the engine's
-// per-job cost (journal syncs, spec, fetch, rows: a few milliseconds a
-// job, which the scale magnifies about a thousand times over real jobs)
-// and whatever else the machine runs at the time, so they vary from run
-// to run where the policy figures do not.
+// per-job cost (the job directory's files, the journal's and the row's
+// syncs: milliseconds a job on an idle disk, far more on a busy one,
+// magnified by the scale some thousand times over real jobs) and whatever
+// else the machine runs at the time, so they vary from run to run where
+// the policy figures do not.
 //
 //	go test -run '^$' -bench Makespan -benchtime 1x -count 3 ./internal/engine/
 func BenchmarkMakespan(b *testing.B) {

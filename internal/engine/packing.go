@@ -30,10 +30,11 @@ package engine
 // Estimates can be wrong, so backfilling by time is also capped in job
 // count: once maxBypass jobs have started on the reserved machine under
 // the shadow-time rule while the same job holds the reservation, only the
-// extra remains open. A wide job therefore starts after at most the jobs
-// that ran when it reached the head of the queue plus maxBypass more on
-// its machine, whatever the estimates: it cannot starve behind a stream
-// of narrow jobs.
+// extra remains open. Once a wide job is the first that cannot start (the
+// jobs before it in the queue, all longer, have started), it waits at
+// most for the jobs then running on its machine and maxBypass more,
+// whatever the estimates: it cannot starve behind a stream of narrow
+// jobs.
 //
 // Multi-node jobs keep their all-or-nothing holds (multinode.go): a group
 // on nodes reserves the whole nodes it will need, a job on a Slurm
@@ -120,6 +121,21 @@ type packer struct {
 	head     *jobState
 	on       []*machineState
 	bypassed int
+	// est caches expected: every pass weighs every waiting job.
+	est map[*jobState]time.Duration
+}
+
+// expected is expected(js.job), worked out once per job.
+func (p *packer) expected(js *jobState) time.Duration {
+	d, ok := p.est[js]
+	if !ok {
+		if p.est == nil {
+			p.est = map[*jobState]time.Duration{}
+		}
+		d = expected(js.job)
+		p.est[js] = d
+	}
+	return d
 }
 
 // started books js's placement, expected to end after expected(js).
@@ -127,7 +143,7 @@ func (p *packer) started(js *jobState, pl *placement, now time.Time) {
 	if p.busy == nil {
 		p.busy = map[*jobState]busy{}
 	}
-	p.busy[js] = busy{holds: pl.holds, end: now.Add(expected(js.job))}
+	p.busy[js] = busy{holds: pl.holds, end: now.Add(p.expected(js))}
 }
 
 // ended forgets js's placement.
@@ -389,7 +405,7 @@ func (s *scheduler) choose(now time.Time, start func(*jobState, *placement)) (ne
 			kept = append(kept, js)
 			continue
 		}
-		d := expected(js.job)
+		d := s.pack.expected(js)
 		pl := s.e.place(s.machines, js, func(ms *machineState, units int) bool { return r.allows(ms, units, now, d) })
 		if pl == nil {
 			if r == nil {

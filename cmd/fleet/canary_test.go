@@ -46,7 +46,8 @@ func TestABrokenCanaryStopsTheSweepBeforeAnyJobStarts(t *testing.T) {
 	}{
 		{"--canary", "", []string{"--canary"}, "canary sim/sim failed: server exited before it became healthy", 0},
 		{"settings", "settings {\n  canary { prompts = 1 }\n}", nil, "canary sim/sim failed: server exited before it became healthy", 0},
-		{"--fail-fast", "", []string{"--fail-fast"}, "fail-fast: job broken_s_tp1-ep1-dpafalse_conc1 failed", 1},
+		// Without a canary the first job to start is the longest: conc 4.
+		{"--fail-fast", "", []string{"--fail-fast"}, "fail-fast: job broken_s_tp1-ep1-dpafalse_conc4 failed", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -140,6 +140,7 @@ func sourceName(sweepPath string, f *planFlags) string {
 }
 
 func (a *App) runPlan(cmd *cobra.Command, sweepPath string, o planOptions) error {
+	defer lessGC(a.Getenv)()
 	filters, err := plan.ParseFilters(o.only)
 	if err != nil {
 		return err

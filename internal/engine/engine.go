@@ -207,6 +207,7 @@ type scheduler struct {
 	// halt stops the run early (a failed canary, FailFast) with a StopError.
 	halt     context.CancelCauseFunc
 	canaries canaryGate
+	pack     packer // the placement policy's state (packing.go)
 }
 
 // Run executes jobs and returns when every job has ended or ctx is
@@ -305,52 +306,34 @@ func (e *Engine) pendingJobs(jobs []*plan.Job) ([]*jobState, error) {
 		}
 		pending = append(pending, js)
 	}
-	// Longest jobs first: they bound the makespan.
-	sort.SliceStable(pending, func(a, b int) bool { return cost(pending[a].job) > cost(pending[b].job) })
-	for _, js := range pending {
-		e.record(journal.Entry{Job: js.job.ID, Config: js.job.Config, GPU: js.job.GPU, State: journal.StateQueued})
+	// Longest jobs first: they bound the makespan (packing.go).
+	sortLPT(pending)
+	queued := make([]journal.Entry, len(pending))
+	for i, js := range pending {
+		queued[i] = journal.Entry{Job: js.job.ID, Config: js.job.Config, GPU: js.job.GPU, State: journal.StateQueued}
 	}
+	e.recordAll(queued)
 	return pending, nil
 }
 
 // dispatch starts every pending job that can start now, and fails those
 // that no machine can ever take.
 func (s *scheduler) dispatch(ctx context.Context) {
-	now := time.Now()
-	var next time.Time
-	kept := s.pending[:0]
-	for _, js := range s.pending {
-		if s.held(js) {
-			kept = append(kept, js)
-			continue
-		}
-		if js.notBefore.After(now) {
-			if next.IsZero() || js.notBefore.Before(next) {
-				next = js.notBefore
-			}
-			kept = append(kept, js)
-			continue
-		}
-		pl := s.e.place(s.machines, js)
-		if pl == nil {
-			kept = append(kept, js)
-			continue
-		}
+	next := s.choose(time.Now(), func(js *jobState, pl *placement) {
 		s.running++
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			s.done <- s.e.attempt(ctx, js, pl)
 		}()
-	}
-	s.pending = kept
+	})
 	if !next.IsZero() {
 		s.timer.Reset(time.Until(next))
 	}
 	if s.running > 0 {
 		return
 	}
-	kept = s.pending[:0]
+	kept := s.pending[:0]
 	for _, js := range s.pending {
 		if s.e.placeable(s.machines, js) {
 			kept = append(kept, js)
@@ -367,6 +350,7 @@ func (s *scheduler) dispatch(ctx context.Context) {
 // retry when the failure is worth one.
 func (s *scheduler) finished(ctx context.Context, r attemptResult) {
 	s.running--
+	s.pack.ended(r.js)
 	for _, h := range r.holds {
 		ms := h.ms
 		ms.release(h.slot)
@@ -480,30 +464,6 @@ func (e *Engine) Orphans() []target.Handle {
 	return out
 }
 
-// pick chooses a machine for js among its candidates, preferring one other
-// than where it last failed.
-func (e *Engine) pick(machines map[string]*machineState, js *jobState) *machineState {
-	if js.reattach != nil {
-		if ms := machines[js.reattach.Target]; ms != nil && ms.fits(js.job) {
-			return ms
-		}
-		return nil
-	}
-	var fallback *machineState
-	for _, name := range e.candidates(js) {
-		ms := machines[name]
-		if ms == nil || !ms.fits(js.job) {
-			continue
-		}
-		if name == js.lastNode {
-			fallback = ms
-			continue
-		}
-		return ms
-	}
-	return fallback
-}
-
 func (e *Engine) candidates(js *jobState) []string {
 	if len(js.job.Candidates) > 0 {
 		return js.job.Candidates
@@ -529,12 +489,6 @@ func (e *Engine) placeable(machines map[string]*machineState, js *jobState) bool
 		}
 	}
 	return false
-}
-
-// cost is a rough relative duration used to start long jobs first.
-func cost(j *plan.Job) float64 {
-	rounds := float64(j.NumPrompts+j.NumWarmups) / float64(max(j.Conc, 1))
-	return rounds * float64(j.ISL/8+j.OSL) * float64(max(j.GPUs(), 1))
 }
 
 func (e *Engine) record(en journal.Entry) {

@@ -32,19 +32,20 @@ type placement struct {
 	holds []hold
 }
 
-// place finds where js can start now, and takes it; nil when nothing
-// fits now.
-func (e *Engine) place(machines map[string]*machineState, js *jobState) *placement {
+// place finds where js can start now among the machines that allow it
+// the units it would take of them (packing.go), and takes it; nil when
+// nothing fits now.
+func (e *Engine) place(machines map[string]*machineState, js *jobState, allow func(*machineState, int) bool) *placement {
 	if js.job.Multi != nil {
 		if js.reattach != nil && len(group.Names(js.reattach.Target)) > 1 {
 			return e.takeGroup(machines, js, group.Names(js.reattach.Target))
 		}
-		if pl := e.pickCluster(machines, js); pl != nil {
+		if pl := placeAllowed(e.pickCluster(machines, js), allow); pl != nil {
 			return pl
 		}
-		return e.pickGroup(machines, js)
+		return placeAllowed(e.pickGroup(machines, js), allow)
 	}
-	ms := e.pick(machines, js)
+	ms := e.pickFit(machines, js, allow)
 	if ms == nil {
 		return nil
 	}

@@ -80,6 +80,17 @@ func Fingerprint(j *Job) (string, error) {
 		}
 		return fp, nil
 	}
+	b, err := recipeJSON(j)
+	if err != nil {
+		return "", err
+	}
+	return canonicalFingerprint(j, b)
+}
+
+// recipeJSON is j's recipe as encoding/json writes it: the same bytes
+// for the same recipe, since struct fields come in order and map keys
+// sorted.
+func recipeJSON(j *Job) ([]byte, error) {
 	r := fingerprintRecipe{
 		Model: j.Model, Image: j.Image, Framework: j.Framework, Precision: j.Precision, GPU: j.GPU,
 		TP: j.TP, EP: max(j.EP, 1), PP: max(j.PP, 1), DPAttn: j.DPAttn,
@@ -100,8 +111,14 @@ func Fingerprint(j *Job) (string, error) {
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
-		return "", fmt.Errorf("job %s: recipe fingerprint: %w", j.ID, err)
+		return nil, fmt.Errorf("job %s: recipe fingerprint: %w", j.ID, err)
 	}
+	return b, nil
+}
+
+// canonicalFingerprint hashes a recipe's JSON in InferenceX's canonical
+// form.
+func canonicalFingerprint(j *Job, b []byte) (string, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var canonical map[string]any
@@ -117,11 +134,31 @@ func Fingerprint(j *Job) (string, error) {
 
 // SetFingerprints sets every job's Fingerprint. Run it on placed jobs: a
 // job's GPU type, which the placement may choose, is part of its recipe.
+// Jobs that differ only
+// in what the recipe leaves out (the concurrency, above all) share one,
+// so each distinct recipe is hashed once: the canonical form is most of
+// planning a large matrix otherwise.
 func SetFingerprints(jobs []*Job) error {
+	seen := map[string]string{}
 	for _, j := range jobs {
-		fp, err := Fingerprint(j)
+		if j.InferenceX != nil {
+			fp, err := Fingerprint(j)
+			if err != nil {
+				return err
+			}
+			j.Fingerprint = fp
+			continue
+		}
+		b, err := recipeJSON(j)
 		if err != nil {
 			return err
+		}
+		fp, ok := seen[string(b)]
+		if !ok {
+			if fp, err = canonicalFingerprint(j, b); err != nil {
+				return err
+			}
+			seen[string(b)] = fp
 		}
 		j.Fingerprint = fp
 	}

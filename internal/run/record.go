@@ -131,6 +131,8 @@ func (r *Record) mergeSummary(s Summary) {
 // else mentions counts as a done job.
 func (r *Record) readRows(noJournal bool) error {
 	known := map[string]bool{}
+	var paths []string
+	var jobs []string
 	for i := range r.Outcomes {
 		o := &r.Outcomes[i]
 		known[o.Job] = true
@@ -143,11 +145,12 @@ func (r *Record) readRows(noJournal bool) error {
 		if rel := filepath.FromSlash(o.Result); o.Result != "" && filepath.IsLocal(rel) {
 			path = filepath.Join(r.Dir, rel)
 		}
-		rows, err := results.ReadRows(path)
-		if err != nil {
-			continue // done without a readable row: shown as done, no row
+		paths, jobs = append(paths, path), append(jobs, o.Job)
+	}
+	for i, rows := range readRowFiles(paths) {
+		if rows != nil { // nil: done without a readable row, shown as done, no row
+			r.Rows[jobs[i]] = rows
 		}
-		r.Rows[o.Job] = rows
 	}
 	if !noJournal {
 		return nil

@@ -28,7 +28,7 @@ CREATE TABLE evals (
 );`
 
 // insertEvals records row n's eval scores.
-func insertEvals(ctx context.Context, tx *sql.Tx, j Job, n int, r *results.Row) error {
+func insertEvals(ctx context.Context, tx execer, j Job, n int, r *results.Row) error {
 	for _, e := range r.Evals {
 		var th, passed any
 		if e.Threshold != nil {

@@ -51,15 +51,17 @@ func (s *Store) ImportRun(ctx context.Context, runDir string) (*ImportStats, err
 		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE run_id = ?`, r.ID); err != nil {
 			return fmt.Errorf("replace jobs of run %s: %w", r.ID, err)
 		}
+		ptx := newPreparedTx(tx)
+		defer ptx.Close()
 		for _, j := range jobs {
-			if err := upsertJob(ctx, tx, j); err != nil {
+			if err := upsertJob(ctx, ptx, j); err != nil {
 				return err
 			}
 			stats.Rows += len(j.Rows)
 		}
 		for _, a := range rec.Attempts {
 			at := Attempt{RunID: r.ID, JobID: a.Job, N: a.N, Node: a.Node, State: a.State, Reason: a.Reason, ExitCode: a.ExitCode, Started: a.Started, Ended: a.Ended}
-			if err := upsertAttempt(ctx, tx, at); err != nil {
+			if err := upsertAttempt(ctx, ptx, at); err != nil {
 				return err
 			}
 		}

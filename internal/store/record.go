@@ -86,7 +86,7 @@ ON CONFLICT(id) DO UPDATE SET source = excluded.source,
 	return nil
 }
 
-func upsertJob(ctx context.Context, tx *sql.Tx, j Job) error {
+func upsertJob(ctx context.Context, tx execer, j Job) error {
 	if j.RunID == "" || j.ID == "" {
 		return fmt.Errorf("record job: run and job id are required (run %q, job %q)", j.RunID, j.ID)
 	}
@@ -118,7 +118,7 @@ ON CONFLICT(run_id, job_id) DO UPDATE SET
 }
 
 // insertRow records row n of job j and its metrics.
-func insertRow(ctx context.Context, tx *sql.Tx, j Job, n int, r *results.Row) error {
+func insertRow(ctx context.Context, tx execer, j Job, n int, r *results.Row) error {
 	extra := ""
 	if len(r.Extra) > 0 {
 		b, err := json.Marshal(r.Extra)
@@ -135,23 +135,13 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	if err != nil {
 		return fmt.Errorf("record row %d of job %s of run %s: %w", n, j.ID, j.RunID, err)
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO metrics(run_id, job_id, n, name, value) VALUES (?, ?, ?, ?, ?)`)
-	if err != nil {
+	if err := insertMetrics(ctx, tx, j, n, r.Metrics); err != nil {
 		return err
-	}
-	defer stmt.Close()
-	for name, v := range r.Metrics {
-		if !finite(v) {
-			continue
-		}
-		if _, err := stmt.ExecContext(ctx, j.RunID, j.ID, n, name, v); err != nil {
-			return fmt.Errorf("record metric %s of job %s: %w", name, j.ID, err)
-		}
 	}
 	return insertEvals(ctx, tx, j, n, r)
 }
 
-func upsertAttempt(ctx context.Context, tx *sql.Tx, a Attempt) error {
+func upsertAttempt(ctx context.Context, tx execer, a Attempt) error {
 	var code any
 	if a.ExitCode != nil {
 		code = *a.ExitCode

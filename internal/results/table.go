@@ -46,7 +46,9 @@ func SortRows(rows []*Row) {
 // GPU and interactivity.
 //
 // A SPEC column (speculative decoding) appears when a row has one, as
-// InferenceX's rows do: an MTP row is not comparable with one without.
+// InferenceX's rows do: an MTP row is not comparable with one without;
+// with it an ACCEPT column, the acceptance length the client measured
+// (tokens per drafting step), when a row has one.
 // A SHAPE column appears when a row is multi-node (Row.Shape: "p1x8/d1x8",
 // "agg 2x8"; "-" for a single-node row), so that disaggregated and
 // aggregated points of equal tp read apart. A REUSED FROM column appears
@@ -56,9 +58,11 @@ func SortRows(rows []*Row) {
 // energy measurement; "-" marks a row without one.
 func WriteTable(w io.Writer, rows []*Row) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	withSpec, withShape, withReused := false, false, false
+	withSpec, withAccept, withShape, withReused := false, false, false, false
 	for _, r := range rows {
 		withSpec = withSpec || r.Spec() != ""
+		_, ok := r.SpecAcceptLength()
+		withAccept = withAccept || ok
 		withShape = withShape || r.MultiNode()
 		withReused = withReused || r.ReusedFrom() != nil
 	}
@@ -69,6 +73,9 @@ func WriteTable(w io.Writer, rows []*Row) error {
 	}
 	if withSpec {
 		specHead = "SPEC\t"
+		if withAccept {
+			specHead += "ACCEPT\t"
+		}
 	}
 	if withShape {
 		shapeHead = "SHAPE\t"
@@ -85,6 +92,13 @@ func WriteTable(w io.Writer, rows []*Row) error {
 				spec = "none"
 			}
 			spec += "\t"
+			if withAccept {
+				if a, ok := r.SpecAcceptLength(); ok {
+					spec += fmtFloat(a, 2) + "\t"
+				} else {
+					spec += "-\t"
+				}
+			}
 		}
 		shape := ""
 		if withShape {

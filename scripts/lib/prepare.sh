@@ -114,8 +114,26 @@ _fleet_monitor=""
 # fleet_monitor_start FILE: sample the GPUs into FILE every second
 # (FLEET_GPU_MONITOR_INTERVAL) until fleet_monitor_stop (or until this
 # shell exits).
+# FLEET_GPU_MONITOR chooses: auto (the default: not for the simulator,
+# which uses no GPU, and only where a vendor tool is), on (wherever a
+# vendor tool is, simulator jobs too: to check the energy path with fake
+# GPU tools, or to record a node's idle draw) or off (never: a node whose
+# nvidia-smi hangs or is slow).
 fleet_monitor_start() {
-	_fleet_no_gpu && return 0
+	case "${FLEET_GPU_MONITOR:-auto}" in
+	off) return 0 ;;
+	on)
+		if ! command -v nvidia-smi >/dev/null 2>&1 && ! command -v rocm-smi >/dev/null 2>&1 && ! command -v amd-smi >/dev/null 2>&1; then
+			fleet_log "FLEET_GPU_MONITOR=on, but no nvidia-smi, rocm-smi or amd-smi here: no GPU samples"
+			return 0
+		fi
+		;;
+	auto) _fleet_no_gpu && return 0 ;;
+	*)
+		fleet_log "FLEET_GPU_MONITOR=${FLEET_GPU_MONITOR}: want auto, on or off; using auto"
+		_fleet_no_gpu && return 0
+		;;
+	esac
 	bash "$_fleet_lib/../gpu-monitor.sh" --parent "$$" "$1" 2>>"${1%.csv}-monitor.log" &
 	_fleet_monitor=$!
 }

@@ -25,16 +25,25 @@ import (
 // SpecDecodeStats are a server's speculative decoding counters over the
 // measured requests.
 type SpecDecodeStats struct {
-	Source         string // the counters' family: "vllm"
+	Source         string // the counters' family: "vllm" or "sglang"
 	Drafts         float64
 	DraftTokens    float64
 	AcceptedTokens float64
+	// Reported is the acceptance length the server itself reports where
+	// it keeps no counters: SGLang's sglang:spec_accept_length gauge (its
+	// recent average), read after the measured requests and averaged over
+	// the ranks reporting it; 0 otherwise.
+	Reported float64
 }
 
 // AcceptLength is the mean tokens a decode step emitted: 1 + accepted /
-// drafts (vLLM's mean acceptance length). NaN without drafts.
+// drafts (vLLM's mean acceptance length), or the server's reported one.
+// NaN without either.
 func (s SpecDecodeStats) AcceptLength() float64 {
 	if s.Drafts <= 0 {
+		if s.Reported > 0 {
+			return s.Reported
+		}
 		return math.NaN()
 	}
 	return 1 + s.AcceptedTokens/s.Drafts
@@ -93,10 +102,41 @@ func scrapeSpec(ctx context.Context, client *http.Client, base string) (SpecDeco
 	return ParseSpecMetrics(body)
 }
 
+// sglangAcceptLength is SGLang's acceptance length gauge.
+const sglangAcceptLength = "sglang:spec_accept_length"
+
 // ParseSpecMetrics finds the spec-decode counters in a Prometheus text
 // exposition, summing a family's samples over their labels (one per
-// engine or model); ok is false when no known family is there.
+// engine or model), or else SGLang's acceptance length gauge, averaged
+// over its ranks' positive samples (a rank that has not drafted yet
+// reports 0); ok is false when neither is there.
 func ParseSpecMetrics(body []byte) (SpecDecodeStats, bool) {
+	s, ok := parseSpecCounters(body)
+	if ok {
+		return s, true
+	}
+	var sum float64
+	n := 0
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if name, v, ok := sample(line); ok && name == sglangAcceptLength && v > 0 && !math.IsInf(v, 0) {
+			sum += v
+			n++
+		}
+	}
+	if n == 0 {
+		return SpecDecodeStats{}, false
+	}
+	return SpecDecodeStats{Source: "sglang", Reported: sum / float64(n)}, true
+}
+
+// parseSpecCounters is ParseSpecMetrics for the counter families.
+func parseSpecCounters(body []byte) (SpecDecodeStats, bool) {
 	for _, f := range specFamilies {
 		var s SpecDecodeStats
 		found := false
@@ -173,6 +213,10 @@ func sample(line string) (string, float64, bool) {
 // specDelta is the counters' growth between two scrapes; ok is false when
 // a counter went backwards (the server restarted) or nothing was drafted.
 func specDelta(before, after SpecDecodeStats) (SpecDecodeStats, bool) {
+	if after.Reported > 0 {
+		// A gauge: its value after the run is the server's own figure.
+		return after, true
+	}
 	d := SpecDecodeStats{
 		Source:         after.Source,
 		Drafts:         after.Drafts - before.Drafts,
@@ -201,7 +245,8 @@ func (r *Result) setSpec(s SpecDecodeStats) {
 		DraftTokens    float64 `json:"num_draft_tokens"`
 		AcceptedTokens float64 `json:"num_accepted_tokens"`
 		AcceptRate     float64 `json:"acceptance_rate"`
-	}{s.Source, s.Drafts, s.DraftTokens, s.AcceptedTokens, finiteOr0(s.AcceptRate())})
+		Reported       float64 `json:"reported_accept_length,omitempty"`
+	}{s.Source, s.Drafts, s.DraftTokens, s.AcceptedTokens, finiteOr0(s.AcceptRate()), s.Reported})
 	r.Extra = append(r.Extra,
 		RawKV{KeySpecAcceptLength, json.RawMessage(strconv.FormatFloat(s.AcceptLength(), 'g', -1, 64))},
 		RawKV{KeySpecDecode, detail})
@@ -226,11 +271,12 @@ func (r *Result) SpecDecode() (SpecDecodeStats, bool) {
 			Drafts         float64 `json:"num_drafts"`
 			DraftTokens    float64 `json:"num_draft_tokens"`
 			AcceptedTokens float64 `json:"num_accepted_tokens"`
+			Reported       float64 `json:"reported_accept_length"`
 		}
-		if json.Unmarshal(kv.Value, &v) != nil || v.Drafts <= 0 {
+		if json.Unmarshal(kv.Value, &v) != nil || v.Drafts <= 0 && v.Reported <= 0 {
 			return SpecDecodeStats{}, false
 		}
-		return SpecDecodeStats{Source: v.Source, Drafts: v.Drafts, DraftTokens: v.DraftTokens, AcceptedTokens: v.AcceptedTokens}, true
+		return SpecDecodeStats{Source: v.Source, Drafts: v.Drafts, DraftTokens: v.DraftTokens, AcceptedTokens: v.AcceptedTokens, Reported: v.Reported}, true
 	}
 	return SpecDecodeStats{}, false
 }
@@ -245,6 +291,10 @@ func (r *Result) writeSpecSummary(b *bytes.Buffer) {
 	pad := 50 - len(title) - 2
 	fmt.Fprintf(b, "%s %s %s\n", strings.Repeat("-", pad/2), title, strings.Repeat("-", pad-pad/2))
 	fmt.Fprintf(b, "%-40s %-10.2f\n", "Acceptance length:", s.AcceptLength())
+	if s.Drafts <= 0 {
+		fmt.Fprintf(b, "%-40s %-10s\n", "Reported by:", s.Source+" (its recent average; no counters)")
+		return
+	}
 	fmt.Fprintf(b, "%-40s %-10.2f\n", "Acceptance rate (%):", 100*finiteOr0(s.AcceptRate()))
 	fmt.Fprintf(b, "%-40s %-10v\n", "Drafts:", int64(s.Drafts))
 	fmt.Fprintf(b, "%-40s %-10v\n", "Draft tokens:", int64(s.DraftTokens))

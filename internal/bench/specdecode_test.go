@@ -224,6 +224,15 @@ vllm:spec_decode_num_drafts_created{engine="0"} 1.7e9
 `, want: bench.SpecDecodeStats{Source: "vllm", Drafts: 40, DraftTokens: 120, AcceptedTokens: 60}, ok: true},
 		{name: "names without _total", body: "vllm:spec_decode_num_drafts 4\nvllm:spec_decode_num_draft_tokens 8\nvllm:spec_decode_num_accepted_tokens 2\n",
 			want: bench.SpecDecodeStats{Source: "vllm", Drafts: 4, DraftTokens: 8, AcceptedTokens: 2}, ok: true},
+		{name: "SGLang's gauge, averaged over the ranks that drafted", body: `# TYPE sglang:spec_accept_length gauge
+sglang:spec_accept_length{dp_rank="0",engine_type="unified",model_name="m",tp_rank="0"} 2.5
+sglang:spec_accept_length{dp_rank="1",engine_type="unified",model_name="m",tp_rank="0"} 3.5
+sglang:spec_accept_length{dp_rank="2",engine_type="unified",model_name="m",tp_rank="0"} 0
+sglang:spec_accept_rate{dp_rank="0"} 0.5
+`, want: bench.SpecDecodeStats{Source: "sglang", Reported: 3}, ok: true},
+		{name: "vLLM's counters win over a gauge", body: "sglang:spec_accept_length 9\nvllm:spec_decode_num_drafts 4\nvllm:spec_decode_num_draft_tokens 8\nvllm:spec_decode_num_accepted_tokens 2\n",
+			want: bench.SpecDecodeStats{Source: "vllm", Drafts: 4, DraftTokens: 8, AcceptedTokens: 2}, ok: true},
+		{name: "SGLang before any draft", body: "sglang:spec_accept_length{tp_rank=\"0\"} 0\n"},
 		{name: "a server that does not draft", body: "vllm:num_requests_running{model_name=\"m\"} 3\n"},
 		{name: "garbage", body: "vllm:spec_decode_num_drafts_total{unclosed 3\nvllm:spec_decode_num_drafts_total x\n"},
 	}
@@ -237,5 +246,8 @@ vllm:spec_decode_num_drafts_created{engine="0"} 1.7e9
 	}
 	if l := (bench.SpecDecodeStats{Drafts: 40, AcceptedTokens: 60}).AcceptLength(); l != 2.5 {
 		t.Errorf("acceptance length %v, want 1 + 60/40 = 2.5", l)
+	}
+	if l := (bench.SpecDecodeStats{Source: "sglang", Reported: 3.25}).AcceptLength(); l != 3.25 {
+		t.Errorf("acceptance length %v, want SGLang's reported 3.25", l)
 	}
 }

@@ -1,16 +1,16 @@
 package agentic
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fleetbench/fleet/internal/promtext"
 )
 
 // Sample sums of one /metrics scrape: by family name (a counter's _total
@@ -19,55 +19,25 @@ import (
 type scrape map[string]float64
 
 // parseMetrics reads the Prometheus text format and sums every sample of
-// a family over its label sets.
+// a family over its label sets (a counter's _created samples left out).
+// A malformed exposition gives what was read before the fault, and the
+// error.
 func parseMetrics(r io.Reader) (scrape, error) {
+	m, err := promtext.Parse(r)
 	out := scrape{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
+	for name, samples := range m {
+		if strings.HasSuffix(name, "_created") {
 			continue
 		}
-		name, rest := line, ""
-		labels := ""
-		if i := strings.IndexByte(line, '{'); i >= 0 {
-			j := strings.LastIndexByte(line, '}')
-			if j < i {
-				continue
+		family := strings.TrimSuffix(name, "_total")
+		for _, x := range samples {
+			out[family] += x.Value
+			if src := x.Labels["source"]; src != "" {
+				out[family+"{"+src+"}"] += x.Value
 			}
-			name, labels, rest = line[:i], line[i+1:j], line[j+1:]
-		} else if i := strings.IndexAny(line, " \t"); i >= 0 {
-			name, rest = line[:i], line[i:]
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 || strings.HasSuffix(name, "_created") {
-			continue
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			continue
-		}
-		name = strings.TrimSuffix(name, "_total")
-		out[name] += v
-		if src := labelValue(labels, "source"); src != "" {
-			out[name+"{"+src+"}"] += v
 		}
 	}
-	return out, sc.Err()
-}
-
-// labelValue finds key="value" in a label list.
-func labelValue(labels, key string) string {
-	for labels != "" {
-		var kv string
-		kv, labels, _ = strings.Cut(labels, ",")
-		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
-		if ok && k == key {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return ""
+	return out, err
 }
 
 // vLLM's metric families (shared/reference/agentic.md 4.5).

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fleetbench/fleet/internal/promtext"
 )
 
 // Speculative decoding: a server that drafts emits several tokens per
@@ -109,23 +110,23 @@ const sglangAcceptLength = "sglang:spec_accept_length"
 // exposition, summing a family's samples over their labels (one per
 // engine or model), or else SGLang's acceptance length gauge, averaged
 // over its ranks' positive samples (a rank that has not drafted yet
-// reports 0); ok is false when neither is there.
+// reports 0); ok is false when neither is there. A malformed exposition
+// counts for what was read before the fault.
 func ParseSpecMetrics(body []byte) (SpecDecodeStats, bool) {
-	s, ok := parseSpecCounters(body)
-	if ok {
-		return s, true
+	m, _ := promtext.Parse(bytes.NewReader(body))
+	for _, f := range specFamilies {
+		drafts, a := m.Sum(f.drafts)
+		draftTokens, b := m.Sum(f.draftTokens)
+		accepted, c := m.Sum(f.accept)
+		if a || b || c {
+			return SpecDecodeStats{Source: f.source, Drafts: drafts, DraftTokens: draftTokens, AcceptedTokens: accepted}, true
+		}
 	}
 	var sum float64
 	n := 0
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		if name, v, ok := sample(line); ok && name == sglangAcceptLength && v > 0 && !math.IsInf(v, 0) {
-			sum += v
+	for _, x := range m.Family(sglangAcceptLength) {
+		if x.Value > 0 && !math.IsInf(x.Value, 0) {
+			sum += x.Value
 			n++
 		}
 	}
@@ -133,81 +134,6 @@ func ParseSpecMetrics(body []byte) (SpecDecodeStats, bool) {
 		return SpecDecodeStats{}, false
 	}
 	return SpecDecodeStats{Source: "sglang", Reported: sum / float64(n)}, true
-}
-
-// parseSpecCounters is ParseSpecMetrics for the counter families.
-func parseSpecCounters(body []byte) (SpecDecodeStats, bool) {
-	for _, f := range specFamilies {
-		var s SpecDecodeStats
-		found := false
-		sc := bufio.NewScanner(bytes.NewReader(body))
-		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			if line == "" || line[0] == '#' {
-				continue
-			}
-			name, value, ok := sample(line)
-			if !ok {
-				continue
-			}
-			name = strings.TrimSuffix(name, "_total")
-			switch name {
-			case f.drafts:
-				s.Drafts += value
-			case f.draftTokens:
-				s.DraftTokens += value
-			case f.accept:
-				s.AcceptedTokens += value
-			default:
-				continue
-			}
-			found = true
-		}
-		if found {
-			s.Source = f.source
-			return s, true
-		}
-	}
-	return SpecDecodeStats{}, false
-}
-
-// sample splits a Prometheus sample line into its metric name and value
-// (labels and a timestamp are dropped).
-func sample(line string) (string, float64, bool) {
-	name, rest := line, ""
-	if i := strings.IndexAny(line, "{ "); i >= 0 {
-		name, rest = line[:i], line[i:]
-	}
-	if strings.HasPrefix(rest, "{") {
-		// Label values may hold spaces and braces inside quotes.
-		inQuote, esc, end := false, false, -1
-		for i := 1; i < len(rest) && end < 0; i++ {
-			switch c := rest[i]; {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inQuote = !inQuote
-			case c == '}' && !inQuote:
-				end = i
-			}
-		}
-		if end < 0 {
-			return "", 0, false
-		}
-		rest = rest[end+1:]
-	}
-	fields := strings.Fields(rest)
-	if len(fields) == 0 {
-		return "", 0, false
-	}
-	v, err := strconv.ParseFloat(fields[0], 64)
-	if err != nil {
-		return "", 0, false
-	}
-	return name, v, true
 }
 
 // specDelta is the counters' growth between two scrapes; ok is false when

@@ -44,4 +44,4 @@ i=0
 while [ ! -e job.log ]; do i=$((i+1)); [ $i -gt 100 ] && exit 0; sleep 0.1; done
 # shellcheck disable=SC2086
 [ "$(leader 4242 123456 0b5e7c1d-2f3a-4b5c-8d9e-0f1a2b3c4d5e)" = ours ] || exec cat job.log
-exec tail -n +1 -f --pid=4242 job.log
+exec tail -n +1 -f -s 0.1 --pid=4242 job.log

@@ -14,6 +14,9 @@ import (
 //	.fleet/pgid        "PGID START BOOT": the process group (and session) id
 //	                   of the job, the start time of its leader and the boot id
 //	.fleet/exit        the command's exit status, written last, atomically
+//	.fleet/child       the command's process id: the wrapper reaps it the
+//	                   moment it ends, so it does not linger as a zombie
+//	                   (the wrapper itself does, until init reaps it)
 //	.fleet/done        a FIFO the wrapper holds open (fd 3, not passed to the
 //	                   command) until it exits: a reader blocks on it and sees
 //	                   end-of-file the moment the job ends, killed or not
@@ -65,6 +68,7 @@ if [ -f .fleet/secrets.env ]; then . ./.fleet/secrets.env; rm -f .fleet/secrets.
 trap : TERM INT HUP
 "$@" > job.log 2>&1 < /dev/null 3>&- &
 child=$!
+echo "$child" > .fleet/child
 while :; do
   wait "$child"; rc=$?
   kill -0 "$child" 2>/dev/null || break
@@ -205,14 +209,23 @@ fi
 exit 0`, pgid, d, ident("$pg", start, boot), graceTenths, d, d)
 }
 
-// logsScript follows job.log until the job's session leader exits (tail
-// checks on it every 0.1s: its default, 1s, held every job's end); when
-// the group is not verifiably the job's, it prints what the log holds.
+// logsScript follows job.log until the job's command exits (.fleet/child;
+// the session leader for a job started by an older fleet); when the group
+// is not verifiably the job's, it prints what the log holds. tail checks
+// on the process every 0.1s (its default, 1s, held every job's end), and
+// follows the command, not the wrapper: the wrapper's parent is init,
+// which may take a second or more to reap it, and tail counts a zombie as
+// running.
 func logsScript(dir, pgid, start, boot string) string {
 	return sessionFns + fmt.Sprintf(`cd %s || exit 0
 i=0
 while [ ! -e job.log ]; do i=$((i+1)); [ $i -gt 100 ] && exit 0; sleep 0.1; done
 # shellcheck disable=SC2086
 [ "$(leader %s)" = ours ] || exec cat job.log
-exec tail -n +1 -f -s 0.1 --pid=%s job.log`, shellquote.Quote(dir), ident(pgid, start, boot), pgid)
+pid=%s
+i=0
+while [ ! -s .fleet/child ] && [ ! -e .fleet/exit ] && [ $i -lt 20 ]; do i=$((i+1)); sleep 0.05; done
+c=$(cat .fleet/child 2>/dev/null)
+case $c in '' | *[!0-9]*) ;; *) pid=$c ;; esac
+exec tail -n +1 -f -s 0.1 --pid="$pid" job.log`, shellquote.Quote(dir), ident(pgid, start, boot), pgid)
 }

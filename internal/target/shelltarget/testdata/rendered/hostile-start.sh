@@ -29,6 +29,7 @@ if [ -f .fleet/secrets.env ]; then . ./.fleet/secrets.env; rm -f .fleet/secrets.
 trap : TERM INT HUP
 "$@" > job.log 2>&1 < /dev/null 3>&- &
 child=$!
+echo "$child" > .fleet/child
 while :; do
   wait "$child"; rc=$?
   kill -0 "$child" 2>/dev/null || break

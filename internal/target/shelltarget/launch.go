@@ -84,8 +84,8 @@ command -v setsid >/dev/null 2>&1 || { echo "setsid not found on this machine (u
 setsid -f sh -c %s fleet-job %s < /dev/null > /dev/null 2>&1
 i=0
 while [ ! -s .fleet/pgid ]; do
-  i=$((i+1)); [ $i -gt 200 ] && { echo "job did not start within 10s" >&2; exit 99; }
-  sleep 0.05
+  i=$((i+1)); [ $i -gt 1000 ] && { echo "job did not start within 10s" >&2; exit 99; }
+  sleep 0.01
 done
 cat .fleet/pgid`, shellquote.Quote(dir), shellquote.Quote(wrapper), shellquote.Join(argv...))
 }
@@ -212,7 +212,8 @@ exit 0`, pgid, d, ident("$pg", start, boot), graceTenths, d, d)
 // logsScript follows job.log until the job's command exits (.fleet/child;
 // the session leader for a job started by an older fleet); when the group
 // is not verifiably the job's, it prints what the log holds. tail checks
-// on the process every 0.1s (its default, 1s, held every job's end), and
+// on the process every 20ms (its default, 1s, held every job's end; the
+// check is one kill(pid, 0), and inotify brings the lines), and
 // follows the command, not the wrapper: the wrapper's parent is init,
 // which may take a second or more to reap it, and tail counts a zombie as
 // running.
@@ -227,5 +228,5 @@ i=0
 while [ ! -s .fleet/child ] && [ ! -e .fleet/exit ] && [ $i -lt 20 ]; do i=$((i+1)); sleep 0.05; done
 c=$(cat .fleet/child 2>/dev/null)
 case $c in '' | *[!0-9]*) ;; *) pid=$c ;; esac
-exec tail -n +1 -f -s 0.1 --pid="$pid" job.log`, shellquote.Quote(dir), ident(pgid, start, boot), pgid)
+exec tail -n +1 -f -s 0.02 --pid="$pid" job.log`, shellquote.Quote(dir), ident(pgid, start, boot), pgid)
 }

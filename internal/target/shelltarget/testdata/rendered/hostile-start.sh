@@ -38,7 +38,7 @@ echo "$rc" > .fleet/exit.tmp && mv .fleet/exit.tmp .fleet/exit' fleet-job sh -c 
 line2 \ %' '' < /dev/null > /dev/null 2>&1
 i=0
 while [ ! -s .fleet/pgid ]; do
-  i=$((i+1)); [ $i -gt 200 ] && { echo "job did not start within 10s" >&2; exit 99; }
-  sleep 0.05
+  i=$((i+1)); [ $i -gt 1000 ] && { echo "job did not start within 10s" >&2; exit 99; }
+  sleep 0.01
 done
 cat .fleet/pgid

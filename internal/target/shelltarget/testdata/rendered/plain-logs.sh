@@ -49,4 +49,4 @@ i=0
 while [ ! -s .fleet/child ] && [ ! -e .fleet/exit ] && [ $i -lt 20 ]; do i=$((i+1)); sleep 0.05; done
 c=$(cat .fleet/child 2>/dev/null)
 case $c in '' | *[!0-9]*) ;; *) pid=$c ;; esac
-exec tail -n +1 -f -s 0.1 --pid="$pid" job.log
+exec tail -n +1 -f -s 0.02 --pid="$pid" job.log

@@ -36,7 +36,7 @@ done
 echo "$rc" > .fleet/exit.tmp && mv .fleet/exit.tmp .fleet/exit' fleet-job bash scripts/job.sh < /dev/null > /dev/null 2>&1
 i=0
 while [ ! -s .fleet/pgid ]; do
-  i=$((i+1)); [ $i -gt 200 ] && { echo "job did not start within 10s" >&2; exit 99; }
-  sleep 0.05
+  i=$((i+1)); [ $i -gt 1000 ] && { echo "job did not start within 10s" >&2; exit 99; }
+  sleep 0.01
 done
 cat .fleet/pgid

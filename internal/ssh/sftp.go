@@ -112,12 +112,19 @@ func (c *Client) PutFile(ctx context.Context, f target.File, dst string) (copied
 			return false, fmt.Errorf("%s: put %s: %w", c.Name(), dst, err)
 		}
 		size = st.Size()
+		if c.stillWhole(ctx, dst, f.Digest) {
+			return false, nil
+		}
 		same, err := c.sameContents(ctx, lf, dst)
 		if err != nil {
 			return false, err
 		}
 		if same {
-			return false, c.ensureMode(ctx, dst, mode)
+			if err := c.ensureMode(ctx, dst, mode); err != nil {
+				return false, err
+			}
+			c.rememberWhole(ctx, dst, f.Digest)
+			return false, nil
 		}
 		if _, err := lf.Seek(0, io.SeekStart); err != nil {
 			return false, fmt.Errorf("%s: put %s: %w", c.Name(), dst, err)
@@ -181,6 +188,9 @@ func (c *Client) PutFile(ctx context.Context, f target.File, dst string) (copied
 		return false, c.transferErr(cn, "put "+dst+": rename", err)
 	}
 	ok = true
+	if f.Source != "" {
+		c.rememberWhole(ctx, dst, f.Digest)
+	}
 	return true, nil
 }
 

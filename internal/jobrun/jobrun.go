@@ -373,7 +373,7 @@ func (r *runner) waitHealthy(ctx context.Context) error {
 	defer client.CloseIdleConnections()
 	url := fmt.Sprintf("http://127.0.0.1:%d/health", r.port)
 	for {
-		if healthy(ctx, client, url) {
+		if healthy(ctx, client, url) && r.serving() {
 			return nil
 		}
 		select {

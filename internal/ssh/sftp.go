@@ -74,7 +74,10 @@ func (c *Client) sftpClient(ctx context.Context) (*conn, *sftp.Client, error) {
 // transferErr wraps a failed SFTP operation: transient when the
 // connection went away under it.
 func (c *Client) transferErr(cn *conn, what string, err error) error {
-	if cn.dead() {
+	// The SFTP client says "connection lost" as soon as its channel
+	// closes, which can be before the connection is found dead (a
+	// killed sshd): that is a lost connection too, worth a retry.
+	if cn.dead() || errors.Is(err, sftp.ErrSSHFxConnectionLost) {
 		return fmt.Errorf("%s: %w", what, cn.lost(err))
 	}
 	return fmt.Errorf("%s: %s: %w", c.Name(), what, err)

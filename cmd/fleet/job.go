@@ -44,7 +44,7 @@ the other variables of scripts/README.md); the head checks every worker's
 list. A process that dies, or a node that falls silent, ends the job on
 every node.
 
-SERVER_STOP_GRACE (seconds, 30), HEALTH_POLL (seconds, 1) and
+SERVER_STOP_GRACE (seconds, 30), HEALTH_POLL (seconds, 0.5: the longest pause between health probes) and
 NODE_LOST_AFTER (seconds, 15) tune it.`,
 		Hidden: true,
 		Args:   cobra.MaximumNArgs(1),

@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 }
 
 // runFleet runs the CLI in-process and returns its exit code and output.
-func runFleet(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+func runFleet(t testing.TB, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	app := &App{

@@ -16,7 +16,7 @@ import (
 // rigInventory writes an inventory of the rig's SSH hosts: node1..node4
 // labelled "rig", the jump host (no GPUs) and the private host behind it.
 // extra is appended verbatim (more node blocks).
-func rigInventory(t *testing.T, r *testrig.Rig, extra string) string {
+func rigInventory(t testing.TB, r *testrig.Rig, extra string) string {
 	t.Helper()
 	var b strings.Builder
 	for _, h := range r.Hosts {
@@ -39,7 +39,7 @@ func rigInventory(t *testing.T, r *testrig.Rig, extra string) string {
 }
 
 // rigEnv is a hermetic environment: an empty home (no ~/.ssh) and no agent.
-func rigEnv(t *testing.T) map[string]string {
+func rigEnv(t testing.TB) map[string]string {
 	return map[string]string{"HOME": t.TempDir(), "SSH_AUTH_SOCK": ""}
 }
 

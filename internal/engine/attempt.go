@@ -52,6 +52,9 @@ type try struct {
 	lg     *log.Logger
 	res    attemptResult
 	leases *attemptLeases // this attempt's node leases (lease.go)
+	// stopLogs ends the job's log stream (followLogs); nil once ended or
+	// handed to the background (background.go).
+	stopLogs func()
 }
 
 // fail ends the attempt failed (cancelled, when the run is being
@@ -94,13 +97,16 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, pl *placement) attem
 	if err := os.MkdirAll(t.jobDir, 0o755); err != nil {
 		return t.fail(ctx, false, false, err.Error())
 	}
-	stopLogs := t.followLogs(ctx, h)
-	defer stopLogs()
+	t.stopLogs = t.followLogs(ctx, h)
+	defer t.endLogs()
 
 	waitCtx, cancelWait := context.WithTimeout(ctx, e.jobTimeout(js.job))
 	ex, werr := t.m.Target.Wait(waitCtx, h)
 	timedOut := waitCtx.Err() == context.DeadlineExceeded
 	cancelWait()
+	if werr != nil && ctx.Err() == nil && !timedOut && target.IsTransient(werr) {
+		return t.lost(ctx, h, werr)
+	}
 	if werr != nil || ctx.Err() != nil || timedOut {
 		return t.stop(ctx, h, werr, timedOut)
 	}
@@ -243,9 +249,7 @@ func (t *try) finish(ctx context.Context, h target.Handle, ex target.Exit) attem
 	t.e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StateDone, Exit: &ex, Result: rel})
 	t.lg.Info("job done", "attempt", js.attempts, "tput_per_gpu", fmt.Sprintf("%.1f", row.TputPerGPU))
 	if !t.e.opts.KeepWork {
-		if err := m.Target.Cleanup(fctx, h); err != nil {
-			t.lg.Warn("work dir not removed", "err", err)
-		}
+		t.cleanupLater(ctx, h)
 	}
 	t.res.state = journal.StateDone
 	return t.res

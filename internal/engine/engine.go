@@ -74,6 +74,9 @@ type Engine struct {
 	// job starts on their machine and once more when the run ends.
 	mu      sync.Mutex
 	orphans map[string][]target.Handle
+	// bg counts the after-work of ended attempts (background.go), which
+	// Run waits for before it reaps orphans and returns.
+	bg sync.WaitGroup
 
 	ix     ixBundle
 	traces traces
@@ -260,6 +263,7 @@ func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*run.Summary, error
 		}
 	}
 	s.wg.Wait()
+	e.bg.Wait()
 	e.reapOrphans(context.WithoutCancel(ctx), "")
 	for _, js := range s.pending {
 		e.record(journal.Entry{Job: js.job.ID, State: journal.StateCancelled, Reason: "not started: " + stopReason(ctx)})

@@ -113,7 +113,8 @@ func (r *runner) watchScript(ctx context.Context) (bool, error) {
 	healthDeadline := time.NewTimer(j.HealthTimeout.D())
 	defer healthDeadline.Stop()
 	var benchDeadline <-chan time.Time
-	tick := time.NewTicker(r.o.HealthPoll)
+	b := newBackoff(r.o.HealthPoll)
+	tick := time.NewTimer(b.pause())
 	defer tick.Stop()
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 3 * time.Second}
 	defer client.CloseIdleConnections()
@@ -136,7 +137,11 @@ func (r *runner) watchScript(ctx context.Context) (bool, error) {
 			r.logf("benchmark timed out after %s", j.BenchTimeout.D())
 			return true, fail(jobspec.ExitBenchTimeout, "InferenceX script %s: benchmark timed out after %s", j.InferenceX.Script, j.BenchTimeout.D())
 		case <-tick.C:
-			if up || !healthy(ctx, client, url) {
+			if up {
+				continue
+			}
+			if !healthy(ctx, client, url) {
+				tick.Reset(b.pause())
 				continue
 			}
 			up = true

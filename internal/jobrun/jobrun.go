@@ -48,8 +48,10 @@ type Options struct {
 	Environ []string
 	Version string // recorded in the result as fleet_version
 
-	StopGrace     time.Duration // TERM to KILL when stopping the server (30s)
-	HealthPoll    time.Duration // between health probes (1s)
+	StopGrace time.Duration // TERM to KILL when stopping the server (30s)
+	// HealthPoll is the longest pause between health probes (500ms):
+	// they start 20ms apart and double up to it (probe.go).
+	HealthPoll    time.Duration
 	PortTries     int           // ports tried from the preferred one (200)
 	ProgressEvery time.Duration // benchmark progress lines (5s)
 	// DeathGrace is how long a failed client waits for the server to show
@@ -147,7 +149,7 @@ func (r *runner) defaults() {
 		o.StopGrace = 30 * time.Second
 	}
 	if o.HealthPoll <= 0 {
-		o.HealthPoll = time.Second
+		o.HealthPoll = 500 * time.Millisecond
 	}
 	if o.PortTries <= 0 {
 		o.PortTries = 200
@@ -366,18 +368,19 @@ func (r *runner) stopServer() {
 	r.server.stop(r.o.StopGrace, r.logf)
 }
 
-// waitHealthy polls /health until it answers 200, the server exits, or
-// the health timeout passes.
+// waitHealthy probes /health until it answers 200, the server exits, or
+// the health timeout passes; the probes start close together (backoff).
 func (r *runner) waitHealthy(ctx context.Context) error {
 	deadline := time.NewTimer(r.j.HealthTimeout.D())
 	defer deadline.Stop()
-	tick := time.NewTicker(r.o.HealthPoll)
+	b := newBackoff(r.o.HealthPoll)
+	tick := time.NewTimer(b.pause())
 	defer tick.Stop()
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 3 * time.Second}
 	defer client.CloseIdleConnections()
 	url := fmt.Sprintf("http://127.0.0.1:%d/health", r.port)
 	for {
-		if healthy(ctx, client, url) {
+		if healthy(ctx, client, url) && r.serving() {
 			return nil
 		}
 		select {
@@ -395,6 +398,7 @@ func (r *runner) waitHealthy(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
+			tick.Reset(b.pause())
 		}
 	}
 }

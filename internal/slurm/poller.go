@@ -38,6 +38,15 @@ type result struct {
 // before it counts as lost (the controller forgot it, or it never was).
 const lostAfter = 3
 
+// firstPoll is the pause before the poll that follows a newly watched
+// job. Slurm has no event to block on, so the poller adapts: the pause
+// doubles after each poll, up to the target's interval. A job that ends
+// within seconds is seen within about its own run time, a long one costs
+// one query per interval as before; each job started costs at most
+// log2(interval/firstPoll)+1 extra queries (5 at the default 5s), shared
+// by every job started at about the same time.
+const firstPoll = 250 * time.Millisecond
+
 // poller follows all watched jobs of a target with one query per
 // interval, however many jobs and watchers there are: one Slurm command
 // per job per poll is what overloads controllers.
@@ -45,6 +54,8 @@ type poller struct {
 	query  queryFunc
 	every  time.Duration
 	giveUp time.Duration
+	// kick wakes the loop early: a job was watched.
+	kick chan struct{}
 
 	mu      sync.Mutex
 	jobs    map[string]*watched // by jobRef.String()
@@ -64,7 +75,7 @@ type watched struct {
 
 func newPoller(q queryFunc, every, giveUp time.Duration) *poller {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &poller{query: q, every: every, giveUp: giveUp, jobs: map[string]*watched{}, ctx: ctx, cancel: cancel}
+	return &poller{query: q, every: every, giveUp: giveUp, kick: make(chan struct{}, 1), jobs: map[string]*watched{}, ctx: ctx, cancel: cancel}
 }
 
 // watch registers interest in a job. The channel receives one result when
@@ -93,6 +104,11 @@ func (p *poller) watch(ref jobRef, workDir string) (<-chan result, func()) {
 		p.running = true
 		p.done = make(chan struct{})
 		go p.loop(p.done)
+	} else {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
 	}
 	return ch, func() {
 		p.mu.Lock()
@@ -113,11 +129,24 @@ func (p *poller) loop(done chan struct{}) {
 	var lastErr error
 	timer := time.NewTimer(0) // the first poll at once: a job may have ended already
 	defer timer.Stop()
+	pause := min(firstPoll, p.every)
 	for {
 		select {
 		case <-p.ctx.Done():
 			p.finishAll(result{err: fmt.Errorf("target closed")})
 			return
+		case <-p.kick:
+			// A new job: poll soon, then back off again.
+			pause = min(firstPoll, p.every)
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+			timer.Reset(pause)
+			pause = min(2*pause, p.every)
+			continue
 		case <-timer.C:
 		}
 		p.mu.Lock()
@@ -144,7 +173,8 @@ func (p *poller) loop(done chan struct{}) {
 			lastOK = time.Now()
 			p.deliver(got)
 		}
-		timer.Reset(p.every)
+		timer.Reset(pause)
+		pause = min(2*pause, p.every)
 	}
 }
 

@@ -47,6 +47,10 @@ type Client struct {
 	sessions int    // open now, for tests of the cap
 	peak     int
 	dials    int
+
+	// verified remembers shared files found whole on the node (putmemo.go).
+	verifiedMu sync.Mutex
+	verified   map[string]verifiedPut
 }
 
 // New checks cfg and fills it from ~/.ssh/config and defaults. It does not

@@ -74,7 +74,10 @@ func (c *Client) sftpClient(ctx context.Context) (*conn, *sftp.Client, error) {
 // transferErr wraps a failed SFTP operation: transient when the
 // connection went away under it.
 func (c *Client) transferErr(cn *conn, what string, err error) error {
-	if cn.dead() {
+	// The SFTP client says "connection lost" as soon as its channel
+	// closes, which can be before the connection is found dead (a
+	// killed sshd): that is a lost connection too, worth a retry.
+	if cn.dead() || errors.Is(err, sftp.ErrSSHFxConnectionLost) {
 		return fmt.Errorf("%s: %w", what, cn.lost(err))
 	}
 	return fmt.Errorf("%s: %s: %w", c.Name(), what, err)
@@ -112,12 +115,19 @@ func (c *Client) PutFile(ctx context.Context, f target.File, dst string) (copied
 			return false, fmt.Errorf("%s: put %s: %w", c.Name(), dst, err)
 		}
 		size = st.Size()
+		if c.stillWhole(ctx, dst, f.Digest) {
+			return false, nil
+		}
 		same, err := c.sameContents(ctx, lf, dst)
 		if err != nil {
 			return false, err
 		}
 		if same {
-			return false, c.ensureMode(ctx, dst, mode)
+			if err := c.ensureMode(ctx, dst, mode); err != nil {
+				return false, err
+			}
+			c.rememberWhole(ctx, dst, f.Digest)
+			return false, nil
 		}
 		if _, err := lf.Seek(0, io.SeekStart); err != nil {
 			return false, fmt.Errorf("%s: put %s: %w", c.Name(), dst, err)
@@ -181,6 +191,9 @@ func (c *Client) PutFile(ctx context.Context, f target.File, dst string) (copied
 		return false, c.transferErr(cn, "put "+dst+": rename", err)
 	}
 	ok = true
+	if f.Source != "" {
+		c.rememberWhole(ctx, dst, f.Digest)
+	}
 	return true, nil
 }
 

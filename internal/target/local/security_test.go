@@ -350,3 +350,35 @@ func TestCachedFilesAreReusedOnlyWhenTrusted(t *testing.T) {
 		})
 	}
 }
+
+// A cached file found whole is not hashed again for the next job, but one
+// changed since in place (same size, even the same mtime) is: its
+// contents are checked again and replaced.
+func TestACachedFileChangedAfterItWasVerifiedIsReplaced(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "fleet")
+	real := "#!/bin/sh\necho real\n" + strings.Repeat("#", 200) + "\n"
+	os.WriteFile(bin, []byte(real), 0o755)
+	digest := sum(t, bin)
+	f := target.File{Path: "bin/fleet", Mode: 0o755, Source: bin, Shared: true, Digest: digest}
+	h := local.New("local")
+	dst := filepath.Join(dir, "cache", "bin", digest[:16]+"-fleet")
+	for i := 0; i < 2; i++ { // the first put copies, the second finds it whole
+		if err := h.Put(context.Background(), f, dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, _ := os.Stat(dst)
+	planted := "#!/bin/sh\necho fake\n"
+	planted += strings.Repeat("#", len(real)-len(planted))
+	if err := os.WriteFile(dst, []byte(planted), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(dst, st.ModTime(), st.ModTime())
+	if err := h.Put(context.Background(), f, dst); err != nil {
+		t.Fatal(err)
+	}
+	if sum(t, dst) != digest {
+		t.Fatal("the cached copy changed after it was verified was kept")
+	}
+}

@@ -30,7 +30,8 @@ type Host interface {
 	// rename) with f.Mode. Hosts may skip the copy of a Source file when
 	// dst already holds the same contents (sha256) in a regular file that
 	// the connecting user owns and that neither group nor others may
-	// write; any other dst is replaced.
+	// write; any other dst is replaced. Put is called for several files
+	// at once (a job's files go concurrently).
 	Put(ctx context.Context, f target.File, dst string) error
 	// Get copies the absolute path src to the local path dst atomically
 	// (temp, fsync, rename) with o.Mode, never the remote mode. Only a

@@ -14,6 +14,12 @@ import (
 //	.fleet/pgid        "PGID START BOOT": the process group (and session) id
 //	                   of the job, the start time of its leader and the boot id
 //	.fleet/exit        the command's exit status, written last, atomically
+//	.fleet/child       the command's process id: the wrapper reaps it the
+//	                   moment it ends, so it does not linger as a zombie
+//	                   (the wrapper itself does, until init reaps it)
+//	.fleet/done        a FIFO the wrapper holds open (fd 3, not passed to the
+//	                   command) until it exits: a reader blocks on it and sees
+//	                   end-of-file the moment the job ends, killed or not
 //	job.log            the command's combined output
 //
 // The wrapper runs in a new session (setsid), so the job outlives the
@@ -55,12 +61,14 @@ boot_id() {
 
 // wrapper is the body of `sh -c` run in the new session. $1.. is the
 // job's argv.
-const wrapper = identFns + `printf '%s %s %s\n' "$$" "$(proc_start $$)" "$(boot_id)" > .fleet/pgid.tmp && mv .fleet/pgid.tmp .fleet/pgid
+const wrapper = identFns + `if mkfifo .fleet/done 2>/dev/null; then command exec 3<>.fleet/done 2>/dev/null; fi
+printf '%s %s %s\n' "$$" "$(proc_start $$)" "$(boot_id)" > .fleet/pgid.tmp && mv .fleet/pgid.tmp .fleet/pgid
 [ -f .fleet/env.sh ] && . ./.fleet/env.sh
 if [ -f .fleet/secrets.env ]; then . ./.fleet/secrets.env; rm -f .fleet/secrets.env; fi
 trap : TERM INT HUP
-"$@" > job.log 2>&1 < /dev/null &
+"$@" > job.log 2>&1 < /dev/null 3>&- &
 child=$!
+echo "$child" > .fleet/child
 while :; do
   wait "$child"; rc=$?
   kill -0 "$child" 2>/dev/null || break
@@ -76,8 +84,8 @@ command -v setsid >/dev/null 2>&1 || { echo "setsid not found on this machine (u
 setsid -f sh -c %s fleet-job %s < /dev/null > /dev/null 2>&1
 i=0
 while [ ! -s .fleet/pgid ]; do
-  i=$((i+1)); [ $i -gt 200 ] && { echo "job did not start within 10s" >&2; exit 99; }
-  sleep 0.05
+  i=$((i+1)); [ $i -gt 1000 ] && { echo "job did not start within 10s" >&2; exit 99; }
+  sleep 0.01
 done
 cat .fleet/pgid`, shellquote.Quote(dir), shellquote.Quote(wrapper), shellquote.Join(argv...))
 }
@@ -122,6 +130,10 @@ func ident(pgid, start, boot string) string {
 }
 
 // waitScript blocks until the job has ended and prints its exit status;
+// it sleeps on the job's .fleet/done FIFO, which wakes it when the
+// wrapper exits, and checks on the job between reads that time out after
+// 20ms, doubling up to poll (the whole wait where there is no FIFO or no
+// timeout(1), as on macOS);
 // "gone" when the job vanished without recording one (it was killed, the
 // machine rebooted, or the id now names another process); "unverified"
 // when something runs under the id but the handle cannot say whether it
@@ -129,6 +141,19 @@ func ident(pgid, start, boot string) string {
 func waitScript(dir, pgid, start, boot, poll string) string {
 	return sessionFns + fmt.Sprintf(`cd %s || { echo gone; exit 0; }
 mine() { leader %s; }
+s=0.02
+to=
+command -v timeout >/dev/null 2>&1 && to=1
+pause() {
+  if [ -n "$to" ] && [ -p .fleet/done ]; then
+    timeout "$s" cat .fleet/done > /dev/null 2>&1
+  else
+    sleep "$s"
+  fi
+  case $s in
+    0.02) s=0.04 ;; 0.04) s=0.08 ;; 0.08) s=0.16 ;; 0.16) s=0.32 ;; *) s=%s ;;
+  esac
+}
 first=1
 while [ ! -e .fleet/exit ]; do
   case $(mine) in
@@ -145,9 +170,9 @@ while [ ! -e .fleet/exit ]; do
     *) [ -e .fleet/exit ] && break; echo gone; exit 0 ;;
   esac
   first=
-  sleep %s
+  pause
 done
-cat .fleet/exit`, shellquote.Quote(dir), ident(pgid, start, boot), pgid, pgid, poll)
+cat .fleet/exit`, shellquote.Quote(dir), ident(pgid, start, boot), poll, pgid, pgid)
 }
 
 // cancelScript sends TERM to every process of the job's session, waits up
@@ -184,13 +209,24 @@ fi
 exit 0`, pgid, d, ident("$pg", start, boot), graceTenths, d, d)
 }
 
-// logsScript follows job.log until the job's session leader exits; when
-// the group is not verifiably the job's, it prints what the log holds.
+// logsScript follows job.log until the job's command exits (.fleet/child;
+// the session leader for a job started by an older fleet); when the group
+// is not verifiably the job's, it prints what the log holds. tail checks
+// on the process every 20ms (its default, 1s, held every job's end; the
+// check is one kill(pid, 0), and inotify brings the lines), and
+// follows the command, not the wrapper: the wrapper's parent is init,
+// which may take a second or more to reap it, and tail counts a zombie as
+// running.
 func logsScript(dir, pgid, start, boot string) string {
 	return sessionFns + fmt.Sprintf(`cd %s || exit 0
 i=0
 while [ ! -e job.log ]; do i=$((i+1)); [ $i -gt 100 ] && exit 0; sleep 0.1; done
 # shellcheck disable=SC2086
 [ "$(leader %s)" = ours ] || exec cat job.log
-exec tail -n +1 -f --pid=%s job.log`, shellquote.Quote(dir), ident(pgid, start, boot), pgid)
+pid=%s
+i=0
+while [ ! -s .fleet/child ] && [ ! -e .fleet/exit ] && [ $i -lt 20 ]; do i=$((i+1)); sleep 0.05; done
+c=$(cat .fleet/child 2>/dev/null)
+case $c in '' | *[!0-9]*) ;; *) pid=$c ;; esac
+exec tail -n +1 -f -s 0.02 --pid="$pid" job.log`, shellquote.Quote(dir), ident(pgid, start, boot), pgid)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ var update = flag.Bool("update", false, "rewrite the rendered scripts in testdat
 // recordingHost keeps every command and file the target sends, and
 // answers each command with reply.
 type recordingHost struct {
+	mu     sync.Mutex // files: Put runs for several files at once
 	reply  string
 	cmds   []string
 	stdins map[int][]byte // what each command got on stdin, by index
@@ -41,6 +43,8 @@ func (h *recordingHost) Exec(_ context.Context, cmd string, stdin io.Reader, std
 	return 0, nil
 }
 func (h *recordingHost) Put(_ context.Context, f target.File, _ string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.files[f.Path] = f.Data
 	return nil
 }

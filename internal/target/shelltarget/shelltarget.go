@@ -224,17 +224,18 @@ func (t *Target) Prepare(ctx context.Context, spec *target.Spec) (target.Handle,
 		return h, err
 	}
 	var ln []string
-	for _, f := range spec.Files {
-		dst := path.Join(dir, f.Path)
+	dsts := make([]string, len(spec.Files))
+	for i, f := range spec.Files {
+		dsts[i] = path.Join(dir, f.Path)
 		if f.Shared {
 			l := links[0]
 			links = links[1:]
 			ln = append(ln, fmt.Sprintf("mkdir -p %s && ln -sfn %s %s", shellquote.Quote(path.Dir(l.dst)), shellquote.Quote(l.cached), shellquote.Quote(l.dst)))
-			dst = l.cached
+			dsts[i] = l.cached
 		}
-		if err := t.host.Put(ctx, f, dst); err != nil {
-			return h, fmt.Errorf("%s: push %s: %w", t.Name(), f.Path, err)
-		}
+	}
+	if err := t.putAll(ctx, spec.Files, dsts); err != nil {
+		return h, err
 	}
 	if len(ln) > 0 {
 		if _, err := t.run(ctx, "link cached files", "umask 077 && "+strings.Join(ln, " && "), nil); err != nil {

@@ -22,12 +22,14 @@ boot_id() {
     sysctl -n kern.boottime 2>/dev/null | sed -n '\''s/.*sec = \([0-9]*\),.*/\1/p'\''
   fi
 }
+if mkfifo .fleet/done 2>/dev/null; then command exec 3<>.fleet/done 2>/dev/null; fi
 printf '\''%s %s %s\n'\'' "$$" "$(proc_start $$)" "$(boot_id)" > .fleet/pgid.tmp && mv .fleet/pgid.tmp .fleet/pgid
 [ -f .fleet/env.sh ] && . ./.fleet/env.sh
 if [ -f .fleet/secrets.env ]; then . ./.fleet/secrets.env; rm -f .fleet/secrets.env; fi
 trap : TERM INT HUP
-"$@" > job.log 2>&1 < /dev/null &
+"$@" > job.log 2>&1 < /dev/null 3>&- &
 child=$!
+echo "$child" > .fleet/child
 while :; do
   wait "$child"; rc=$?
   kill -0 "$child" 2>/dev/null || break
@@ -36,7 +38,7 @@ echo "$rc" > .fleet/exit.tmp && mv .fleet/exit.tmp .fleet/exit' fleet-job sh -c 
 line2 \ %' '' < /dev/null > /dev/null 2>&1
 i=0
 while [ ! -s .fleet/pgid ]; do
-  i=$((i+1)); [ $i -gt 200 ] && { echo "job did not start within 10s" >&2; exit 99; }
-  sleep 0.05
+  i=$((i+1)); [ $i -gt 1000 ] && { echo "job did not start within 10s" >&2; exit 99; }
+  sleep 0.01
 done
 cat .fleet/pgid

@@ -25,16 +25,7 @@ func TestSweepRowsCarryEnergyAndInferenceXPercentiles(t *testing.T) {
 		t.Skip("runs a job on this machine")
 	}
 	dir := t.TempDir()
-	bin, _ := fakeFrameworks(t, dir)
-	if err := os.Symlink("fake", filepath.Join(bin, "nvidia-smi")); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(filepath.Join(bin, "fake.env"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintln(f, "FAKE_GPU_COUNT=2")
-	f.Close()
+	bin := fakeGPUTools(t, dir, 2)
 	inv := filepath.Join(dir, "inventory.hcl")
 	os.WriteFile(inv, []byte(fmt.Sprintf(`
 node "local" {
@@ -142,4 +133,23 @@ config "llama70b-fp8-h200-vllm" {
 	if code != ExitOK || !strings.Contains(stdout, "J/OUT-TOK") {
 		t.Errorf("report (exit %d) shows no energy column:\n%s\n%s", code, stdout, stderr)
 	}
+}
+
+// fakeGPUTools puts the fake frameworks and a fake nvidia-smi showing
+// count GPUs (with the fake's known, varying power) under dir/bin.
+func fakeGPUTools(t *testing.T, dir string, count int) (bin string) {
+	t.Helper()
+	bin, _ = fakeFrameworks(t, dir)
+	if err := os.Symlink("fake", filepath.Join(bin, "nvidia-smi")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(bin, "fake.env"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintf(f, "FAKE_GPU_COUNT=%d\n", count); err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }

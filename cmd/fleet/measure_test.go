@@ -70,16 +70,7 @@ func TestMeasurementsTogetherOnASimSweep(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bin, _ := fakeFrameworks(t, dir)
-	if err := os.Symlink("fake", filepath.Join(bin, "nvidia-smi")); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(filepath.Join(bin, "fake.env"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintln(f, "FAKE_GPU_COUNT=1")
-	f.Close()
+	bin := fakeGPUTools(t, dir, 1)
 	inv := filepath.Join(dir, "inventory.hcl")
 	os.WriteFile(inv, []byte(fmt.Sprintf(`
 node "local" {

@@ -387,15 +387,7 @@ func (e *Engine) aggregateIX(js *jobState, m *machine.Machine, jobDir, name stri
 // gpuMetricsZone is the zone of the GPU monitor's timestamps, as the
 // node recorded it (jobspec.GPUMetricsZonePath); UTC when it did not.
 func gpuMetricsZone(jobDir string) *time.Location {
-	b, err := os.ReadFile(filepath.Join(jobDir, filepath.FromSlash(jobspec.GPUMetricsZonePath)))
-	if err != nil {
-		return time.UTC
-	}
-	offset, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || offset < -14*3600 || offset > 14*3600 {
-		return time.UTC
-	}
-	return time.FixedZone("", offset)
+	return monitorZone(filepath.Join(jobDir, filepath.FromSlash(jobspec.GPUMetricsZonePath)))
 }
 
 // describeExit says in words why the job failed, with the last line of

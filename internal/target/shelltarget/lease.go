@@ -244,7 +244,9 @@ func (e *BusyError) Error() string {
 var ErrLeaseLost = errors.New("lease lost")
 
 // leaseFns define, for scripts run with base and L (the lease directory)
-// set: lock (takes the directory's lock), field NAME FILE, num, overlaps
+// set: lock (takes the directory's lock), fields FILE (sets f_NAME to
+// the first NAME= line of FILE for each key a lease or wait file holds),
+// num, overlaps
 // A B (two device lists, "all" or comma-separated, share a device),
 // gone PGID START BOOT (that job no longer runs) and checked FILE (a
 // regular, private file of the connecting user's, or a refusal).
@@ -264,7 +266,29 @@ const leaseFns = `lock() {
   done
   trap 'rmdir "$L/.lockd" 2>/dev/null' EXIT
 }
-field() { head -c ` + "4096" + ` -- "$2" | sed -n "s/^$1=//p" | head -n 1 | tr -d '\000-\037' | cut -c1-256; }
+# fields reads a lease or wait file once (its first 4096 bytes, control
+# characters dropped, values cut at 256 characters): one pipeline a file
+# rather than one a key, since each process costs a job milliseconds.
+# Each script uses some of the f_ variables (SC2034).
+# shellcheck disable=SC2034
+fields() {
+  f_token='' f_run='' f_job='' f_devices='' f_pgid='' f_start='' f_boot='' f_since='' f_expires='' f_ticket=''
+  _seen=' '
+  while IFS= read -r _l; do
+    _k=${_l%%=*}
+    [ "$_k" != "$_l" ] || continue
+    case $_seen in *" $_k "*) continue ;; esac
+    _seen="$_seen$_k "
+    _v=${_l#*=}
+    case $_k in
+      token) f_token=$_v ;; run) f_run=$_v ;; job) f_job=$_v ;; devices) f_devices=$_v ;;
+      pgid) f_pgid=$_v ;; start) f_start=$_v ;; boot) f_boot=$_v ;; since) f_since=$_v ;;
+      expires) f_expires=$_v ;; ticket) f_ticket=$_v ;;
+    esac
+  done <<EOF
+$(head -c ` + "4096" + ` -- "$1" | tr -d '\000-\011\013-\037' | cut -c1-256)
+EOF
+}
 num() { case $1 in ''|*[!0-9]*) echo 0 ;; *) echo "$1" ;; esac; }
 overlaps() {
   if [ "$1" = all ] || [ "$2" = all ]; then return 0; fi
@@ -300,7 +324,7 @@ func leaseScript(base string) string {
 	return leaseHeader + dirFns + sessionFns + leaseFns + `umask 077
 base=` + q(base) + `
 L=` + q(path.Join(base, LeaseDirName)) + `
-mkdir -p -- "$(dirname "$base")" || exit 1
+case $base in */*) d=${base%/*}; mkdir -p -- "${d:-/}" || exit 1 ;; esac
 private_dir "$base" 'work directory' || exit 1
 private_dir "$L" 'lease directory' || exit 1
 lock || { echo "fleet: could not lock $L within a minute" >&2; exit 1; }
@@ -332,12 +356,13 @@ queue() {
 for w in "$L"/*.wait; do
   [ -e "$w" ] || [ -L "$w" ] || continue
   checked "$w" || exit 1
-  wtok=$(field token "$w")
+  fields "$w"
+  wtok=$f_token
   [ "$wtok" = "$tok" ] && continue
-  if [ "$(num "$(field expires "$w")")" -lt "$now" ]; then rm -f -- "$w"; continue; fi
-  if [ "$(field run "$w")" = "$run" ] && [ "$(field job "$w")" = "$job" ]; then continue; fi
-  overlaps "$want" "$(field devices "$w")" || continue
-  wt=$(num "$(field ticket "$w")")
+  if [ "$(num "$f_expires")" -lt "$now" ]; then rm -f -- "$w"; continue; fi
+  if [ "$f_run" = "$run" ] && [ "$f_job" = "$job" ]; then continue; fi
+  overlaps "$want" "$f_devices" || continue
+  wt=$(num "$f_ticket")
   if [ "$wt" -lt "$ticket" ] || { [ "$wt" -eq "$ticket" ] && expr "x$wtok" \< "x$tok" >/dev/null; }; then
     echo @@queued; head -c 4096 -- "$w"; echo
     queue; exit 10
@@ -346,14 +371,15 @@ done
 for f in "$L"/*.lease; do
   [ -e "$f" ] || [ -L "$f" ] || continue
   checked "$f" || exit 1
-  [ "$(field token "$f")" = "$tok" ] && continue
-  overlaps "$want" "$(field devices "$f")" || continue
-  if [ "$(field run "$f")" = "$run" ] && [ "$(field job "$f")" = "$job" ]; then
+  fields "$f"
+  [ "$f_token" = "$tok" ] && continue
+  overlaps "$want" "$f_devices" || continue
+  if [ "$f_run" = "$run" ] && [ "$f_job" = "$job" ]; then
     echo @@own; head -c 4096 -- "$f"; echo
     mv -f -- "$f" "$L/.old-$tok" && rm -f -- "$L/.old-$tok" || exit 1
     continue
   fi
-  if [ "$(num "$(field expires "$f")")" -lt "$now" ] && gone "$(field pgid "$f")" "$(field start "$f")" "$(field boot "$f")"; then
+  if [ "$(num "$f_expires")" -lt "$now" ] && gone "$f_pgid" "$f_start" "$f_boot"; then
     echo @@stale; head -c 4096 -- "$f"; echo
     mv -f -- "$f" "$L/.stale-$tok" && rm -f -- "$L/.stale-$tok" || exit 1
     continue
@@ -381,8 +407,9 @@ func renewScript(base, name, token string, ttl int) string {
 tok=` + q(token) + `
 if [ ! -e "$f" ] && [ ! -L "$f" ]; then echo @@lost; exit 11; fi
 checked "$f" || exit 1
-if [ "$(field token "$f")" != "$tok" ]; then echo @@lost; head -c 4096 -- "$f"; echo; exit 11; fi
-since=$(num "$(field since "$f")")
+fields "$f"
+if [ "$f_token" != "$tok" ]; then echo @@lost; head -c 4096 -- "$f"; echo; exit 11; fi
+since=$(num "$f_since")
 now=$(date +%s)
 t="$L/.tmp-$tok"
 if { cat; echo "since=$since"; echo "expires=$((now + ` + strconv.Itoa(ttl) + `))"; } > "$t" && mv -f -- "$t" "$f"; then exit 0; fi
@@ -401,9 +428,10 @@ func releaseScript(base, name, token string) string {
 tok=` + q(token) + `
 if [ ! -e "$f" ] && [ ! -L "$f" ]; then exit 0; fi
 checked "$f" || exit 1
-[ "$(field token "$f")" = "$tok" ] || exit 0
+fields "$f"
+[ "$f_token" = "$tok" ] || exit 0
 i=0
-until gone "$(field pgid "$f")" "$(field start "$f")" "$(field boot "$f")"; do
+until gone "$f_pgid" "$f_start" "$f_boot"; do
   i=$((i+1)); if [ $i -gt 50 ]; then echo kept; exit 0; fi
   sleep 0.1
 done
@@ -431,8 +459,9 @@ if [ -d "$L" ] || [ -L "$L" ]; then
       if ! checked "$f" 2>/dev/null; then echo "refused lease $n: not a private regular file of the connecting user"; continue; fi
       echo "lease $n"
       head -c 4096 -- "$f" | grep -E '^[a-z]+=' | grep -v '^state='
-      if [ "$(num "$(field expires "$f")")" -ge "$now" ]; then echo state=live
-      elif gone "$(field pgid "$f")" "$(field start "$f")" "$(field boot "$f")"; then echo state=stale
+      fields "$f"
+      if [ "$(num "$f_expires")" -ge "$now" ]; then echo state=live
+      elif gone "$f_pgid" "$f_start" "$f_boot"; then echo state=stale
       else echo state=expired
       fi
     done

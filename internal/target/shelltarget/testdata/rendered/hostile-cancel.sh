@@ -1,7 +1,7 @@
 #!/bin/sh
 proc_start() {
   if [ -d /proc/self ]; then
-    s=$(cat /proc/"$1"/stat 2>/dev/null) || return 0
+    { read -r s < /proc/"$1"/stat; } 2>/dev/null || return 0
     s=${s##*") "}
     # shellcheck disable=SC2086
     set -- $s
@@ -13,7 +13,7 @@ proc_start() {
 }
 boot_id() {
   if [ -r /proc/sys/kernel/random/boot_id ]; then
-    cat /proc/sys/kernel/random/boot_id
+    read -r b < /proc/sys/kernel/random/boot_id && printf '%s\n' "$b"
   else
     sysctl -n kern.boottime 2>/dev/null | sed -n 's/.*sec = \([0-9]*\),.*/\1/p'
   fi

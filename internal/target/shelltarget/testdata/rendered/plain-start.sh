@@ -4,7 +4,7 @@ rm -f .fleet/exit .fleet/pgid
 command -v setsid >/dev/null 2>&1 || { echo "setsid not found on this machine (util-linux)" >&2; exit 98; }
 setsid -f sh -c 'proc_start() {
   if [ -d /proc/self ]; then
-    s=$(cat /proc/"$1"/stat 2>/dev/null) || return 0
+    { read -r s < /proc/"$1"/stat; } 2>/dev/null || return 0
     s=${s##*") "}
     # shellcheck disable=SC2086
     set -- $s
@@ -16,7 +16,7 @@ setsid -f sh -c 'proc_start() {
 }
 boot_id() {
   if [ -r /proc/sys/kernel/random/boot_id ]; then
-    cat /proc/sys/kernel/random/boot_id
+    read -r b < /proc/sys/kernel/random/boot_id && printf '\''%s\n'\'' "$b"
   else
     sysctl -n kern.boottime 2>/dev/null | sed -n '\''s/.*sec = \([0-9]*\),.*/\1/p'\''
   fi

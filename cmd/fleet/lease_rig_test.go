@@ -82,18 +82,16 @@ func TestTwoControllersOnTheSameNodesNeverOverlap(t *testing.T) {
 		t.Fatalf("the rig has %d GPU nodes, want 2", len(gpus))
 	}
 	nodes := gpus[:2]
-	var b strings.Builder
+	var blocks []string
 	for _, h := range nodes {
 		// Exclusive on both nodes: no other test's jobs (or leases) there
 		// while the two controllers compete for them.
 		r.SetGPUBusy(t, h.Name)
-		fmt.Fprintf(&b, "node %q {\n  host = %q\n  port = %d\n  user = %q\n  identity_file = %q\n  runtime = \"none\"\n  workdir = %q\n  hf_cache = %q\n  gpu = %q\n  gpus = %d\n  labels = [\"leasetest\"]\n}\n",
-			h.Name, h.Addr, h.Port, r.User, r.Keys.Private, h.WorkDir, h.WorkDir, strings.ToLower(h.GPUType), h.GPUs)
+		blocks = append(blocks, rigNodeBlock(r, h, rigNodeOpts{labels: []string{"leasetest"}}))
 	}
 	dir := t.TempDir()
-	inv := filepath.Join(dir, "inventory.hcl")
+	inv := writeInventory(t, blocks...)
 	sweep := filepath.Join(dir, "lease.hcl")
-	os.WriteFile(inv, []byte(b.String()), 0o644)
 	os.WriteFile(sweep, []byte(leaseSweep), 0o644)
 
 	// A lease whose holder died long ago: its job's process group id is

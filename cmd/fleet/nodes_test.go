@@ -13,31 +13,6 @@ import (
 	"github.com/fleetbench/fleet/internal/testrig"
 )
 
-// rigInventory writes an inventory of the rig's SSH hosts: node1..node4
-// labelled "rig", the jump host (no GPUs) and the private host behind it.
-// extra is appended verbatim (more node blocks).
-func rigInventory(t testing.TB, r *testrig.Rig, extra string) string {
-	t.Helper()
-	var b strings.Builder
-	for _, h := range r.Hosts {
-		fmt.Fprintf(&b, "node %q {\n  host = %q\n  port = %d\n  user = %q\n  identity_file = %q\n  runtime = \"none\"\n  workdir = %q\n  hf_cache = %q\n",
-			h.Name, h.Addr, h.Port, r.User, r.Keys.Private, h.WorkDir, h.WorkDir)
-		if h.GPUs > 0 {
-			fmt.Fprintf(&b, "  gpu = %q\n  gpus = %d\n  labels = [\"rig\", %q]\n", strings.ToLower(h.GPUType), h.GPUs, h.GPUPlatform)
-		}
-		if h.ProxyJump != "" {
-			fmt.Fprintf(&b, "  jump = %q\n", h.ProxyJump)
-		}
-		b.WriteString("}\n")
-	}
-	b.WriteString(extra)
-	p := filepath.Join(t.TempDir(), "inventory.hcl")
-	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // rigEnv is a hermetic environment: an empty home (no ~/.ssh) and no agent.
 func rigEnv(t testing.TB) map[string]string {
 	return map[string]string{"HOME": t.TempDir(), "SSH_AUTH_SOCK": ""}

@@ -62,10 +62,8 @@ func TestSimSweepRunsOverSSHOnTheRig(t *testing.T) {
 	}
 	r.Share(t, hosts...)
 	const secret = "hf_rig_secret_value_1234"
-	inv := rigInventory(t, r, "")
 	// Every GPU node takes HF_TOKEN from the controller's environment.
-	b, _ := os.ReadFile(inv)
-	os.WriteFile(inv, []byte(strings.ReplaceAll(string(b), "  runtime = \"none\"\n", "  runtime = \"none\"\n  env_from = [\"HF_TOKEN\"]\n")), 0o644)
+	inv := rigInventoryWith(t, r, rigNodeOpts{lines: []string{`env_from = ["HF_TOKEN"]`}}, "")
 	dir := t.TempDir()
 	sweep := filepath.Join(dir, "rig.hcl")
 	os.WriteFile(sweep, []byte(simSweepOnRig), 0o644)

@@ -44,8 +44,10 @@ func (d *evalDatasets) file(path string) (target.File, error) {
 // ship with it (none for lm-eval, which reads its tasks' own data).
 func (e *Engine) evalSection(js *jobState) (*jobspec.Eval, []target.File, error) {
 	ev := js.job.Eval
-	s := &jobspec.Eval{Tasks: slices.Clone(ev.Tasks), Shots: ev.Shots, Limit: ev.Limit, Runner: ev.Runner,
-		MaxTokens: ev.MaxTokens, Chat: ev.Chat, Thresholds: maps.Clone(ev.Thresholds), Only: ev.Only}
+	c := jobspec.Eval(*ev)
+	s := &c
+	s.Tasks, s.Thresholds = slices.Clone(ev.Tasks), maps.Clone(ev.Thresholds)
+	s.Dataset = "" // the controller's path; the shipped file's replaces it below
 	if ev.Runner != jobspec.EvalBuiltin {
 		return s, nil, nil
 	}

@@ -8,25 +8,17 @@ import (
 	"strings"
 
 	"github.com/fleetbench/fleet/internal/config"
+	"github.com/fleetbench/fleet/internal/jobspec"
 )
 
 // EvalSpec is the accuracy eval a job runs against its server after the
 // benchmark, or instead of it (Only): the sweep's eval block as this job
-// runs it, its thresholds resolved for the job's model.
-type EvalSpec struct {
-	Tasks  []string `json:"tasks"`
-	Shots  int      `json:"shots"`
-	Limit  int      `json:"limit,omitempty"`
-	Runner string   `json:"runner"`
-	// Dataset is the built-in runner's dataset file on the controller.
-	Dataset   string `json:"dataset,omitempty"`
-	MaxTokens int    `json:"max_tokens,omitempty"`
-	Chat      bool   `json:"chat,omitempty"`
-	// Thresholds holds a score per task when the block names a
-	// thresholds file; nil: the scores are not judged.
-	Thresholds map[string]float64 `json:"thresholds,omitempty"`
-	Only       bool               `json:"only,omitempty"`
-}
+// runs it, its thresholds resolved for the job's model. It has the job
+// file's fields (jobspec.Eval), so the two cannot drift apart, with one
+// difference of meaning: Dataset is the built-in runner's dataset file on
+// the controller, which the engine ships and renames for the job file.
+// MinScore stays 0: sweep evals judge by their thresholds file alone.
+type EvalSpec jobspec.Eval
 
 // Describe is the eval in words, for the plan.
 func (e *EvalSpec) Describe() string {

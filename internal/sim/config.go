@@ -300,21 +300,16 @@ func (c Config) withDefaults() (Config, error) {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	var errs []error
-	positive := func(name string, v int) {
-		if v < 0 {
-			errs = append(errs, fmt.Errorf("%s must not be negative, got %d", name, v))
-		}
-	}
-	positive("max model len", c.MaxModelLen)
-	positive("max num seqs", c.MaxNumSeqs)
-	positive("max num batched tokens", c.MaxNumBatchedTokens)
-	positive("stream interval", c.StreamInterval)
-	positive("mean output len", c.MeanOutputLen)
-	positive("exit after", c.ExitAfter)
-	positive("kv capacity tokens", c.KVCapacityTokens)
-	positive("kv block size", c.KVBlockSize)
-	positive("kv cache tokens", c.KVCacheTokens)
-	positive("kv cpu cache tokens", c.KVCPUCacheTokens)
+	notNegative(&errs, "max model len", c.MaxModelLen)
+	notNegative(&errs, "max num seqs", c.MaxNumSeqs)
+	notNegative(&errs, "max num batched tokens", c.MaxNumBatchedTokens)
+	notNegative(&errs, "stream interval", c.StreamInterval)
+	notNegative(&errs, "mean output len", c.MeanOutputLen)
+	notNegative(&errs, "exit after", c.ExitAfter)
+	notNegative(&errs, "kv capacity tokens", c.KVCapacityTokens)
+	notNegative(&errs, "kv block size", c.KVBlockSize)
+	notNegative(&errs, "kv cache tokens", c.KVCacheTokens)
+	notNegative(&errs, "kv cpu cache tokens", c.KVCPUCacheTokens)
 	if c.PrefixCaching {
 		if c.Timing != TimingEngine {
 			errs = append(errs, errors.New("prefix caching needs engine timing (the cache lives in the engine's scheduler)"))
@@ -329,9 +324,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.KVH2DBandwidth < 0 || c.KVD2HBandwidth < 0 {
 		errs = append(errs, fmt.Errorf("kv offload bandwidths must be positive, got %v and %v", c.KVH2DBandwidth, c.KVD2HBandwidth))
 	}
-	if c.KVBytesPerToken < 0 {
-		errs = append(errs, fmt.Errorf("kv bytes per token must not be negative, got %d", c.KVBytesPerToken))
-	}
+	notNegative(&errs, "kv bytes per token", c.KVBytesPerToken)
 	if c.LinkBandwidth < 0 {
 		errs = append(errs, fmt.Errorf("link bandwidth must be positive, got %v", c.LinkBandwidth))
 	}
@@ -350,20 +343,13 @@ func (c Config) withDefaults() (Config, error) {
 		{"prefill per 1k context", c.PrefillPerKContext}, {"kv load latency", c.KVLoadLatency},
 		{"startup delay", c.StartupDelay}, {"link latency", c.LinkLatency}, {"kv hold timeout", c.KVHoldTimeout},
 	} {
-		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", d.name, d.v))
-		}
+		notNegative(&errs, d.name, d.v)
 	}
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"fail ratio", c.FailRatio}, {"drop ratio", c.DropRatio}} {
-		if r.v < 0 || r.v > 1 {
-			errs = append(errs, fmt.Errorf("%s must be within [0, 1], got %v", r.name, r.v))
-		}
-	}
-	if c.Jitter < 0 || c.Jitter > 1 {
-		errs = append(errs, fmt.Errorf("jitter must be within [0, 1], got %v", c.Jitter))
+	}{{"fail ratio", c.FailRatio}, {"drop ratio", c.DropRatio}, {"jitter", c.Jitter}} {
+		withinUnit(&errs, r.name, r.v)
 	}
 	if c.TimeScale < 0 {
 		errs = append(errs, fmt.Errorf("time scale must be positive, got %v", c.TimeScale))

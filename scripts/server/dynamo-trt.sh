@@ -31,6 +31,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/lib/dynamo.sh"
 # shellcheck source=scripts/lib/agentic.sh
 . "$here/lib/agentic.sh"
+# shellcheck source=scripts/lib/trt.sh
+. "$here/lib/trt.sh"
 
 # Refused before the infra and router roles start anything.
 fleet_offload dynamo-trt >/dev/null || exit
@@ -45,19 +47,7 @@ if fleet_role_spans; then
 	fleet_log "a TensorRT-LLM worker spanning nodes needs one MPI job across them, which fleet does not start: keep each $ROLE worker on one node (tp $TP, $WORKER_NODES nodes)"
 	exit "$FLEET_EXIT_BAD_ENV"
 fi
-transceiver=""
-case "$ROLE" in
-prefill | decode)
-	case "${KV_TRANSFER:-}" in
-	"") transceiver=DEFAULT ;;
-	nixl | ucx | mpi) transceiver=${KV_TRANSFER^^} ;;
-	*)
-		fleet_log "TensorRT-LLM's cache transceiver has no backend for KV_TRANSFER=$KV_TRANSFER: want nixl, ucx or mpi"
-		exit "$FLEET_EXIT_BAD_ENV"
-		;;
-	esac
-	;;
-esac
+transceiver=$(fleet_trt_transceiver) || exit
 tokens=$(((CONC + ${ISL:-0} + 64 + 63) / 64 * 64))
 [ "$tokens" -ge 8192 ] || tokens=8192
 
@@ -78,14 +68,7 @@ engine=$(fleet_role_file trtllm-engine yaml)
 	else
 		echo "  enable_block_reuse: false"
 	fi
-	if [ -n "$transceiver" ]; then
-		echo "cache_transceiver_config:"
-		echo "  backend: $transceiver"
-		# An agentic job has no context cap to size the buffer by: it
-		# holds a 128k-token prompt.
-		if fleet_agentic; then echo "  max_tokens_in_buffer: 131072"; else echo "  max_tokens_in_buffer: $MAX_MODEL_LEN"; fi
-	fi
-	[ "$ROLE" != prefill ] || echo "disable_overlap_scheduler: true"
+	fleet_trt_disagg_yaml "$transceiver"
 } >"$engine"
 fleet_log "TensorRT-LLM engine options $engine:"
 cat "$engine" >&2

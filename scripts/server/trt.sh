@@ -70,6 +70,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/lib/roles.sh"
 # shellcheck source=scripts/lib/agentic.sh
 . "$here/lib/agentic.sh"
+# shellcheck source=scripts/lib/trt.sh
+. "$here/lib/trt.sh"
 # shellcheck source=scripts/lib/spec.sh
 . "$here/lib/spec.sh"
 
@@ -160,19 +162,7 @@ if [ -n "${ROLE:-}" ] && fleet_role_spans; then
 	fleet_log "a TensorRT-LLM worker spanning nodes needs one MPI job across them, which fleet does not start: keep each $ROLE worker on one node (tp $TP, $WORKER_NODES nodes)"
 	exit "$FLEET_EXIT_BAD_ENV"
 fi
-transceiver=""
-case "${ROLE:-}" in
-prefill | decode)
-	case "${KV_TRANSFER:-}" in
-	"") transceiver=DEFAULT ;;
-	nixl | ucx | mpi) transceiver=${KV_TRANSFER^^} ;;
-	*)
-		fleet_log "TensorRT-LLM's cache transceiver has no backend for KV_TRANSFER=$KV_TRANSFER: want nixl, ucx or mpi"
-		exit "$FLEET_EXIT_BAD_ENV"
-		;;
-	esac
-	;;
-esac
+transceiver=$(fleet_trt_transceiver) || exit
 
 spec=false
 if fleet_spec_on; then
@@ -213,16 +203,7 @@ extra=$(fleet_role_file trtllm-extra yaml)
 		echo "batch_wait_max_tokens_ratio: 0.9"
 		echo "batch_wait_timeout_iters: 20"
 	fi
-	if [ -n "$transceiver" ]; then
-		echo "cache_transceiver_config:"
-		echo "  backend: $transceiver"
-		# An agentic job has no context cap to size the buffer by: it
-		# holds a 128k-token prompt.
-		if fleet_agentic; then echo "  max_tokens_in_buffer: 131072"; else echo "  max_tokens_in_buffer: $MAX_MODEL_LEN"; fi
-	fi
-	# A context server hands each request over after its first token:
-	# overlapping the next step's scheduling would only delay that.
-	[ "${ROLE:-}" != prefill ] || echo "disable_overlap_scheduler: true"
+	fleet_trt_disagg_yaml "$transceiver"
 	[ "$spec" = false ] || fleet_spec_trt_yaml
 } >"$extra"
 fleet_log "TensorRT-LLM extra options $extra:"

@@ -114,15 +114,9 @@ func (f *Flags) finishAgentic(fs *pflag.FlagSet) error {
 	if !(a.StartMinRatio >= 0 && a.StartMinRatio <= a.StartMaxRatio && a.StartMaxRatio <= 1) {
 		errs = append(errs, fmt.Errorf("--trajectory-start-min-ratio %v, --trajectory-start-max-ratio %v: want 0 <= min <= max <= 1", a.StartMinRatio, a.StartMaxRatio))
 	}
-	if a.WarmupRequestsPerLane < 0 {
-		errs = append(errs, fmt.Errorf("--warmup-requests-per-lane %d: want 0 or more", a.WarmupRequestsPerLane))
-	}
-	if !(a.FailedThreshold >= 0 && a.FailedThreshold <= 1) {
-		errs = append(errs, fmt.Errorf("--failed-request-threshold %v: want 0..1", a.FailedThreshold))
-	}
-	if a.BlockSize < 1 {
-		errs = append(errs, fmt.Errorf("--isl-block-size %d: want 1 or more", a.BlockSize))
-	}
+	// errors.Join drops the nil errors of the checks that pass.
+	errs = append(errs, atLeast("warmup-requests-per-lane", a.WarmupRequestsPerLane, 0),
+		share("failed-request-threshold", a.FailedThreshold), atLeast("isl-block-size", a.BlockSize, 1))
 	cfg.StartMinRatio, cfg.StartMaxRatio = a.StartMinRatio, a.StartMaxRatio
 	cfg.WarmupRequestsPerLane = a.WarmupRequestsPerLane
 	cfg.FailedRequestThreshold = a.FailedThreshold

@@ -177,8 +177,8 @@ func (f *Flags) Finish(fs *pflag.FlagSet, args []string) error {
 	if f.ExtraBody != "" {
 		cfg.ExtraBody = json.RawMessage(f.ExtraBody)
 	}
-	if !(f.MaxFailureRatio >= 0 && f.MaxFailureRatio <= 1) {
-		return fmt.Errorf("--max-failure-ratio %v: want 0..1", f.MaxFailureRatio)
+	if err := share("max-failure-ratio", f.MaxFailureRatio); err != nil {
+		return err
 	}
 	if !slices.Contains(tokenizerModes, f.TokenizerMode) {
 		return fmt.Errorf("--tokenizer-mode %q: want one of %s", f.TokenizerMode, strings.Join(tokenizerModes, ", "))

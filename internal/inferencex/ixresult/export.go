@@ -17,7 +17,7 @@ import (
 
 // Keys process_result writes as integers; every other number is a float.
 var intKeys = map[string]bool{"conc": true, "isl": true, "osl": true, "tp": true, "pp": true, "dcp_size": true, "pcp_size": true,
-	"ep": true, "num_prefill_gpu": true, "num_decode_gpu": true, "power_metric_schema_version": true, "power_valid": true}
+	"ep": true, "num_prefill_gpu": true, "num_decode_gpu": true, results.KeyPowerSchemaVersion: true, results.KeyPowerValid: true}
 
 // Per-role keys of a multi-node row, in process_result's order (the
 // dp_attention ones are strings).
@@ -25,10 +25,7 @@ var roleKeys = []string{"tp", "pp", "dcp_size", "pcp_size", "ep", "dp_attention"
 
 // Power keys after the client metrics, in aggregate_power's order, then
 // the per-role ones of multi-node power.
-var powerKeys = []string{"power_metric_schema_version", "power_valid", "avg_power_w", "avg_total_gpu_power_w", "total_gpu_energy_j",
-	"joules_per_successful_query", "joules_per_input_token", "joules_per_output_token", "joules_per_total_token",
-	"prefill_gpu_energy_j", "decode_gpu_energy_j", "prefill_avg_power_w", "decode_avg_power_w",
-	"prefill_joules_per_input_token", "decode_joules_per_output_token"}
+var powerKeys = results.PowerKeys()
 
 func init() {
 	for _, role := range []string{"prefill_", "decode_"} {
@@ -216,8 +213,8 @@ func exportRow(r *results.Row) *object {
 			o.set(k, r.Extra[k])
 		}
 	}
-	o.set("power_metric_schema_version", num("power_metric_schema_version", PowerMetricSchemaVersion))
-	o.set("power_valid", num("power_valid", 0))
+	o.set(results.KeyPowerSchemaVersion, num(results.KeyPowerSchemaVersion, PowerMetricSchemaVersion))
+	o.set(results.KeyPowerValid, num(results.KeyPowerValid, 0))
 	for _, k := range powerKeys[2:] {
 		if _, ok := r.Metrics[k]; ok {
 			o.set(k, num(k, 0))

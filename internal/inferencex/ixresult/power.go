@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fleetbench/fleet/internal/energy"
+	"github.com/fleetbench/fleet/internal/results"
 )
 
 // PowerInput is the GPU telemetry of one single-node run.
@@ -101,13 +102,13 @@ func validatePower(raw []byte, power *PowerInput, expected int) *validation {
 		return v
 	}
 	m := newObject()
-	m.set("avg_power_w", mt.AvgPowerW)
-	m.set("avg_total_gpu_power_w", mt.AvgTotalPowerW)
-	m.set("total_gpu_energy_j", mt.EnergyJ)
-	m.set("joules_per_successful_query", mt.JoulesPerQuery)
-	m.set("joules_per_input_token", mt.JoulesPerInputToken)
-	m.set("joules_per_output_token", mt.JoulesPerOutputToken)
-	m.set("joules_per_total_token", mt.JoulesPerTotalToken)
+	m.set(results.KeyAvgPowerW, mt.AvgPowerW)
+	m.set(results.KeyAvgTotalPowerW, mt.AvgTotalPowerW)
+	m.set(results.KeyEnergyJ, mt.EnergyJ)
+	m.set(results.KeyJoulesPerQuery, mt.JoulesPerQuery)
+	m.set(results.KeyJoulesPerInTok, mt.JoulesPerInputToken)
+	m.set(results.KeyJoulesPerOutTok, mt.JoulesPerOutputToken)
+	m.set(results.KeyJoulesPerTotalTok, mt.JoulesPerTotalToken)
 	v.metrics = m
 	return v
 }
@@ -116,20 +117,20 @@ func validatePower(raw []byte, power *PowerInput, expected int) *validation {
 // does: the schema version and validity always, the metrics (watts and
 // joules to 3 decimals, ratios to 6) only when valid.
 func (v *validation) patch(d *object) error {
-	d.set("power_metric_schema_version", PowerMetricSchemaVersion)
+	d.set(results.KeyPowerSchemaVersion, PowerMetricSchemaVersion)
 	if v.metrics == nil {
-		d.set("power_valid", 0)
+		d.set(results.KeyPowerValid, 0)
 		return nil
 	}
 	for _, k := range v.metrics.keys {
 		if f := v.metrics.vals[k].(float64); math.IsNaN(f) || math.IsInf(f, 0) {
 			v.add(ReasonAggregateUnwritable)
 			v.metrics = nil
-			d.set("power_valid", 0)
+			d.set(results.KeyPowerValid, 0)
 			return nil
 		}
 	}
-	d.set("power_valid", 1)
+	d.set(results.KeyPowerValid, 1)
 	for _, k := range v.metrics.keys {
 		places := 6
 		if strings.HasSuffix(k, "_w") || strings.HasSuffix(k, "_j") {

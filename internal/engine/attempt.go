@@ -71,8 +71,9 @@ func (t *try) fail(ctx context.Context, transient, blameMachine bool, reason str
 }
 
 // attempt runs one attempt of js where pl placed it and reports how it
-// ended.
-func (e *Engine) attempt(ctx context.Context, js *jobState, pl *placement) attemptResult {
+// ended. It calls free once the job has ended on its machines and their
+// leases are given back, before its outputs are fetched.
+func (e *Engine) attempt(ctx context.Context, js *jobState, pl *placement, free func()) attemptResult {
 	s := pl.holds[0].slot
 	t := &try{e: e, js: js, m: pl.m, jobDir: e.opts.Run.JobDir(js.job.ID),
 		lg: e.log.With("job", js.job.ID, "node", pl.m.Name), res: attemptResult{js: js, m: pl.m, holds: pl.holds}}
@@ -109,6 +110,14 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, pl *placement) attem
 	}
 	if werr != nil || ctx.Err() != nil || timedOut {
 		return t.stop(ctx, h, werr, timedOut)
+	}
+	// The job has ended: its GPUs are free. They go back (the nodes'
+	// leases, then the scheduler's slots) before the outputs are
+	// fetched, so that the next job starts meanwhile.
+	t.releaseLeases(ctx)
+	if free != nil {
+		free()
+		t.res.freed = true
 	}
 	return t.finish(ctx, h, ex)
 }

@@ -192,6 +192,7 @@ type attemptResult struct {
 	js        *jobState
 	m         *machine.Machine // where it ran: a machine, or a group of them
 	holds     []hold           // the machines and what it took of each
+	freed     bool             // holds already given back (scheduler.free)
 	state     string           // done, failed, cancelled
 	transient bool             // worth retrying
 	machine   bool             // the machine, not the job, is to blame
@@ -205,8 +206,11 @@ type scheduler struct {
 	pending  []*jobState
 	running  int
 	done     chan attemptResult
-	wg       sync.WaitGroup
-	timer    *time.Timer
+	// freed carries the holds of jobs that ended on their machines and
+	// are being fetched: their GPUs take the next job meanwhile.
+	freed chan freeing
+	wg    sync.WaitGroup
+	timer *time.Timer
 	// halt stops the run early (a failed canary, FailFast) with a StopError.
 	halt     context.CancelCauseFunc
 	canaries canaryGate
@@ -235,7 +239,7 @@ func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*run.Summary, error
 	e.journal = jr
 	ctx, halt := context.WithCancelCause(ctx)
 	defer halt(nil)
-	s := &scheduler{e: e, machines: map[string]*machineState{}, done: make(chan attemptResult), timer: time.NewTimer(time.Hour), halt: halt}
+	s := &scheduler{e: e, machines: map[string]*machineState{}, done: make(chan attemptResult), freed: make(chan freeing), timer: time.NewTimer(time.Hour), halt: halt}
 	defer s.timer.Stop()
 	for _, m := range e.machines {
 		s.machines[m.Name] = &machineState{m: m, usedGPUs: map[int]bool{}, usedPort: map[int]bool{}}
@@ -253,13 +257,19 @@ func (e *Engine) Run(ctx context.Context, jobs []*plan.Job) (*run.Summary, error
 		if s.running == 0 && (len(s.pending) == 0 || ctx.Err() != nil) {
 			break
 		}
+		// Once cancelled, the loop stops dispatching and waits for the
+		// running attempts, which cancel their remote work.
+		stopping := ctx.Done()
+		if ctx.Err() != nil {
+			stopping = nil
+		}
 		select {
 		case r := <-s.done:
 			s.finished(ctx, r)
+		case f := <-s.freed:
+			s.free(f.js, f.holds)
 		case <-s.timer.C:
-		case <-ctx.Done():
-			// The loop stops dispatching and waits for the running
-			// attempts, which cancel their remote work.
+		case <-stopping:
 		}
 	}
 	s.wg.Wait()
@@ -328,7 +338,7 @@ func (s *scheduler) dispatch(ctx context.Context) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.done <- s.e.attempt(ctx, js, pl)
+			s.done <- s.e.attempt(ctx, js, pl, func() { s.freed <- freeing{js, pl.holds} })
 		}()
 	})
 	if !next.IsZero() {
@@ -354,10 +364,11 @@ func (s *scheduler) dispatch(ctx context.Context) {
 // retry when the failure is worth one.
 func (s *scheduler) finished(ctx context.Context, r attemptResult) {
 	s.running--
-	s.pack.ended(r.js)
+	if !r.freed {
+		s.free(r.js, r.holds)
+	}
 	for _, h := range r.holds {
 		ms := h.ms
-		ms.release(h.slot)
 		if r.machine {
 			ms.failures++
 			if ms.failures >= s.e.opts.SetAsideAfter && !ms.aside {
@@ -376,6 +387,20 @@ func (s *scheduler) finished(ctx context.Context, r attemptResult) {
 	r.js.lastNode = r.m.Name
 	s.e.record(journal.Entry{Job: r.js.job.ID, Attempt: r.js.attempts, Node: r.m.Name, State: journal.StateRetrying, Reason: r.reason})
 	s.pending = append(s.pending, r.js)
+}
+
+// freeing is a job whose GPUs are free before its attempt has ended.
+type freeing struct {
+	js    *jobState
+	holds []hold
+}
+
+// free gives back what js took of its machines.
+func (s *scheduler) free(js *jobState, holds []hold) {
+	s.pack.ended(js)
+	for _, h := range holds {
+		h.ms.release(h.slot)
+	}
 }
 
 // preflight asks every machine that can check ahead (Slurm: partition,

@@ -47,7 +47,7 @@ private_dir() {
 }
 proc_start() {
   if [ -d /proc/self ]; then
-    s=$(cat /proc/"$1"/stat 2>/dev/null) || return 0
+    { read -r s < /proc/"$1"/stat; } 2>/dev/null || return 0
     s=${s##*") "}
     # shellcheck disable=SC2086
     set -- $s
@@ -59,7 +59,7 @@ proc_start() {
 }
 boot_id() {
   if [ -r /proc/sys/kernel/random/boot_id ]; then
-    cat /proc/sys/kernel/random/boot_id
+    read -r b < /proc/sys/kernel/random/boot_id && printf '%s\n' "$b"
   else
     sysctl -n kern.boottime 2>/dev/null | sed -n 's/.*sec = \([0-9]*\),.*/\1/p'
   fi
@@ -101,7 +101,29 @@ lock() {
   done
   trap 'rmdir "$L/.lockd" 2>/dev/null' EXIT
 }
-field() { head -c 4096 -- "$2" | sed -n "s/^$1=//p" | head -n 1 | tr -d '\000-\037' | cut -c1-256; }
+# fields reads a lease or wait file once (its first 4096 bytes, control
+# characters dropped, values cut at 256 characters): one pipeline a file
+# rather than one a key, since each process costs a job milliseconds.
+# Each script uses some of the f_ variables (SC2034).
+# shellcheck disable=SC2034
+fields() {
+  f_token='' f_run='' f_job='' f_devices='' f_pgid='' f_start='' f_boot='' f_since='' f_expires='' f_ticket=''
+  _seen=' '
+  while IFS= read -r _l; do
+    _k=${_l%%=*}
+    [ "$_k" != "$_l" ] || continue
+    case $_seen in *" $_k "*) continue ;; esac
+    _seen="$_seen$_k "
+    _v=${_l#*=}
+    case $_k in
+      token) f_token=$_v ;; run) f_run=$_v ;; job) f_job=$_v ;; devices) f_devices=$_v ;;
+      pgid) f_pgid=$_v ;; start) f_start=$_v ;; boot) f_boot=$_v ;; since) f_since=$_v ;;
+      expires) f_expires=$_v ;; ticket) f_ticket=$_v ;;
+    esac
+  done <<EOF
+$(head -c 4096 -- "$1" | tr -d '\000-\011\013-\037' | cut -c1-256)
+EOF
+}
 num() { case $1 in ''|*[!0-9]*) echo 0 ;; *) echo "$1" ;; esac; }
 overlaps() {
   if [ "$1" = all ] || [ "$2" = all ]; then return 0; fi
@@ -141,8 +163,9 @@ if [ -d "$L" ] || [ -L "$L" ]; then
       if ! checked "$f" 2>/dev/null; then echo "refused lease $n: not a private regular file of the connecting user"; continue; fi
       echo "lease $n"
       head -c 4096 -- "$f" | grep -E '^[a-z]+=' | grep -v '^state='
-      if [ "$(num "$(field expires "$f")")" -ge "$now" ]; then echo state=live
-      elif gone "$(field pgid "$f")" "$(field start "$f")" "$(field boot "$f")"; then echo state=stale
+      fields "$f"
+      if [ "$(num "$f_expires")" -ge "$now" ]; then echo state=live
+      elif gone "$f_pgid" "$f_start" "$f_boot"; then echo state=stale
       else echo state=expired
       fi
     done

@@ -121,8 +121,12 @@ var pythonCPUPerMChunk = map[int]float64{
 // tokens, `streams` in flight at a time. It reports tokens/s, the chunks read, the
 // client's CPU-seconds per million chunks (getrusage of this process; the
 // server's CPU is in the child and not counted), the Python client's
-// figure and the ratio of the two, and the median TTFT and ITL errors so
-// that a speed-up that costs accuracy shows:
+// stated figure and the ratio of the two, and the median TTFT and ITL
+// errors so that a speed-up that costs accuracy shows. Where python3 has
+// aiohttp (Debian: apt-get install python3-aiohttp) it also runs a Python
+// client (testdata/pyclient.py) once against the same server and load and
+// reports its CPU per million chunks, measured on this machine, and the
+// ratio to it:
 //
 //	go test -run '^$' -bench ClientCPU -benchtime 1x ./internal/bench/
 //
@@ -173,6 +177,13 @@ func BenchmarkClientCPU(b *testing.B) {
 			b.ReportMetric(ttftErr/n, "ttft-err-ms")
 			b.ReportMetric(itlErr/n*1000, "itl-err-µs")
 			b.ReportMetric(float64(failed)/n, "failed/run")
+			if py := pythonWithAiohttp(); py != "" {
+				r := runPythonClient(b, py, url, streams, 2*streams, outLen)
+				pyPerM := r.CPU / float64(r.Chunks) * 1e6
+				b.ReportMetric(pyPerM, "python-measured-cpu-s/Mchunk")
+				b.ReportMetric(pyPerM/perM, "x-less-than-python-measured")
+				b.ReportMetric(r.TTFTMs-float64(ttft)/1e6, "python-ttft-err-ms")
+			}
 		})
 	}
 }

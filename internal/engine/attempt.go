@@ -111,13 +111,19 @@ func (e *Engine) attempt(ctx context.Context, js *jobState, pl *placement, free 
 	if werr != nil || ctx.Err() != nil || timedOut {
 		return t.stop(ctx, h, werr, timedOut)
 	}
-	// The job has ended: its GPUs are free. They go back (the nodes'
-	// leases, then the scheduler's slots) before the outputs are
-	// fetched, so that the next job starts meanwhile.
-	t.releaseLeases(ctx)
-	if free != nil {
-		free()
-		t.res.freed = true
+	// The job has ended well (its running span ends with the fetching
+	// entry): its GPUs are free. They go back (the nodes' leases, then
+	// the scheduler's slots) before the outputs are fetched, so that the
+	// next job starts meanwhile. A failed job keeps
+	// them until its failure is booked, so that --fail-fast and a
+	// failed canary stop the run before anything else starts.
+	e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: t.m.Name, State: journal.StateFetching, Exit: &ex})
+	if ex.OK() {
+		t.releaseLeases(ctx)
+		if free != nil {
+			free()
+			t.res.freed = true
+		}
 	}
 	return t.finish(ctx, h, ex)
 }
@@ -233,7 +239,6 @@ func (t *try) stop(ctx context.Context, h target.Handle, werr error, timedOut bo
 // finish brings an ended job's outputs back and decides how it ended.
 func (t *try) finish(ctx context.Context, h target.Handle, ex target.Exit) attemptResult {
 	js, m := t.js, t.m
-	t.e.record(journal.Entry{Job: js.job.ID, Attempt: js.attempts, Node: m.Name, State: journal.StateFetching, Exit: &ex})
 	fctx, cancel := interrupt.Cleanup(ctx, cleanupTimeout)
 	defer cancel()
 	if err := t.fetch(fctx, h); err != nil {

@@ -280,14 +280,7 @@ func TestSSHDKilledMidJob(t *testing.T) {
 			// About 10 s of benchmark: the fault lands mid-job.
 			os.WriteFile(sweep, []byte(faultSweep(tc.runner, "40ms", 120, []int{2}, 2)), 0o644)
 			runID := "sshd-" + filepath.Base(dir)
-			done := make(chan struct{})
-			var code int
-			var stdout, stderr string
-			go func() {
-				defer close(done)
-				code, stdout, stderr = runFleet(t, rigEnv(t), "sweep", sweep, "-i", inv, "--known-hosts", r.KnownHosts,
-					"--agent-dir", agentDir, "--results", dir, "--run-id", runID, "--json", "--log-format", "logfmt", "--retries", "2")
-			}()
+			run := startRigSweep(t, r, sweep, inv, dir, runID)
 			jpath := filepath.Join(dir, runID, "journal.jsonl")
 			e := waitForState(t, jpath, journal.StateRunning, 90*time.Second)
 			victim := e.Node
@@ -298,12 +291,12 @@ func TestSSHDKilledMidJob(t *testing.T) {
 			time.Sleep(2 * time.Second)
 			r.StartSSHD(t, victim)
 			select {
-			case <-done:
+			case <-run.done:
 			case <-time.After(4 * time.Minute):
 				t.Fatal("sweep did not end within 4 minutes")
 			}
-			if code != ExitOK {
-				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+			if run.code != ExitOK {
+				t.Fatalf("exit %d\n%s\n%s", run.code, run.stdout, run.stderr)
 			}
 			last := checkEveryJobAccounted(t, filepath.Join(dir, runID), 1)[e.Job]
 			entries, _ := journal.Read(jpath)
@@ -317,7 +310,7 @@ func TestSSHDKilledMidJob(t *testing.T) {
 				}
 			}
 			if !retried || last.State != journal.StateDone || last.Attempt != 2 {
-				t.Fatalf("want a retry after sshd died and the job done at attempt 2; journal:\n%v\n%s", entries, stderr)
+				t.Fatalf("want a retry after sshd died and the job done at attempt 2; journal:\n%v\n%s", entries, run.stderr)
 			}
 			if tc.elsewhere && last.Node == victim {
 				t.Errorf("job done on %s again, want the other node", victim)
@@ -326,14 +319,14 @@ func TestSSHDKilledMidJob(t *testing.T) {
 				t.Errorf("job done on %s, want %s", last.Node, victim)
 			}
 			// The first attempt was found and killed, not left to run out.
-			if strings.Contains(stderr, "may still be running") {
-				t.Errorf("the controller gave up on the first attempt:\n%s", stderr)
+			if strings.Contains(run.stderr, "may still be running") {
+				t.Errorf("the controller gave up on the first attempt:\n%s", run.stderr)
 			}
 			if left := waitNoLeftovers(runDirs(r, runID), 15*time.Second); len(left) > 0 {
 				t.Errorf("processes of the run left on the nodes: %v", left)
 			}
 			var sum struct{ Done, Failed int }
-			if err := json.Unmarshal([]byte(stdout), &sum); err != nil || sum.Done != 1 || sum.Failed != 0 {
+			if err := json.Unmarshal([]byte(run.stdout), &sum); err != nil || sum.Done != 1 || sum.Failed != 0 {
 				t.Errorf("summary: done %d failed %d (%v)", sum.Done, sum.Failed, err)
 			}
 		})
@@ -370,14 +363,7 @@ func TestSlurmdKilledMidJob(t *testing.T) {
 			// and the first run never ends since the node takes it along.
 			os.WriteFile(sweep, []byte(faultSweep(strconv.Quote(tc.machine), "200ms", 200, []int{1}, 1)), 0o644)
 			runID := "slurmd-" + filepath.Base(dir)
-			done := make(chan struct{})
-			var code int
-			var stdout, stderr string
-			go func() {
-				defer close(done)
-				code, stdout, stderr = runFleet(t, rigEnv(t), "sweep", sweep, "-i", inv, "--known-hosts", r.KnownHosts,
-					"--agent-dir", agentDir, "--results", dir, "--run-id", runID, "--json", "--log-format", "logfmt", "--retries", "2")
-			}()
+			run := startRigSweep(t, r, sweep, inv, dir, runID)
 			jpath := filepath.Join(dir, runID, "journal.jsonl")
 			e := waitForState(t, jpath, journal.StateRunning, 2*time.Minute)
 			slurmID := e.Handle.Ref
@@ -423,12 +409,12 @@ func TestSlurmdKilledMidJob(t *testing.T) {
 			r.StartSlurmd(t, c.Name, node)
 			r.ResumeNode(t, c.Name, node)
 			select {
-			case <-done:
+			case <-run.done:
 			case <-time.After(6 * time.Minute):
 				t.Fatal("sweep did not end within 6 minutes")
 			}
-			if code != ExitOK {
-				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+			if run.code != ExitOK {
+				t.Fatalf("exit %d\n%s\n%s", run.code, run.stdout, run.stderr)
 			}
 			last := checkEveryJobAccounted(t, filepath.Join(dir, runID), 1)[e.Job]
 			entries, _ := journal.Read(jpath)

@@ -35,22 +35,15 @@ func TestFaultLinkCutRetryWaitsOnlyForDetectionAndDelay(t *testing.T) {
 	// One job of about 10s of benchmark on node2 or node3.
 	os.WriteFile(sweep, []byte(faultSweep(`["node2", "node3"]`, "40ms", 120, []int{2}, 2)), 0o644)
 	runID := "cut-retry"
-	done := make(chan struct{})
-	var code int
-	var stdout, stderr string
-	go func() {
-		defer close(done)
-		code, stdout, stderr = runFleet(t, rigEnv(t), "sweep", sweep, "-i", inv, "--known-hosts", r.KnownHosts,
-			"--agent-dir", agentDir, "--results", dir, "--run-id", runID, "--json", "--log-format", "logfmt", "--retries", "2")
-	}()
+	run := startRigSweep(t, r, sweep, inv, dir, runID)
 	jpath := filepath.Join(dir, runID, "journal.jsonl")
 	e := waitForState(t, jpath, journal.StateRunning, 90*time.Second)
 	victim := e.Node
 	cut := time.Now()
 	r.LinkDown(t, victim)
-	<-done
-	if code != ExitOK {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	<-run.done
+	if run.code != ExitOK {
+		t.Fatalf("exit %d\n%s\n%s", run.code, run.stdout, run.stderr)
 	}
 	entries, err := journal.Read(jpath)
 	if err != nil {

@@ -132,21 +132,14 @@ func TestNetworkCutMidJobIsRetriedElsewhere(t *testing.T) {
 	os.WriteFile(sweep, []byte(strings.NewReplacer("runner       = \"rig\"", "runner       = [\"node2\", \"node3\"]",
 		"conc = [1, 2, 4, 8, 16, 32]", "conc = [2]", "\"--itl\", \"5ms\"", "\"--itl\", \"40ms\"").Replace(simSweepOnRig)), 0o644)
 	runID := "cut"
-	done := make(chan struct{})
-	var code int
-	var stdout, stderr string
-	go func() {
-		defer close(done)
-		code, stdout, stderr = runFleet(t, rigEnv(t), "sweep", sweep, "-i", inv, "--known-hosts", r.KnownHosts,
-			"--agent-dir", agentDir, "--results", dir, "--run-id", runID, "--json", "--log-format", "logfmt", "--retries", "2")
-	}()
+	run := startRigSweep(t, r, sweep, inv, dir, runID)
 	jpath := filepath.Join(dir, runID, "journal.jsonl")
 	e := waitForState(t, jpath, journal.StateRunning, 60*time.Second)
 	victim := r.Host(t, e.Node)
 	r.LinkDown(t, victim.Name)
-	<-done
-	if code != ExitOK {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	<-run.done
+	if run.code != ExitOK {
+		t.Fatalf("exit %d\n%s\n%s", run.code, run.stdout, run.stderr)
 	}
 	entries, _ := journal.Read(jpath)
 	var retried bool
